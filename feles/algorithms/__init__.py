@@ -1,0 +1,24 @@
+"""Federated algorithms: an orchestrator half (aggregation, server state) and a worker half each."""
+
+from feles.algorithms.base import (
+    ALGORITHMS,
+    ClientAlgorithm,
+    DeviceUpdate,
+    FederatedAlgorithm,
+    LocalOutcome,
+    LocalTask,
+    ServerAlgorithm,
+    resolve_algorithm,
+)
+from feles.algorithms import fedavg as _fedavg  # noqa: F401  (registers "fedavg")
+
+__all__ = [
+    "ALGORITHMS",
+    "ClientAlgorithm",
+    "DeviceUpdate",
+    "FederatedAlgorithm",
+    "LocalOutcome",
+    "LocalTask",
+    "ServerAlgorithm",
+    "resolve_algorithm",
+]

@@ -1,0 +1,194 @@
+"""The `feles` command line: run | orchestrator | worker | validate."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from feles import __version__
+from feles.config import SpecError, load_spec
+
+app = typer.Typer(
+    help="FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="Simulation spec (YAML).", show_default=False)]
+DataDirOption = Annotated[
+    str | None,
+    typer.Option("--data-dir", envvar="FELES_DATA_DIR", help="Dataset directory (overrides simulation.data_dir)."),
+]
+ThreadsOption = Annotated[
+    int, typer.Option(min=1, help="torch threads per process; fixed so results do not depend on the machine.")
+]
+LeaseOption = Annotated[
+    float, typer.Option(min=0.1, help="Seconds before an unfinished job is given to another worker.")
+]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _load(config: Path):  # noqa: ANN202  (SimulationSpec, imported lazily by load_spec)
+    try:
+        return load_spec(config)
+    except SpecError as error:
+        console.print(f"[red]invalid spec[/red] {error}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def validate(config: ConfigArg) -> None:
+    """Check a spec file; print every error with its field path and exit 1 if there is any."""
+    spec = _load(config)
+    typer.echo(
+        f"{config}: valid ({spec.simulation.dataset}, {spec.algorithms.federated_algorithm}, "
+        f"{spec.devices.num} devices, {spec.simulation.num_rounds} rounds)"
+    )
+
+
+@app.command()
+def orchestrator(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Simulation spec (YAML).")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8080,
+    port_file: Annotated[Path | None, typer.Option(help="Write the port actually used to this file.")] = None,
+    lease_seconds: LeaseOption = 120.0,
+    data_dir: DataDirOption = None,
+    exit_on_completion: Annotated[
+        bool, typer.Option(help="Exit when the simulation ends instead of serving its results.")
+    ] = False,
+    threads: ThreadsOption = 1,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run the orchestrator alone: the HTTP API and the simulation loop."""
+    from feles.orchestrator.server import OrchestratorOptions, serve
+
+    _setup_logging(log_level)
+    spec = _load(config)
+    options = OrchestratorOptions(
+        host=host, port=port, port_file=port_file, lease_seconds=lease_seconds, data_dir=data_dir,
+        exit_on_completion=exit_on_completion, threads=threads,
+    )
+    raise typer.Exit(serve(spec, options))
+
+
+@app.command()
+def worker(
+    orchestrator_url: Annotated[
+        str, typer.Option("--orchestrator", envvar="FELES_ORCHESTRATOR", help="Orchestrator base URL.")
+    ],
+    name: Annotated[str, typer.Option(help="Worker name (logs, status).")] = "worker",
+    data_dir: DataDirOption = None,
+    wait: Annotated[float, typer.Option(min=0, max=60, help="Long-poll seconds per job request.")] = 20.0,
+    threads: ThreadsOption = 1,
+    give_up_after: Annotated[
+        float | None, typer.Option(help="Exit 1 after the orchestrator is unreachable this long (default: never).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run one worker: register, then train the devices' jobs until the simulation is over."""
+    from feles.worker.client import OrchestratorUnavailable, Worker, WorkerOptions
+
+    _setup_logging(log_level)
+    options = WorkerOptions(
+        orchestrator=orchestrator_url, name=name, data_dir=Path(data_dir) if data_dir else None, wait=wait,
+        threads=threads, give_up_after=give_up_after,
+    )
+    try:
+        raise typer.Exit(Worker(options).run())
+    except OrchestratorUnavailable as error:
+        logging.getLogger("feles.worker").error("%s", error)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Worker processes.")] = 2,
+    data_dir: DataDirOption = None,
+    lease_seconds: LeaseOption = 120.0,
+    threads: ThreadsOption = 1,
+) -> None:
+    """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
+    from feles.local import LocalRun, LocalRunError, LocalRunOptions
+
+    _load(config)
+    options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads)
+    local = LocalRun(options)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        with _progress_bar(local.spec) as show:
+            outcome = local.run(show)
+    except LocalRunError as error:
+        console.print(f"[red]simulation failed:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print(f"interrupted; results so far in {local.results_path}")
+        raise typer.Exit(130) from None
+    status = outcome.status
+    if status.phase.value != "Succeeded":
+        console.print(f"[red]simulation failed:[/red] {status.message} (logs in {outcome.log_dir})")
+        raise typer.Exit(1)
+    accuracy = f"{status.accuracy:.4f}" if status.accuracy is not None else "n/a"
+    console.print(
+        f"done in {outcome.wall_seconds:.1f} s: test accuracy {accuracy} after {status.round} rounds "
+        f"({status.stop_reason}), simulated time {status.simulated_time:.1f} s\n"
+        f"results: {outcome.results_path} and {outcome.results_path.with_suffix('.csv')}"
+    )
+
+
+class _progress_bar:  # noqa: N801  (used as a context manager like a function)
+    """A rich progress bar over repetitions x rounds fed by status documents."""
+
+    def __init__(self, spec) -> None:  # noqa: ANN001
+        self.rounds = spec.simulation.num_rounds
+        self.total = spec.simulation.repetitions * self.rounds
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(), console=console, disable=not console.is_terminal and "CI" in os.environ,
+        )
+
+    def __enter__(self):  # noqa: ANN204
+        self.progress.start()
+        self.task = self.progress.add_task("starting", total=self.total, metrics="")
+        return self.show
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.progress.stop()
+
+    def show(self, status) -> None:  # noqa: ANN001
+        done = status.repetition * self.rounds + status.round
+        metrics = ""
+        if status.accuracy is not None:
+            metrics = f"acc {status.accuracy:.4f}  loss {status.loss:.4f}  sim {status.simulated_time:,.0f} s"
+        description = f"rep {status.repetition + 1}/{status.repetitions} round {status.round}/{status.rounds}"
+        self.progress.update(self.task, completed=done, description=description, metrics=metrics)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"feles {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices."""

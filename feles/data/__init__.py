@@ -1,0 +1,47 @@
+"""Datasets (registry and built-ins), their partitioning into devices, and label noise."""
+
+from feles.data import digits, fashion_mnist, synthetic  # noqa: F401  (importing registers the built-ins)
+from feles.data.dataset import (
+    DATASETS,
+    DataRequest,
+    DatasetParamsError,
+    DatasetSource,
+    DatasetUnavailableError,
+    FederatedDataset,
+    Split,
+    default_model_for,
+    load_dataset,
+)
+from feles.data.devices_data import DeviceLabels, DevicePartitions, partition_devices
+from feles.data.idx import read_idx, write_idx
+from feles.data.location import resolve_data_dir
+from feles.data.mislabel import mislabel
+from feles.data.partition import (
+    DirichletPartitioner,
+    IidPartitioner,
+    Partitioner,
+    partitioner_for,
+)
+
+__all__ = [
+    "DATASETS",
+    "DataRequest",
+    "DatasetParamsError",
+    "DatasetSource",
+    "DatasetUnavailableError",
+    "DeviceLabels",
+    "DevicePartitions",
+    "DirichletPartitioner",
+    "FederatedDataset",
+    "IidPartitioner",
+    "Partitioner",
+    "Split",
+    "default_model_for",
+    "load_dataset",
+    "mislabel",
+    "partition_devices",
+    "partitioner_for",
+    "read_idx",
+    "resolve_data_dir",
+    "write_idx",
+]

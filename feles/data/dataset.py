@@ -1,0 +1,123 @@
+"""What a dataset is to FELES: train/test splits, the request that loads one, and the registry."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from feles.registry import Registry
+
+
+@dataclass(frozen=True)
+class Split:
+    """Examples and labels: x float32 (n, *input_shape), already normalised; y int64 (n,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+@dataclass(frozen=True)
+class FederatedDataset:
+    """A loaded dataset; natural_partitions maps device -> train indices for datasets federated by nature."""
+
+    train: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, ...]
+    natural_partitions: list[np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Everything a dataset source may use to build its data."""
+
+    seed: int
+    repetition: int
+    data_sizes: np.ndarray  # int64, examples per device; len == number of devices
+    data_dir: Path | None  # already resolved, or None for the dataset's default
+    params: Mapping[str, Any]  # simulation.dataset_params, validated by each source
+
+
+class DatasetSource(ABC):
+    """A named way to load a dataset; `default_model` is the model used when the spec names none."""
+
+    default_model: ClassVar[str]
+
+    @abstractmethod
+    def load(self, request: DataRequest) -> FederatedDataset: ...
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset's files are missing; the message says exactly how to get them."""
+
+
+class DatasetParamsError(ValueError):
+    """An unknown or invalid key in simulation.dataset_params; the message names the key."""
+
+
+DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
+
+
+def load_dataset(name: str, request: DataRequest) -> FederatedDataset:
+    """Load the dataset registered as `name` (or given as an import path `pkg.mod:Class`)."""
+    return DATASETS.get(name)().load(request)
+
+
+def default_model_for(name: str) -> str:
+    """The model a dataset trains by default."""
+    return DATASETS.get(name).default_model
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """One allowed dataset parameter: its default, a validity check and the rule in words."""
+
+    default: Any
+    check: Callable[[Any], bool]
+    rule: str
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass, but `alpha: true` in YAML is a mistake, not 1.0.
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def fraction_rule(default: float) -> ParamRule:
+    """A number strictly between 0 and 1."""
+    return ParamRule(default, lambda v: _is_number(v) and 0 < v < 1, "a number with 0 < value < 1")
+
+
+def non_negative_rule(default: float) -> ParamRule:
+    """A number >= 0."""
+    return ParamRule(default, lambda v: _is_number(v) and v >= 0, "a number >= 0")
+
+
+def integer_rule(default: int, minimum: int) -> ParamRule:
+    """An integer >= minimum."""
+    return ParamRule(default, lambda v: _is_integer(v) and v >= minimum, f"an integer >= {minimum}")
+
+
+def read_params(dataset: str, params: Mapping[str, Any], rules: Mapping[str, ParamRule]) -> dict[str, Any]:
+    """Params merged over the defaults; an unknown or invalid key raises DatasetParamsError naming it."""
+    allowed = ", ".join(sorted(rules)) or "none"
+    for key in params:
+        if key not in rules:
+            raise DatasetParamsError(
+                f"unknown parameter {key!r} in dataset_params of dataset {dataset!r}; allowed: {allowed}"
+            )
+        rule = rules[key]
+        if not rule.check(params[key]):
+            raise DatasetParamsError(
+                f"dataset_params.{key} of dataset {dataset!r} must be {rule.rule}, got {params[key]!r}"
+            )
+    return {key: params.get(key, rule.default) for key, rule in rules.items()}

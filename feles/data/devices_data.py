@@ -1,0 +1,97 @@
+"""Which train examples, with which (possibly noisy) labels, each simulated device holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import torch
+
+from feles.data.dataset import FederatedDataset
+from feles.data.mislabel import mislabel
+from feles.data.partition import partitioner_for
+from feles.seeding import numpy_rng
+
+
+class DeviceLabels(Sequence[torch.Tensor]):
+    """device -> int64 labels of its examples after mislabelling, computed on access.
+
+    Lazy because with 100,000 devices a run touches only the few it selects; every access gives equal tensors.
+    """
+
+    def __init__(
+        self,
+        train_labels: np.ndarray,
+        indices: list[np.ndarray],
+        mislabelling: float,
+        num_classes: int,
+        seed: int,
+        repetition: int,
+    ) -> None:
+        self._train_labels = train_labels
+        self._indices = indices
+        self._mislabelling = mislabelling
+        self._num_classes = num_classes
+        self._seed = seed
+        self._repetition = repetition
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @overload
+    def __getitem__(self, device: int) -> torch.Tensor: ...
+
+    @overload
+    def __getitem__(self, device: slice) -> list[torch.Tensor]: ...
+
+    def __getitem__(self, device: int | slice) -> torch.Tensor | list[torch.Tensor]:
+        if isinstance(device, slice):
+            return [self._labels_of(d) for d in range(len(self))[device]]
+        return self._labels_of(range(len(self))[device])
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return (self._labels_of(d) for d in range(len(self)))
+
+    def _labels_of(self, device: int) -> torch.Tensor:
+        labels = self._train_labels[self._indices[device]]
+        if self._mislabelling > 0:
+            rng = numpy_rng(self._seed, "mislabel", self._repetition, device)
+            labels = mislabel(labels, self._mislabelling, self._num_classes, rng)
+        return torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class DevicePartitions:
+    """indices: device -> train indices; labels: device -> int64 labels for them (after mislabelling)."""
+
+    indices: list[np.ndarray]
+    labels: Sequence[torch.Tensor]
+
+
+def partition_devices(
+    dataset: FederatedDataset,
+    sizes: np.ndarray,
+    non_iid_alpha: float,
+    mislabelling: float,
+    seed: int,
+    repetition: int,
+) -> DevicePartitions:
+    """The devices' data: natural partitions when the dataset has them, else IID/Dirichlet; deterministic."""
+    if not 0 <= mislabelling < 1:
+        raise ValueError(f"mislabelling fraction must be in [0, 1), got {mislabelling!r}")
+    sizes = np.asarray(sizes, dtype=np.int64)
+    train_labels = dataset.train.y.numpy()
+    if dataset.natural_partitions is not None:
+        if len(dataset.natural_partitions) != len(sizes):
+            raise ValueError(
+                f"the dataset is partitioned by nature into {len(dataset.natural_partitions)} devices,"
+                f" but {len(sizes)} devices were asked for"
+            )
+        indices = [np.asarray(part, dtype=np.int64) for part in dataset.natural_partitions]
+    else:
+        rng = numpy_rng(seed, "partition", repetition)
+        indices = partitioner_for(non_iid_alpha).split(train_labels, sizes, rng)
+    labels = DeviceLabels(train_labels, indices, mislabelling, dataset.num_classes, seed, repetition)
+    return DevicePartitions(indices=indices, labels=labels)

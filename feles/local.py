@@ -1,0 +1,154 @@
+"""The embedded runner: one orchestrator and N worker processes on 127.0.0.1, stopped cleanly at the end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from feles.config import SimulationSpec, load_spec
+from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
+
+#: Seconds a process gets to exit after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 10.0
+STARTUP_TIMEOUT_SECONDS = 120.0
+POLL_SECONDS = 0.5
+
+
+class LocalRunError(RuntimeError):
+    """A part of the local run failed; the message says which and shows its last log lines."""
+
+
+@dataclass(frozen=True)
+class LocalRunOptions:
+    config: Path
+    workers: int = 2
+    data_dir: str | None = None
+    lease_seconds: float = 120.0
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class LocalRunOutcome:
+    status: SimulationStatus
+    results_path: Path
+    log_dir: Path
+    wall_seconds: float
+
+
+class LocalRun:
+    """Starts the processes, follows the orchestrator's status and stops everything on exit."""
+
+    def __init__(self, options: LocalRunOptions) -> None:
+        self.options = options
+        self.spec: SimulationSpec = load_spec(options.config)
+        output = Path(self.spec.simulation.output_folder)
+        self.results_path = output / self.spec.simulation.output_file
+        self.log_dir = output / "logs"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def run(self, on_status: Callable[[SimulationStatus], None] = lambda status: None) -> LocalRunOutcome:
+        started = time.monotonic()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as stack:
+            stack.callback(self.stop)
+            url = self._start_orchestrator(stack)
+            for index in range(self.options.workers):
+                self._start_worker(index, url)
+            status = self._follow(url, on_status)
+        return LocalRunOutcome(status, self.results_path, self.log_dir, time.monotonic() - started)
+
+    def _spawn(self, name: str, arguments: list[str]) -> None:
+        log_file = (self.log_dir / f"{name}.log").open("wb")
+        command = [sys.executable, "-m", "feles", *arguments]
+        self.processes[name] = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        log_file.close()
+
+    def _start_orchestrator(self, stack: ExitStack) -> str:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feles-")))
+        port_file = folder / "port"
+        arguments = [
+            "orchestrator", "--config", str(self.options.config), "--host", "127.0.0.1", "--port", "0",
+            "--port-file", str(port_file), "--lease-seconds", str(self.options.lease_seconds),
+            "--threads", str(self.options.threads),
+        ]
+        if self.options.data_dir:
+            arguments += ["--data-dir", self.options.data_dir]
+        self._spawn("orchestrator", arguments)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not (port_file.exists() and port_file.read_text().strip()):
+            self._check_alive("orchestrator")
+            if time.monotonic() > deadline:
+                raise LocalRunError(self._with_log("orchestrator", "did not start listening in time"))
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{int(port_file.read_text())}"
+
+    def _start_worker(self, index: int, url: str) -> None:
+        arguments = ["worker", "--orchestrator", url, "--name", f"worker-{index}",
+                     "--threads", str(self.options.threads)]
+        if self.options.data_dir:
+            arguments += ["--data-dir", self.options.data_dir]
+        self._spawn(f"worker-{index}", arguments)
+
+    def _follow(self, url: str, on_status: Callable[[SimulationStatus], None]) -> SimulationStatus:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while True:
+                self._check_alive("orchestrator")
+                status = _fetch_status(http)
+                if status is not None:
+                    on_status(status)
+                    if _finished(status):
+                        return status
+                if all(self.processes[name].poll() is not None for name in self._worker_names()):
+                    # Workers exit once the simulation is over: look at the status once more before blaming them.
+                    status = _fetch_status(http)
+                    if status is not None and _finished(status):
+                        on_status(status)
+                        return status
+                    raise LocalRunError(self._with_log(self._worker_names()[0], "every worker has exited"))
+                time.sleep(POLL_SECONDS)
+
+    def _worker_names(self) -> list[str]:
+        return [name for name in self.processes if name.startswith("worker-")]
+
+    def _check_alive(self, name: str) -> None:
+        code = self.processes[name].poll()
+        if code is not None:
+            raise LocalRunError(self._with_log(name, f"exited with code {code}"))
+
+    def _with_log(self, name: str, problem: str, lines: int = 25) -> str:
+        path = self.log_dir / f"{name}.log"
+        tail = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        body = "\n".join(f"  | {line}" for line in tail)
+        return f"{name} {problem} (log: {path})" + (f"\n{body}" if body else "")
+
+    def stop(self) -> None:
+        """SIGTERM every process still running, then SIGKILL those that ignore it."""
+        running = [process for process in self.processes.values() if process.poll() is None]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in running:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _fetch_status(http: httpx.Client) -> SimulationStatus | None:
+    try:
+        return SimulationStatus.model_validate(http.get(f"{API_PREFIX}/status").json())
+    except httpx.TransportError:
+        return None
+
+
+def _finished(status: SimulationStatus) -> bool:
+    return status.phase in (SimulationPhase.SUCCEEDED, SimulationPhase.FAILED)

@@ -1,0 +1,1 @@
+"""The orchestrator: job queue, simulation loop, results and the HTTP API workers talk to."""

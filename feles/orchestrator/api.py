@@ -1,0 +1,181 @@
+"""The orchestrator's HTTP API (FastAPI): thin handlers over OrchestratorStatus and the job queue."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from feles import __version__
+from feles.orchestrator.jobs import Completion
+from feles.orchestrator.status import OrchestratorStatus
+from feles.protocol import (
+    API_PREFIX,
+    TENSOR_MEDIA_TYPE,
+    CodecError,
+    Job,
+    Phase,
+    RegisterReply,
+    RegisterRequest,
+    ResultAck,
+    SimulationStatus,
+    check_update,
+    decode_result,
+)
+
+log = logging.getLogger("feles.orchestrator.api")
+
+#: Largest accepted result body; a 10M-parameter float32 model is 40 MB.
+MAX_RESULT_BYTES = 512 * 1024 * 1024
+#: Longest long-poll a worker may ask for, in seconds.
+MAX_WAIT_SECONDS = 60.0
+
+
+def get_status(request: Request) -> OrchestratorStatus:
+    return request.app.state.orchestrator
+
+
+StatusDep = Annotated[OrchestratorStatus, Depends(get_status)]
+router = APIRouter(prefix=API_PREFIX)
+
+
+@router.post("/workers", response_model=RegisterReply, status_code=status.HTTP_201_CREATED)
+def register_worker(body: RegisterRequest, state: StatusDep) -> RegisterReply:
+    """Register a worker; the reply carries everything it needs to run jobs."""
+    worker_id = state.register_worker(body.name)
+    log.info("worker %s registered", worker_id)
+    return RegisterReply(
+        worker_id=worker_id,
+        spec=state.spec,
+        run_id=state.run_id,
+        model_name=state.model_name,
+        lease_seconds=state.queue.lease_seconds,
+    )
+
+
+@router.get(
+    "/jobs/next",
+    response_model=Job,
+    responses={204: {"description": "No job yet"}, 404: {"description": "Unknown worker"},
+               410: {"description": "Simulation over"}},
+)
+async def next_job(
+    state: StatusDep,
+    worker: Annotated[str, Query(min_length=1, max_length=200)],
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 20.0,
+) -> Job | Response:
+    """Long-poll for the next job: 200 with a job, 204 when none came within `wait` seconds."""
+    if not state.touch_worker(worker):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker!r}: register again")
+    deadline = time.monotonic() + wait
+    while True:
+        if state.queue.closed:
+            return Response(status_code=status.HTTP_410_GONE)
+        job = state.queue.lease(worker)
+        if job is not None:
+            return job
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+        await state.job_signal.wait(min(remaining, 0.5))
+
+
+@router.get(
+    "/models/{version}",
+    response_class=Response,
+    responses={200: {"content": {TENSOR_MEDIA_TYPE: {}}}, 404: {"description": "Unknown or expired version"}},
+)
+def get_model(version: int, state: StatusDep) -> Response:
+    """The global model's weights of `version` as safetensors bytes."""
+    data = state.models.get(version)
+    if data is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model version {version} is not available")
+    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    return Response(content=data, media_type=TENSOR_MEDIA_TYPE, headers=headers)
+
+
+@router.post(
+    "/jobs/{job_id}/result",
+    response_model=ResultAck,
+    responses={404: {"description": "Unknown job"}, 413: {"description": "Body too large"},
+               422: {"description": "Malformed result"}},
+    openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string",
+                                                                              "format": "binary"}}}}},
+)
+async def post_result(job_id: str, request: Request, state: StatusDep) -> ResultAck:
+    """A job's result: safetensors bytes with the JobResult metadata; idempotent per job id."""
+    body = await _read_limited(request, MAX_RESULT_BYTES)
+    try:
+        result, tensors = decode_result(body)
+    except CodecError as error:
+        # A worker re-running the job would produce the same bytes: the device fails the round instead.
+        if state.queue.reject(job_id):
+            log.warning("job %s rejected: %s", job_id, error)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    if result.job_id != job_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "job_id in the metadata differs from the URL")
+    job = state.queue.known(job_id)
+    if job is not None and job.phase is Phase.FIT:
+        try:
+            check_update(tensors, state.models.current())
+        except CodecError as error:
+            log.warning("job %s from %s rejected: %s", job_id, result.worker_id, error)
+            state.queue.reject(job_id)
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    completion = state.queue.complete(job_id, result, tensors)
+    if completion is Completion.UNKNOWN:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
+    return ResultAck(accepted=completion is Completion.ACCEPTED, reason=completion.value)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.get("/status", response_model=SimulationStatus)
+def get_simulation_status(state: StatusDep) -> SimulationStatus:
+    return state.snapshot()
+
+
+@router.get("/results")
+def get_results(state: StatusDep) -> JSONResponse:
+    """The full results document so far (spec, repetitions, rounds)."""
+    return JSONResponse(state.results.to_dict())
+
+
+health = APIRouter()
+
+
+@health.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get("/readyz", responses={503: {"description": "Not ready"}})
+def readyz(state: StatusDep) -> JSONResponse:
+    """Ready once the first model version is published (workers can start)."""
+    ready = state.models.version >= 0
+    code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
+    return JSONResponse({"ready": ready, "phase": state.progress.phase.value}, status_code=code)
+
+
+def create_app(state: OrchestratorStatus, lifespan=None) -> FastAPI:  # noqa: ANN001  (starlette's lifespan type)
+    """The FastAPI application serving `state`."""
+    app = FastAPI(title="FELES orchestrator", version=__version__, lifespan=lifespan)
+    app.state.orchestrator = state
+    app.include_router(router)
+    app.include_router(health)
+    return app

@@ -1,0 +1,177 @@
+"""The job queue with leases: a job not finished before its deadline goes back to the queue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+
+from feles.protocol import Job, JobResult
+
+
+class Completion(Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class _Entry:
+    job: Job
+    worker: str | None = None
+    deadline: float = 0.0
+    attempts: int = 0
+    result: JobResult | None = None
+    tensors: Mapping[str, torch.Tensor] | None = None
+    rejected: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.rejected
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    queued: int
+    leased: int
+    done: int
+    reissued: int
+
+
+class JobQueue:
+    """Thread-safe FIFO of jobs; leasing hands a job to a worker until its deadline."""
+
+    def __init__(
+        self,
+        lease_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_submit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        self._on_submit = on_submit
+        self._lock = threading.Condition()
+        self._entries: dict[str, _Entry] = {}
+        self._pending: deque[str] = deque()
+        self._retired: set[str] = set()
+        self._reissued = 0
+        self._closed = False
+
+    def submit(self, jobs: Iterable[Job]) -> None:
+        with self._lock:
+            for job in jobs:
+                self._entries[job.id] = _Entry(job)
+                self._pending.append(job.id)
+            self._lock.notify_all()
+        self._on_submit()
+
+    def lease(self, worker_id: str) -> Job | None:
+        """The next pending job, leased to `worker_id` until now + lease_seconds; None if none."""
+        with self._lock:
+            self._reclaim_expired()
+            while self._pending:
+                entry = self._entries[self._pending.popleft()]
+                if entry.done:
+                    continue  # finished by a late result while it waited for re-issue
+                entry.worker = worker_id
+                entry.deadline = self._clock() + self.lease_seconds
+                entry.attempts += 1
+                return entry.job
+            return None
+
+    def _reclaim_expired(self) -> None:
+        now = self._clock()
+        expired = [
+            job_id
+            for job_id, entry in self._entries.items()
+            if entry.worker is not None and not entry.done and entry.deadline <= now
+        ]
+        for job_id in expired:
+            self._entries[job_id].worker = None
+            # Re-issued jobs go first: the round is waiting for them.
+            self._pending.appendleft(job_id)
+            self._reissued += 1
+
+    def complete(self, job_id: str, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> Completion:
+        """Store the first result of a job; later ones (re-issued copies, retries) are duplicates."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
+            if entry.done:
+                return Completion.DUPLICATE
+            entry.result, entry.tensors, entry.worker = result, tensors, None
+            self._lock.notify_all()
+            return Completion.ACCEPTED
+
+    def reject(self, job_id: str) -> bool:
+        """Finish a job without a result (its update was malformed: the device fails the round)."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None or entry.done:
+                return False
+            entry.rejected, entry.worker = True, None
+            self._lock.notify_all()
+            return True
+
+    def known(self, job_id: str) -> Job | None:
+        with self._lock:
+            entry = self._entries.get(job_id)
+            return entry.job if entry else None
+
+    def wait_done(self, job_ids: Iterable[str], timeout: float) -> bool:
+        """Block until every job is done or dropped, or the timeout passes (then False)."""
+        ids = list(job_ids)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._closed:
+                if all(self._finished(job_id) for job_id in ids):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                # Wake at least every second so expired leases are put back even with no worker asking.
+                self._lock.wait(min(remaining, 1.0))
+                self._reclaim_expired()
+            return False
+
+    def _finished(self, job_id: str) -> bool:
+        entry = self._entries.get(job_id)
+        return entry is None or entry.done
+
+    def take_results(self, job_ids: Iterable[str]) -> dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]]:
+        """Remove the jobs from the queue and return the results of those that have one."""
+        results: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
+        with self._lock:
+            for job_id in job_ids:
+                entry = self._entries.pop(job_id, None)
+                self._retired.add(job_id)
+                if entry is not None and entry.result is not None and entry.tensors is not None:
+                    results[job_id] = (entry.result, entry.tensors)
+            pending = set(self._entries)
+            self._pending = deque(job_id for job_id in self._pending if job_id in pending)
+        return results
+
+    def close(self) -> None:
+        """No more jobs will come: wake every waiter."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._on_submit()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def counts(self) -> QueueCounts:
+        with self._lock:
+            leased = sum(1 for entry in self._entries.values() if entry.worker is not None and not entry.done)
+            done = sum(1 for entry in self._entries.values() if entry.done)
+            return QueueCounts(
+                queued=len(self._entries) - leased - done, leased=leased, done=done, reissued=self._reissued
+            )

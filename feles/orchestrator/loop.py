@@ -1,0 +1,317 @@
+"""The simulation loop: repetitions x rounds of fit, aggregation, evaluation, records and stop checks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from feles.algorithms import DeviceUpdate, resolve_algorithm
+from feles.config import PhaseSection, SimulationSpec
+from feles.data import DataRequest, load_dataset
+from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
+from feles.evaluation import Evaluation, evaluate
+from feles.models import build_model, initialize_model
+from feles.orchestrator.results import RepetitionSummary, RoundRecord
+from feles.orchestrator.status import OrchestratorStatus
+from feles.protocol import Job, JobResult, Phase, SimulationPhase
+from feles.seeding import numpy_rng, torch_seed
+from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
+
+log = logging.getLogger("feles.orchestrator")
+
+
+class SimulationStopped(Exception):
+    """The orchestrator is shutting down before the simulation finished."""
+
+
+@dataclass
+class DeviceHistory:
+    """Per-device memory across rounds that strategies may read."""
+
+    times_selected: np.ndarray
+    last_loss: np.ndarray
+
+    @classmethod
+    def empty(cls, num_devices: int) -> DeviceHistory:
+        return cls(np.zeros(num_devices, dtype=np.int64), np.full(num_devices, np.nan))
+
+
+@dataclass(frozen=True)
+class PhaseOutcome:
+    selected: np.ndarray
+    costs: JobCosts
+    results: dict[int, tuple[JobResult, Mapping[str, torch.Tensor]]]
+
+    @property
+    def failed(self) -> int:
+        return len(self.selected) - len(self.results)
+
+    def weighted(self, metric: str) -> float | None:
+        """Mean of a result metric weighted by examples; None when no device completed."""
+        pairs = [(getattr(r, metric), r.num_examples) for r, _ in self.results.values() if r.num_examples]
+        total = sum(n for _, n in pairs)
+        if not total:
+            return None
+        return sum(value * n for value, n in pairs) / total
+
+
+@dataclass
+class Repetition:
+    """The state of the repetition being simulated."""
+
+    index: int
+    population: DevicePopulation
+    history: DeviceHistory
+    model: torch.nn.Module
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    simulated_time: float = 0.0
+    energy: float = 0.0
+
+
+class SimulationLoop:
+    """Runs the whole simulation against an OrchestratorStatus; workers do the device jobs."""
+
+    def __init__(self, status: OrchestratorStatus, data_dir: str | None = None) -> None:
+        self.status = status
+        self.spec: SimulationSpec = status.spec
+        self.data_dir = data_dir
+        self.stop_event = threading.Event()
+        algorithm = resolve_algorithm(self.spec.algorithms.federated_algorithm)
+        self.server = algorithm.server(self.spec.algorithms.algorithm_params)
+        self.phases = {
+            Phase.FIT: _PhaseStrategies(self.spec.algorithms.fit),
+            Phase.EVAL: _PhaseStrategies(self.spec.algorithms.eval),
+        }
+
+    def run(self) -> None:
+        """Run every repetition; the outcome lands in the status and the results files."""
+        progress = self.status.progress
+        progress.phase, progress.started_at = SimulationPhase.RUNNING, time.time()
+        try:
+            for repetition in range(self.spec.simulation.repetitions):
+                self._run_repetition(repetition)
+            self._finish(SimulationPhase.SUCCEEDED, "")
+        except SimulationStopped:
+            log.info("simulation stopped before it finished")
+        except Exception as error:  # the loop must report any failure, not die silently in its thread
+            log.exception("simulation failed")
+            self._finish(SimulationPhase.FAILED, f"{type(error).__name__}: {error}")
+        finally:
+            self.status.queue.close()
+
+    def _finish(self, phase: SimulationPhase, message: str) -> None:
+        progress = self.status.progress
+        results = self.status.results
+        results.status = "succeeded" if phase is SimulationPhase.SUCCEEDED else "failed"
+        results.message = message
+        results.write()
+        progress.message, progress.finished_at = message, time.time()
+        progress.phase = phase
+
+    def _start_repetition(self, index: int) -> Repetition:
+        spec = self.spec
+        population = DevicePopulation.draw(spec, index)
+        dataset = load_dataset(
+            spec.simulation.dataset,
+            DataRequest(spec.simulation.seed, index, population.data_sizes, self.data_dir, spec.simulation.dataset_params),
+        )
+        model = build_model(self.status.model_name, dataset.input_shape, dataset.num_classes)
+        initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
+        self.status.models.publish(model.state_dict())
+        return Repetition(
+            index, population, DeviceHistory.empty(spec.devices.num), model, dataset.test.x, dataset.test.y
+        )
+
+    def _run_repetition(self, index: int) -> None:
+        rep = self._start_repetition(index)
+        stop_reason = "RoundsCompleted"
+        record: RoundRecord | None = None
+        for round_ in range(self.spec.simulation.num_rounds):
+            record = self._run_round(rep, round_)
+            self._record(record)
+            reason = self._stop_reason(record)
+            if reason:
+                stop_reason = reason
+                break
+        assert record is not None  # num_rounds >= 1
+        self.status.results.repetitions.append(
+            RepetitionSummary(
+                index, record.round + 1, stop_reason, record.test_accuracy, record.test_loss,
+                rep.simulated_time, rep.energy,
+            )
+        )
+        self.status.progress.stop_reason = stop_reason
+        self.status.results.write()
+
+    def _run_round(self, rep: Repetition, round_: int) -> RoundRecord:
+        started = time.monotonic()
+        conditions = RoundConditions.draw(self.spec, rep.index, round_)
+        energy_left = conditions.energy.copy()
+        fit = self._run_phase(rep, round_, Phase.FIT, conditions, energy_left)
+        self._aggregate(rep, fit)
+        evaluation = self._run_phase(rep, round_, Phase.EVAL, conditions, energy_left)
+        rep.model.load_state_dict(self.status.models.current())
+        test = evaluate(rep.model, rep.test_x, rep.test_y)
+        round_time = fit.costs.round_time() + evaluation.costs.round_time()
+        energy = fit.costs.energy_spent() + evaluation.costs.energy_spent()
+        rep.simulated_time += round_time
+        rep.energy += energy
+        return self._round_record(rep, round_, conditions, fit, evaluation, test, round_time, energy, started)
+
+    def _round_record(
+        self, rep: Repetition, round_: int, conditions: RoundConditions, fit: PhaseOutcome,
+        evaluation: PhaseOutcome, test: Evaluation, round_time: float, energy: float, started: float,
+    ) -> RoundRecord:
+        return RoundRecord(
+            repetition=rep.index,
+            round=round_,
+            model_version=self.status.models.version,
+            devices_available=int(conditions.available.sum()),
+            fit_selected=len(fit.selected),
+            fit_failed=fit.failed,
+            eval_selected=len(evaluation.selected),
+            eval_failed=evaluation.failed,
+            train_loss=fit.weighted("loss"),
+            eval_loss=evaluation.weighted("loss"),
+            eval_accuracy=evaluation.weighted("accuracy"),
+            test_loss=test.loss,
+            test_accuracy=test.accuracy,
+            round_time=round_time,
+            simulated_time=rep.simulated_time,
+            energy=energy,
+            wall_time=time.monotonic() - started,
+        )
+
+    def _run_phase(
+        self, rep: Repetition, round_: int, phase: Phase, conditions: RoundConditions, energy_left: np.ndarray
+    ) -> PhaseOutcome:
+        strategies = self.phases[phase]
+        view = DeviceView(
+            ips=rep.population.ips, data_sizes=rep.population.data_sizes, net_speed=conditions.net_speed,
+            energy=energy_left, times_selected=rep.history.times_selected, last_loss=rep.history.last_loss,
+        )
+        seed = self.spec.simulation.seed
+        selected = strategies.select(
+            SelectionContext(
+                rep.index, round_, phase.value, strategies.section.params.k, self.spec.devices.num,
+                conditions.available_ids, view, numpy_rng(seed, f"select-{phase}", rep.index, round_),
+            )
+        )
+        work = strategies.update.plan(
+            UpdateContext(
+                rep.index, round_, phase.value, selected, strategies.section.params, view,
+                numpy_rng(seed, f"update-{phase}", rep.index, round_),
+            )
+        )
+        iterations = local_iterations(work.epochs, work.batch_size, work.num_examples)
+        costs = job_costs(
+            self.spec, rep.population, conditions, selected, iterations, _parameter_count(rep.model),
+            phase.value, energy_left, draw_failures(self.spec, rep.index, round_, phase.value, selected),
+        )
+        energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
+        if phase is Phase.FIT:
+            rep.history.times_selected[selected] += 1
+        jobs = [
+            self._job(rep.index, round_, phase, int(device), int(work.epochs[i]), int(work.batch_size[i]),
+                      int(work.num_examples[i]))
+            for i, device in enumerate(selected)
+            if not costs.failed[i]
+        ]
+        results = self._execute(jobs)
+        for job in jobs:
+            if job.id in results and phase is Phase.FIT:
+                rep.history.last_loss[job.device] = results[job.id][0].loss
+        by_device = {job.device: results[job.id] for job in jobs if job.id in results}
+        failed = costs.failed | ~np.isin(selected, list(by_device))
+        return PhaseOutcome(selected, _with_failures(costs, failed), by_device)
+
+    def _job(self, repetition: int, round_: int, phase: Phase, device: int, epochs: int, batch: int, n: int) -> Job:
+        return Job(
+            id=f"{repetition}.{round_}.{phase.value}.{device}",
+            run_id=self.status.run_id,
+            repetition=repetition,
+            round=round_,
+            phase=phase,
+            device=device,
+            model_version=self.status.models.version,
+            epochs=epochs,
+            batch_size=batch,
+            num_examples=n,
+            seed=torch_seed(self.spec.simulation.seed, f"job-{phase.value}", repetition, round_, device),
+            lease_seconds=self.status.queue.lease_seconds,
+        )
+
+    def _execute(self, jobs: list[Job]) -> dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]]:
+        """Queue the jobs and wait until each is done (re-issued on lease expiry as often as needed)."""
+        queue = self.status.queue
+        queue.submit(jobs)
+        ids = [job.id for job in jobs]
+        while not queue.wait_done(ids, timeout=1.0):
+            if self.stop_event.is_set() or queue.closed:
+                raise SimulationStopped
+        return queue.take_results(ids)
+
+    def _aggregate(self, rep: Repetition, fit: PhaseOutcome) -> None:
+        if not fit.results:
+            log.warning("repetition %d: no device completed the fit phase; the model is unchanged", rep.index)
+            self.status.models.publish(self.status.models.current())
+            return
+        updates = [
+            DeviceUpdate(device, result.num_examples, result.num_steps, result.loss, tensors)
+            for device, (result, tensors) in sorted(fit.results.items())
+        ]
+        self.status.models.publish(self.server.aggregate(self.status.models.current(), updates))
+
+    def _record(self, record: RoundRecord) -> None:
+        self.status.results.rounds.append(record)
+        self.status.results.write()
+        progress = self.status.progress
+        progress.repetition, progress.round = record.repetition, record.round + 1
+        progress.accuracy, progress.loss = record.test_accuracy, record.test_loss
+        progress.simulated_time = record.simulated_time
+        log.info(
+            "repetition %d round %d/%d: test accuracy %.4f loss %.4f, %d/%d devices failed, simulated %.1f s",
+            record.repetition, record.round + 1, self.spec.simulation.num_rounds, record.test_accuracy,
+            record.test_loss, record.fit_failed, record.fit_selected, record.simulated_time,
+        )
+
+    def _stop_reason(self, record: RoundRecord) -> str | None:
+        conditions = self.spec.simulation.stop_conds
+        if conditions.metric is not None and record.test_accuracy >= conditions.metric:
+            return "TargetAccuracyReached"
+        if conditions.loss is not None and record.test_loss <= conditions.loss:
+            return "TargetLossReached"
+        return None
+
+
+class _PhaseStrategies:
+    """The selection and update strategies of one phase, built once from its section."""
+
+    def __init__(self, section: PhaseSection) -> None:
+        self.section = section
+        self.selector = SELECTORS.get(section.selection)(section.selection_params)
+        self.update = UPDATE_OPTIMIZERS.get(section.update)(section.update_params)
+
+    def select(self, context: SelectionContext) -> np.ndarray:
+        selected = np.asarray(self.selector.select_devices(context), dtype=np.int64)
+        if not np.isin(selected, context.available).all() or len(np.unique(selected)) != len(selected):
+            raise RuntimeError(
+                f"selection strategy {self.section.selection!r} returned devices that are not distinct "
+                "available devices"
+            )
+        return np.sort(selected)
+
+
+def _parameter_count(model: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def _with_failures(costs: JobCosts, failed: np.ndarray) -> JobCosts:
+    return JobCosts(costs.devices, costs.computation_time, costs.communication_time, costs.energy, failed)

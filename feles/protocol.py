@@ -1,0 +1,186 @@
+"""Wire models shared by orchestrator and worker, and the tensor codec (safetensors bytes)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from feles.config import SimulationSpec
+
+API_PREFIX = "/v1"
+TENSOR_MEDIA_TYPE = "application/octet-stream"
+RESULT_METADATA_KEY = "feles.result"
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Phase(StrEnum):
+    FIT = "fit"
+    EVAL = "eval"
+
+
+class RegisterRequest(WireModel):
+    name: str = Field(default="worker", min_length=1, max_length=200, description="Free-form worker name.")
+
+
+class RegisterReply(WireModel):
+    """The WorkerStatus init information: everything a worker needs to run jobs."""
+
+    worker_id: str
+    spec: SimulationSpec
+    run_id: str = Field(description="Changes when the orchestrator starts a new run; workers re-register.")
+    model_name: str
+    lease_seconds: float
+
+
+class Job(WireModel):
+    """One device's computation in one phase of one round."""
+
+    id: str
+    run_id: str
+    repetition: int = Field(ge=0)
+    round: int = Field(ge=0)
+    phase: Phase
+    device: int = Field(ge=0)
+    model_version: int = Field(ge=0)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    num_examples: int = Field(ge=1)
+    seed: int = Field(ge=0, description="Seed of this job's local randomness (data order, dropout).")
+    lease_seconds: float = Field(gt=0, description="The job is re-issued when no result came this long after.")
+
+
+class JobResult(WireModel):
+    """Metadata that travels with a result; the update itself travels as safetensors tensors."""
+
+    job_id: str = Field(min_length=1, max_length=200)
+    worker_id: str = Field(min_length=1, max_length=200)
+    loss: float
+    accuracy: float | None = Field(default=None, ge=0, le=1, description="Eval jobs only.")
+    num_examples: int = Field(ge=0)
+    num_steps: int = Field(ge=0)
+    train_seconds: float = Field(ge=0, description="Wall-clock seconds the worker spent (not simulated).")
+
+
+class ResultAck(WireModel):
+    accepted: bool
+    reason: Literal["accepted", "duplicate"]
+
+
+class SimulationPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class SimulationStatus(WireModel):
+    """The orchestrator's `/v1/status` document; the Kubernetes operator mirrors it into the CR."""
+
+    phase: SimulationPhase
+    message: str = ""
+    stop_reason: str | None = None
+    repetition: int
+    repetitions: int
+    round: int
+    rounds: int
+    accuracy: float | None = None
+    loss: float | None = None
+    simulated_time: float = 0.0
+    workers: int = 0
+    jobs_queued: int = 0
+    jobs_leased: int = 0
+    model_version: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class CodecError(ValueError):
+    """Bytes that are not a valid tensor message."""
+
+
+def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
+    """Tensors (and optional string metadata) as safetensors bytes."""
+    contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
+    return save_safetensors(contiguous, metadata=dict(metadata) if metadata else None)
+
+
+def decode_tensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata from safetensors bytes; CodecError when malformed."""
+    try:
+        tensors = load_safetensors(data)
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise CodecError(f"not a safetensors message: {error}") from None
+    return tensors, _read_metadata(data)
+
+
+def _read_metadata(data: bytes) -> dict[str, str]:
+    header_size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_size])
+    return dict(header.get("__metadata__") or {})
+
+
+def encode_result(result: JobResult, tensors: Mapping[str, torch.Tensor]) -> bytes:
+    """A job result: the update's tensors with the JSON metadata in the safetensors header."""
+    return encode_tensors(tensors, {RESULT_METADATA_KEY: result.model_dump_json()})
+
+
+def decode_result(data: bytes) -> tuple[JobResult, dict[str, torch.Tensor]]:
+    """Inverse of encode_result; CodecError names what is wrong."""
+    tensors, metadata = decode_tensors(data)
+    raw = metadata.get(RESULT_METADATA_KEY)
+    if raw is None:
+        raise CodecError(f"result has no {RESULT_METADATA_KEY!r} metadata")
+    try:
+        result = JobResult.model_validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "<root>"
+        raise CodecError(f"result metadata field {field}: {first['msg']}") from None
+    return result, tensors
+
+
+def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> None:
+    """Raise CodecError unless `tensors` has exactly the reference's names, shapes, dtypes, finite values."""
+    missing = sorted(set(reference) - set(tensors))
+    extra = sorted(set(tensors) - set(reference))
+    if missing or extra:
+        raise CodecError(f"tensor names differ from the model's: missing {missing}, unexpected {extra}")
+    for name, expected in reference.items():
+        got = tensors[name]
+        if got.shape != expected.shape or got.dtype != expected.dtype:
+            raise CodecError(
+                f"tensor {name!r}: expected {expected.dtype} {tuple(expected.shape)}, "
+                f"got {got.dtype} {tuple(got.shape)}"
+            )
+        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            raise CodecError(f"tensor {name!r} holds NaN or Inf")
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN/Inf: such values become null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def json_safe(document: Any) -> Any:
+    """A copy of a JSON-like document with non-finite floats replaced by null."""
+    if isinstance(document, float):
+        return finite_or_none(document)
+    if isinstance(document, dict):
+        return {key: json_safe(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [json_safe(value) for value in document]
+    return document

@@ -1,0 +1,58 @@
+"""The selection interface: `select_devices(context) -> device ids`."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from feles.registry import Registry
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """Read-only device state a strategy may use (arrays indexed by device id)."""
+
+    ips: np.ndarray
+    data_sizes: np.ndarray
+    net_speed: np.ndarray
+    energy: np.ndarray
+    times_selected: np.ndarray
+    last_loss: np.ndarray
+
+
+@dataclass(frozen=True)
+class SelectionContext:
+    """Everything a selector may read for one phase of one round."""
+
+    repetition: int
+    round: int
+    phase: str
+    k: float
+    num_devices: int
+    available: np.ndarray
+    devices: DeviceView
+    rng: np.random.Generator
+
+
+def selection_size(k: float, num_devices: int, num_available: int) -> int:
+    """floor(k * devices), at most the available devices."""
+    return min(math.floor(k * num_devices), num_available)
+
+
+class Selector(ABC):
+    """A selection strategy; `params` are the phase's `selection_params`."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = dict(params)
+
+    @abstractmethod
+    def select_devices(self, context: SelectionContext) -> np.ndarray:
+        """Ids of the selected devices, a subset of `context.available`."""
+
+
+SELECTORS: Registry[type[Selector]] = Registry("selection strategy")

@@ -1,0 +1,1 @@
+"""The worker: registers, long-polls for jobs, trains devices' partitions, posts updates."""

@@ -1,0 +1,147 @@
+"""The worker's HTTP loop: register, long-poll for jobs, fetch models, post results; retry with backoff."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import torch
+
+from feles.protocol import (
+    API_PREFIX,
+    TENSOR_MEDIA_TYPE,
+    Job,
+    JobResult,
+    RegisterReply,
+    RegisterRequest,
+    decode_tensors,
+    encode_result,
+)
+from feles.worker.status import WorkerStatus
+from feles.worker.trainer import run_job
+
+log = logging.getLogger("feles.worker")
+
+
+class OrchestratorUnavailable(RuntimeError):
+    """The orchestrator stayed unreachable for longer than the worker was told to wait."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    orchestrator: str
+    name: str = "worker"
+    data_dir: Path | None = None
+    wait: float = 20.0
+    threads: int = 1
+    max_backoff: float = 10.0
+    give_up_after: float | None = None
+
+
+class Worker:
+    """One worker process: runs jobs until the orchestrator says the simulation is over (410)."""
+
+    def __init__(self, options: WorkerOptions, http: httpx.Client | None = None) -> None:
+        self.options = options
+        self.http = http or httpx.Client(base_url=options.orchestrator.rstrip("/"), timeout=options.wait + 30)
+        self.status: WorkerStatus | None = None
+        self.jobs_done = 0
+
+    def run(self) -> int:
+        """The job loop; returns the process exit code (0 when the simulation ended)."""
+        torch.set_num_threads(self.options.threads)
+        status = self._register()
+        while True:
+            response = self._request(
+                "GET", f"{API_PREFIX}/jobs/next", params={"worker": status.worker_id, "wait": self.options.wait}
+            )
+            if response.status_code == 410:
+                log.info("simulation over after %d jobs; worker exits", self.jobs_done)
+                return 0
+            if response.status_code == 404:
+                log.info("orchestrator does not know this worker (restarted?): registering again")
+                status = self._register()
+                continue
+            if response.status_code == 204:
+                continue
+            response.raise_for_status()
+            job = Job.model_validate(response.json())
+            if job.run_id != status.run_id:
+                status = self._register()
+                continue
+            self._run(status, job)
+
+    def _run(self, status: WorkerStatus, job: Job) -> None:
+        weights = self._model(status, job.model_version)
+        if weights is None:
+            return
+        result, tensors = run_job(status, job, weights)
+        self._post_result(job, result, tensors)
+        self.jobs_done += 1
+
+    def _register(self) -> WorkerStatus:
+        body = RegisterRequest(name=self.options.name).model_dump()
+        response = self._request("POST", f"{API_PREFIX}/workers", json=body)
+        response.raise_for_status()
+        reply = RegisterReply.model_validate(response.json())
+        previous = self.status
+        if previous is not None and previous.run_id == reply.run_id:
+            previous.worker_id = reply.worker_id  # same run: keep the built data and models
+        else:
+            self.status = WorkerStatus.from_reply(reply, self.options.data_dir)
+        log.info("registered as %s (run %s)", reply.worker_id, reply.run_id[:8])
+        assert self.status is not None
+        return self.status
+
+    def _model(self, status: WorkerStatus, version: int) -> dict[str, torch.Tensor] | None:
+        if version in status.models:
+            return status.models[version]
+        response = self._request("GET", f"{API_PREFIX}/models/{version}")
+        if response.status_code == 404:
+            log.warning("model version %d is no longer served; skipping the job", version)
+            return None
+        response.raise_for_status()
+        weights, _ = decode_tensors(response.content)
+        status.cache_model(version, weights)
+        return weights
+
+    def _post_result(self, job: Job, result: JobResult, tensors: dict[str, torch.Tensor]) -> None:
+        response = self._request(
+            "POST",
+            f"{API_PREFIX}/jobs/{job.id}/result",
+            content=encode_result(result, tensors),
+            headers={"Content-Type": TENSOR_MEDIA_TYPE},
+        )
+        if response.status_code in (404, 422):
+            log.warning("result of job %s refused (%d): %s", job.id, response.status_code, response.text[:300])
+            return
+        response.raise_for_status()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request, retrying with exponential backoff while the orchestrator is down or failing."""
+        backoff, failing_since = 0.5, None
+        while True:
+            try:
+                response = self.http.request(method, path, **kwargs)
+                if response.status_code < 500:
+                    if failing_since is not None:
+                        log.info("orchestrator reachable again")
+                    return response
+                problem = f"HTTP {response.status_code}"
+            except httpx.TransportError as error:
+                problem = f"{type(error).__name__}: {error}"
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = now
+                log.warning("orchestrator at %s unavailable (%s); retrying", self.options.orchestrator, problem)
+            if self.options.give_up_after is not None and now - failing_since > self.options.give_up_after:
+                raise OrchestratorUnavailable(
+                    f"orchestrator at {self.options.orchestrator} unavailable for "
+                    f"{self.options.give_up_after:.0f} s ({problem})"
+                )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, self.options.max_backoff)

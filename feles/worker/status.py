@@ -1,0 +1,91 @@
+"""WorkerStatus: what a worker builds from the orchestrator's registration reply."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from feles.algorithms import ClientAlgorithm, resolve_algorithm
+from feles.config import SimulationSpec
+from feles.data import DataRequest, DevicePartitions, FederatedDataset, load_dataset, partition_devices
+from feles.devices import DevicePopulation
+from feles.models import build_model
+from feles.protocol import Phase, RegisterReply
+from feles.strategies import LOCAL_DATA_OPTIMIZERS, LocalDataOptimizer
+
+#: Global model versions a worker keeps decoded: the current one is what nearly every job asks for.
+CACHED_MODEL_VERSIONS = 2
+
+
+@dataclass
+class RepetitionData:
+    dataset: FederatedDataset
+    partitions: DevicePartitions
+
+
+@dataclass
+class WorkerStatus:
+    """The run's spec turned into the objects jobs need, plus caches of data and models."""
+
+    worker_id: str
+    run_id: str
+    spec: SimulationSpec
+    model_name: str
+    data_dir: Path | None
+    client: ClientAlgorithm
+    local_data: dict[Phase, LocalDataOptimizer]
+    models: OrderedDict[int, dict[str, torch.Tensor]] = field(default_factory=OrderedDict)
+    _data: dict[int, RepetitionData] = field(default_factory=dict)
+    _module: nn.Module | None = None
+
+    @classmethod
+    def from_reply(cls, reply: RegisterReply, data_dir: Path | None) -> WorkerStatus:
+        spec = reply.spec
+        algorithm = resolve_algorithm(spec.algorithms.federated_algorithm)
+        phases = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
+        local_data = {
+            phase: LOCAL_DATA_OPTIMIZERS.get(section.data)(section.data_params) for phase, section in phases.items()
+        }
+        return cls(
+            worker_id=reply.worker_id,
+            run_id=reply.run_id,
+            spec=spec,
+            model_name=reply.model_name,
+            data_dir=data_dir,
+            client=algorithm.client(spec.algorithms.algorithm_params),
+            local_data=local_data,
+        )
+
+    def repetition_data(self, repetition: int) -> RepetitionData:
+        """The dataset and the device partitions of a repetition, built once from spec and seed."""
+        if repetition not in self._data:
+            self._data.clear()  # repetitions run in order: the previous one is done with
+            spec = self.spec
+            population = DevicePopulation.draw(spec, repetition)
+            request = DataRequest(
+                spec.simulation.seed, repetition, population.data_sizes, self.data_dir,
+                spec.simulation.dataset_params,
+            )
+            dataset = load_dataset(spec.simulation.dataset, request)
+            partitions = partition_devices(
+                dataset, population.data_sizes, spec.data.non_iid_partitions,
+                spec.data.mislabelling_percentage, spec.simulation.seed, repetition,
+            )
+            self._data[repetition] = RepetitionData(dataset, partitions)
+        return self._data[repetition]
+
+    def module(self, repetition: int) -> nn.Module:
+        """One model instance reused by every job (weights are loaded per job)."""
+        if self._module is None:
+            dataset = self.repetition_data(repetition).dataset
+            self._module = build_model(self.model_name, dataset.input_shape, dataset.num_classes)
+        return self._module
+
+    def cache_model(self, version: int, weights: dict[str, torch.Tensor]) -> None:
+        self.models[version] = weights
+        while len(self.models) > CACHED_MODEL_VERSIONS:
+            self.models.popitem(last=False)

@@ -1,0 +1,63 @@
+"""Runs one job in torch: local training (fit) or local evaluation (eval) of a device."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from feles.algorithms import LocalTask
+from feles.config import AlgorithmsSection
+from feles.evaluation import evaluate
+from feles.protocol import Job, JobResult, Phase
+from feles.seeding import numpy_rng
+from feles.worker.status import WorkerStatus
+
+
+def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSection) -> torch.optim.Optimizer:
+    """The local optimizer the spec names."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        parameters, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def device_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
+    """The examples the job uses: the local data strategy's choice among the device's partition."""
+    data = status.repetition_data(job.repetition)
+    indices = data.partitions.indices[job.device]
+    labels = data.partitions.labels[job.device]
+    chooser = status.local_data[job.phase]
+    positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
+    positions_t = torch.from_numpy(positions)
+    return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[positions_t]
+
+
+def run_job(status: WorkerStatus, job: Job, weights: dict[str, torch.Tensor]) -> tuple[JobResult, dict[str, torch.Tensor]]:
+    """Train or evaluate the job's device from the global `weights`; the result and its tensors."""
+    started = time.perf_counter()
+    model = status.module(job.repetition)
+    model.load_state_dict(weights)
+    x, y = device_examples(status, job)
+    if job.phase is Phase.EVAL:
+        evaluation = evaluate(model, x, y)
+        result = JobResult(
+            job_id=job.id, worker_id=status.worker_id, loss=evaluation.loss, accuracy=evaluation.accuracy,
+            num_examples=evaluation.num_examples, num_steps=0, train_seconds=time.perf_counter() - started,
+        )
+        return result, {}
+    generator = torch.Generator().manual_seed(job.seed)
+    torch.manual_seed(job.seed)  # layers that draw from the global generator (dropout) stay reproducible
+    task = LocalTask(
+        model=model, x=x, y=y, epochs=job.epochs, batch_size=job.batch_size,
+        optimizer=make_optimizer(list(model.parameters()), status.spec.algorithms),
+        generator=generator, global_weights=weights,
+    )
+    outcome = status.client.train(task)
+    tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    result = JobResult(
+        job_id=job.id, worker_id=status.worker_id, loss=outcome.loss, num_examples=len(y),
+        num_steps=outcome.num_steps, train_seconds=time.perf_counter() - started,
+    )
+    return result, tensors
