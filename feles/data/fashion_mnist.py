@@ -65,10 +65,9 @@ def find_idx_file(directory: Path, stem: str) -> Path:
 def _split(images_path: Path, labels_path: Path) -> Split:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
-    if images.ndim != 3 or images.shape[1:] != INPUT_SHAPE[1:] or images.dtype != np.uint8:
-        raise ValueError(
-            f"{images_path}: expected uint8 images (n, 28, 28), got {images.dtype}{images.shape}"
-        )
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != INPUT_SHAPE[1:]:
+        found = f"{images.dtype} {images.shape}"
+        raise ValueError(f"{images_path}: expected uint8 images of shape (n, 28, 28), got {found}")
     if labels.shape != (images.shape[0],) or (labels.size > 0 and labels.max() >= NUM_CLASSES):
         raise ValueError(f"{labels_path}: expected {images.shape[0]} labels in 0..9, got {labels.shape}")
     x = torch.from_numpy(images).to(torch.float32).div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)

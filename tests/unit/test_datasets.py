@@ -145,9 +145,8 @@ def test_synthetic_is_deterministic_per_seed_and_repetition() -> None:
 def test_synthetic_devices_differ_in_label_distribution() -> None:
     data = load_dataset("synthetic", request([200] * 20, alpha=1.0, beta=1.0))
     assert data.natural_partitions is not None
-    shares = np.stack(
-        [np.bincount(data.train.y.numpy()[p], minlength=10) / 200 for p in data.natural_partitions]
-    )
+    labels = data.train.y.numpy()
+    shares = np.stack([np.bincount(labels[p], minlength=10) / 200 for p in data.natural_partitions])
     pooled = shares.mean(axis=0)
     # Mean total-variation distance of a device's labels to the pooled ones; IID devices of 200 give ~0.1.
     distance = 0.5 * np.abs(shares - pooled).sum(axis=1).mean()
