@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Simulation spec (YAML).", show_default=False)]
 DataDirOption = Annotated[
@@ -71,7 +71,7 @@ def orchestrator(
     exit_on_completion: Annotated[
         bool, typer.Option(help="Exit when the simulation ends instead of serving its results.")
     ] = False,
-    threads: ThreadsOption = 1,
+    threads: ThreadsOption = 2,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run the orchestrator alone: the HTTP API and the simulation loop."""
@@ -122,12 +122,15 @@ def run(
     data_dir: DataDirOption = None,
     lease_seconds: LeaseOption = 120.0,
     threads: ThreadsOption = 1,
+    orchestrator_threads: Annotated[
+        int, typer.Option(min=1, help="torch threads of the orchestrator's test-split evaluation.")
+    ] = 2,
 ) -> None:
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
 
     _load(config)
-    options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads)
+    options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads)
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

@@ -33,6 +33,7 @@ class LocalRunOptions:
     data_dir: str | None = None
     lease_seconds: float = 120.0
     threads: int = 1
+    orchestrator_threads: int = 2
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class LocalRun:
         arguments = [
             "orchestrator", "--config", str(self.options.config), "--host", "127.0.0.1", "--port", "0",
             "--port-file", str(port_file), "--lease-seconds", str(self.options.lease_seconds),
-            "--threads", str(self.options.threads),
+            "--threads", str(self.options.orchestrator_threads),
         ]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]

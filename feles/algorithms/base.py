@@ -71,7 +71,7 @@ class ClientAlgorithm:
                 objective = loss if extra is None else loss + extra
                 objective.backward()
                 task.optimizer.step()
-                total += float(loss)
+                total += loss.item()
                 steps += 1
         return LocalOutcome(loss=total / max(steps, 1), num_steps=steps)
 

@@ -13,7 +13,7 @@ import torch
 
 from feles.algorithms import DeviceUpdate, resolve_algorithm
 from feles.config import PhaseSection, SimulationSpec
-from feles.data import DataRequest, load_dataset
+from feles.data import DataRequest, load_dataset, resolve_data_dir
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
 from feles.evaluation import Evaluation, evaluate
 from feles.models import build_model, initialize_model
@@ -118,9 +118,10 @@ class SimulationLoop:
     def _start_repetition(self, index: int) -> Repetition:
         spec = self.spec
         population = DevicePopulation.draw(spec, index)
+        data_dir = resolve_data_dir(self.data_dir, spec.simulation.data_dir)
         dataset = load_dataset(
             spec.simulation.dataset,
-            DataRequest(spec.simulation.seed, index, population.data_sizes, self.data_dir, spec.simulation.dataset_params),
+            DataRequest(spec.simulation.seed, index, population.data_sizes, data_dir, spec.simulation.dataset_params),
         )
         model = build_model(self.status.model_name, dataset.input_shape, dataset.num_classes)
         initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
@@ -234,7 +235,7 @@ class SimulationLoop:
 
     def _job(self, repetition: int, round_: int, phase: Phase, device: int, epochs: int, batch: int, n: int) -> Job:
         return Job(
-            id=f"{repetition}.{round_}.{phase.value}.{device}",
+            id=f"{self.status.run_id[:8]}.{repetition}.{round_}.{phase.value}.{device}",
             run_id=self.status.run_id,
             repetition=repetition,
             round=round_,

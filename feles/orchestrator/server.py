@@ -37,7 +37,7 @@ class OrchestratorOptions:
     lease_seconds: float = 120.0
     data_dir: str | None = None
     exit_on_completion: bool = False
-    threads: int = 1
+    threads: int = 2
 
 
 def build_status(spec: SimulationSpec, lease_seconds: float) -> OrchestratorStatus:

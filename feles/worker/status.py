@@ -11,7 +11,14 @@ from torch import nn
 
 from feles.algorithms import ClientAlgorithm, resolve_algorithm
 from feles.config import SimulationSpec
-from feles.data import DataRequest, DevicePartitions, FederatedDataset, load_dataset, partition_devices
+from feles.data import (
+    DataRequest,
+    DevicePartitions,
+    FederatedDataset,
+    load_dataset,
+    partition_devices,
+    resolve_data_dir,
+)
 from feles.devices import DevicePopulation
 from feles.models import build_model
 from feles.protocol import Phase, RegisterReply
@@ -55,7 +62,7 @@ class WorkerStatus:
             run_id=reply.run_id,
             spec=spec,
             model_name=reply.model_name,
-            data_dir=data_dir,
+            data_dir=resolve_data_dir(data_dir, spec.simulation.data_dir),
             client=algorithm.client(spec.algorithms.algorithm_params),
             local_data=local_data,
         )

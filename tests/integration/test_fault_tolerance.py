@@ -1,0 +1,72 @@
+"""Workers die, start before the orchestrator, or outlive it: the simulation still completes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from feles.local import LocalRun, LocalRunOptions
+from tests.integration.conftest import Processes, comparable_rounds, free_port, wait_for_status, write_spec
+
+pytestmark = pytest.mark.integration
+
+
+def _succeeded(status: dict) -> bool:
+    return status["phase"] == "Succeeded"
+
+
+def test_worker_killed_mid_round_does_not_stop_the_simulation(tmp_path: Path, processes: Processes) -> None:
+    # Slow each job down (many epochs) so that the kill lands while the worker holds a lease.
+    overrides = {"simulation": {"num_rounds": 3}, "algorithms": {"fit": {"params": {"epochs": 20}}}}
+    reference_folder = tmp_path / "reference"
+    reference_folder.mkdir()
+    reference = LocalRun(LocalRunOptions(write_spec(reference_folder, overrides), workers=2)).run()
+
+    spec = write_spec(tmp_path, overrides)
+    port = free_port()
+    processes.orchestrator(spec, port, "--lease-seconds", "2")
+    victim = processes.worker(port, "victim")
+    processes.worker(port, "survivor")
+    wait_for_status(port, lambda status: status["jobs_leased"] >= 2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    final = wait_for_status(port, _succeeded)
+    assert final["round"] == 3
+    assert comparable_rounds(tmp_path / "out" / "results.json") == comparable_rounds(reference.results_path)
+
+
+def test_worker_started_before_the_orchestrator_waits_for_it(tmp_path: Path, processes: Processes) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 2}})
+    port = free_port()
+    worker = processes.worker(port)
+    time.sleep(2.0)
+    assert worker.poll() is None, processes.log("w")
+    processes.orchestrator(spec, port)
+    wait_for_status(port, _succeeded)
+    assert worker.wait(timeout=60) == 0
+    log = processes.log("w")
+    # One line when the orchestrator is unreachable, not one per retry.
+    assert log.count("unavailable") == 1
+    assert "reachable again" in log
+
+
+def test_worker_follows_a_restarted_orchestrator(tmp_path: Path, processes: Processes) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 30}})
+    port = free_port()
+    first = processes.orchestrator(spec, port)
+    worker = processes.worker(port)
+    wait_for_status(port, lambda status: status["round"] >= 1)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+    short = write_spec(tmp_path, {"simulation": {"num_rounds": 2}}, name="short.yaml")
+    processes.orchestrator(short, port)
+    wait_for_status(port, _succeeded)
+    assert worker.wait(timeout=60) == 0
+    assert "registering again" in processes.log("w")
+    assert len(json.loads((tmp_path / "out" / "results.json").read_text())["rounds"]) == 2

@@ -1,0 +1,89 @@
+"""`feles run`: orchestrator + worker processes on loopback finish a real simulation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feles.local import LocalRun, LocalRunOptions
+from feles.orchestrator.results import CSV_COLUMNS
+from tests.integration.conftest import comparable_rounds, write_spec
+
+pytestmark = pytest.mark.integration
+
+
+def test_digits_simulation_learns_and_writes_json_and_csv(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 6, "repetitions": 2}})
+    outcome = LocalRun(LocalRunOptions(spec, workers=2)).run()
+
+    assert outcome.status.phase.value == "Succeeded"
+    document = json.loads(outcome.results_path.read_text())
+    assert document["status"] == "succeeded"
+    assert document["spec"]["simulation"]["dataset"] == "digits"
+    rounds = document["rounds"]
+    assert [(row["repetition"], row["round"]) for row in rounds] == [(r, i) for r in range(2) for i in range(6)]
+    # 10 classes: chance is 0.1; a few FedAvg rounds on digits get far above it.
+    assert max(row["test_accuracy"] for row in rounds) > 0.5
+    for row in rounds:
+        assert row["fit_selected"] == 6  # floor(k * devices) = floor(0.3 * 20)
+        assert 0 <= row["fit_failed"] <= row["fit_selected"] <= row["devices_available"] <= 20
+        assert row["round_time"] > 0 and row["energy"] > 0
+    times = [row["simulated_time"] for row in rounds if row["repetition"] == 0]
+    assert times == sorted(times)
+    assert [summary["stop_reason"] for summary in document["repetitions"]] == ["RoundsCompleted"] * 2
+
+    with outcome.results_path.with_suffix(".csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert list(table[0]) == CSV_COLUMNS
+    assert len(table) == 12
+    assert float(table[-1]["test_accuracy"]) == pytest.approx(rounds[-1]["test_accuracy"])
+
+
+def test_same_results_with_1_2_and_4_workers(tmp_path: Path) -> None:
+    results = []
+    for workers in (1, 2, 4):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        outcome = LocalRun(LocalRunOptions(write_spec(folder), workers=workers)).run()
+        assert outcome.status.phase.value == "Succeeded"
+        results.append(comparable_rounds(outcome.results_path))
+    assert results[0] == results[1] == results[2]
+    assert len(results[0]) == 4
+
+
+def test_target_accuracy_stops_early(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 30, "stop_conds": {"metric": 0.3}}})
+    outcome = LocalRun(LocalRunOptions(spec, workers=2)).run()
+    document = json.loads(outcome.results_path.read_text())
+    assert document["repetitions"][0]["stop_reason"] == "TargetAccuracyReached"
+    assert len(document["rounds"]) < 30
+    assert document["rounds"][-1]["test_accuracy"] >= 0.3
+    assert all(row["test_accuracy"] < 0.3 for row in document["rounds"][:-1])
+
+
+def test_cli_run_prints_summary_and_exits_zero(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 2}})
+    done = subprocess.run(
+        [sys.executable, "-m", "feles", "run", str(spec), "--workers", "1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test accuracy" in done.stderr
+    assert (tmp_path / "out" / "results.json").exists()
+    assert (tmp_path / "out" / "logs" / "worker-0.log").exists()
+
+
+def test_cli_run_fails_clearly_when_the_dataset_is_missing(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"dataset": "fashion_mnist", "model": "cnn", "num_rounds": 1}})
+    done = subprocess.run(
+        [sys.executable, "-m", "feles", "run", str(spec), "--data-dir", str(tmp_path / "nowhere")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "simulation failed" in done.stderr
+    assert "apt-get install dataset-fashion-mnist" in done.stderr

@@ -1,0 +1,326 @@
+"""feles.devices: the simulated population, round conditions, failures and the time/energy of jobs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from feles.config import SimulationSpec, parse_spec
+from feles.devices import (
+    MODEL_TRANSFERS,
+    DevicePopulation,
+    JobCosts,
+    RoundConditions,
+    draw_failures,
+    job_costs,
+    local_iterations,
+)
+
+N = 10_000
+
+
+def make_spec(num: int = N, seed: int = 0, **sections: dict[str, Any]) -> SimulationSpec:
+    """A valid spec for `num` devices (k large enough to select one device whatever `num`)."""
+    document: dict[str, Any] = {
+        "simulation": {"seed": seed},
+        "algorithms": {"fit": {"params": {"k": 1.0}}, "eval": {"params": {"k": 1.0}}},
+        "devices": {"num": num},
+    }
+    for name, values in sections.items():
+        document.setdefault(name, {}).update(values)
+    return parse_spec(document)
+
+
+# --- DevicePopulation -------------------------------------------------------------------------------
+
+
+def test_population_ips_within_range_and_mean_close() -> None:
+    spec = make_spec(computation={"ips_mean": 100, "ips_var": 50})
+    population = DevicePopulation.draw(spec, repetition=0)
+    assert population.size == N
+    assert population.ips.shape == (N,)
+    assert population.ips.min() >= 50
+    assert population.ips.max() <= 150
+    # Uniform on [50, 150]: sd = 100 / sqrt(12) = 28.9, sd of the mean of 10,000 draws = 0.289.
+    # 1.5 is more than 5 standard errors: a correct implementation misses it with p < 1e-6.
+    assert abs(population.ips.mean() - 100) < 1.5
+    # The draws really spread over the range (not a constant at the mean).
+    assert population.ips.min() < 55
+    assert population.ips.max() > 145
+
+
+def test_population_ips_constant_when_var_is_zero() -> None:
+    population = DevicePopulation.draw(make_spec(num=50, computation={"ips_mean": 7, "ips_var": 0}), 0)
+    assert np.all(population.ips == 7)
+
+
+def test_population_data_sizes_are_integers_within_range() -> None:
+    spec = make_spec(data={"num_examples_mean": 10, "num_examples_var": 2})
+    sizes = DevicePopulation.draw(spec, 0).data_sizes
+    assert sizes.shape == (N,)
+    assert np.issubdtype(sizes.dtype, np.integer)
+    assert sizes.min() >= 8
+    assert sizes.max() <= 12
+    # Both ends of the range are drawn (the upper bound is inclusive): each has probability 1/5.
+    assert set(np.unique(sizes).tolist()) == {8, 9, 10, 11, 12}
+    # Mean of a discrete uniform on 8..12: 10, sd sqrt(2) -> standard error 0.014; 0.1 is > 7 of them.
+    assert abs(sizes.mean() - 10) < 0.1
+
+
+def test_population_data_sizes_fixed_when_var_is_zero() -> None:
+    sizes = DevicePopulation.draw(make_spec(num=30, data={"num_examples_mean": 600}), 0).data_sizes
+    assert sizes.tolist() == [600] * 30
+
+
+def test_population_is_deterministic() -> None:
+    spec = make_spec(num=1000, seed=11, data={"num_examples_mean": 600, "num_examples_var": 300})
+    first = DevicePopulation.draw(spec, repetition=2)
+    second = DevicePopulation.draw(spec, repetition=2)
+    np.testing.assert_array_equal(first.ips, second.ips)
+    np.testing.assert_array_equal(first.data_sizes, second.data_sizes)
+
+
+def test_population_depends_on_repetition_and_seed() -> None:
+    spec = make_spec(num=1000, seed=11, data={"num_examples_mean": 600, "num_examples_var": 300})
+    base = DevicePopulation.draw(spec, repetition=0)
+    other_repetition = DevicePopulation.draw(spec, repetition=1)
+    other_seed = DevicePopulation.draw(make_spec(num=1000, seed=12, data={"num_examples_var": 300}), 0)
+    for other in (other_repetition, other_seed):
+        assert not np.array_equal(base.ips, other.ips)
+        assert not np.array_equal(base.data_sizes, other.data_sizes)
+
+
+# --- RoundConditions --------------------------------------------------------------------------------
+
+
+def test_round_availability_fraction_close_to_p_available() -> None:
+    spec = make_spec(devices={"p_available": 0.3})
+    conditions = RoundConditions.draw(spec, repetition=0, round_=0)
+    assert conditions.available.dtype == np.bool_
+    assert conditions.available.shape == (N,)
+    # Binomial(10,000, 0.3): sd of the fraction sqrt(0.3 * 0.7 / 10,000) = 0.0046; 0.025 is > 5 sd.
+    assert abs(conditions.available.mean() - 0.3) < 0.025
+    np.testing.assert_array_equal(conditions.available_ids, np.flatnonzero(conditions.available))
+
+
+def test_round_availability_one_means_every_device() -> None:
+    conditions = RoundConditions.draw(make_spec(num=200, devices={"p_available": 1.0}), 0, 0)
+    assert conditions.available.all()
+    assert conditions.available_ids.tolist() == list(range(200))
+
+
+def test_round_network_and_energy_within_range() -> None:
+    spec = make_spec(
+        network={"speed_mean": 1000, "speed_var": 400},
+        energy={"avail_mean": 50, "avail_var": 50},
+    )
+    conditions = RoundConditions.draw(spec, 0, 0)
+    assert conditions.net_speed.min() >= 600
+    assert conditions.net_speed.max() <= 1400
+    # sd of the mean of 10,000 uniforms on [600, 1400] = 800 / sqrt(12 * 10,000) = 2.3; 12 is > 5 sd.
+    assert abs(conditions.net_speed.mean() - 1000) < 12
+    assert conditions.energy.min() >= 0
+    assert conditions.energy.max() <= 100
+
+
+def test_round_conditions_vary_per_round() -> None:
+    spec = make_spec(num=1000)
+    first = RoundConditions.draw(spec, 0, 0)
+    second = RoundConditions.draw(spec, 0, 1)
+    assert not np.array_equal(first.available, second.available)
+    assert not np.array_equal(first.net_speed, second.net_speed)
+    assert not np.array_equal(first.energy, second.energy)
+
+
+def test_round_conditions_are_deterministic() -> None:
+    spec = make_spec(num=1000, seed=3)
+    first = RoundConditions.draw(spec, 1, 4)
+    second = RoundConditions.draw(spec, 1, 4)
+    np.testing.assert_array_equal(first.available, second.available)
+    np.testing.assert_array_equal(first.net_speed, second.net_speed)
+    np.testing.assert_array_equal(first.energy, second.energy)
+
+
+def test_round_conditions_depend_on_repetition_and_seed() -> None:
+    base = RoundConditions.draw(make_spec(num=1000, seed=3), 0, 0)
+    other_repetition = RoundConditions.draw(make_spec(num=1000, seed=3), 1, 0)
+    other_seed = RoundConditions.draw(make_spec(num=1000, seed=4), 0, 0)
+    for other in (other_repetition, other_seed):
+        assert not np.array_equal(base.available, other.available)
+        assert not np.array_equal(base.net_speed, other.net_speed)
+
+
+# --- draw_failures ----------------------------------------------------------------------------------
+
+
+def test_failure_rate_close_to_p_fail() -> None:
+    spec = make_spec(devices={"p_fail": 0.2})
+    failed = draw_failures(spec, 0, 0, "fit", np.arange(N))
+    assert failed.dtype == np.bool_
+    assert failed.shape == (N,)
+    # sd of the fraction sqrt(0.2 * 0.8 / 10,000) = 0.004; 0.02 is 5 sd.
+    assert abs(failed.mean() - 0.2) < 0.02
+
+
+def test_no_failures_when_p_fail_is_zero() -> None:
+    spec = make_spec(num=500, devices={"p_fail": 0.0})
+    assert not draw_failures(spec, 0, 0, "fit", np.arange(500)).any()
+
+
+def test_failure_of_a_device_does_not_depend_on_the_other_devices() -> None:
+    spec = make_spec(num=1000, devices={"p_fail": 0.5})
+    everyone = draw_failures(spec, 0, 3, "fit", np.arange(1000))
+    subset = np.array([999, 5, 17, 400])
+    np.testing.assert_array_equal(draw_failures(spec, 0, 3, "fit", subset), everyone[subset])
+    for device in (0, 17, 999):
+        assert draw_failures(spec, 0, 3, "fit", np.array([device])).tolist() == [everyone[device]]
+
+
+def test_failures_are_aligned_with_the_devices_given() -> None:
+    spec = make_spec(num=1000, devices={"p_fail": 0.5})
+    everyone = draw_failures(spec, 0, 0, "fit", np.arange(1000))
+    failing = int(np.flatnonzero(everyone)[0])
+    surviving = int(np.flatnonzero(~everyone)[0])
+    assert draw_failures(spec, 0, 0, "fit", np.array([failing, surviving])).tolist() == [True, False]
+    assert draw_failures(spec, 0, 0, "fit", np.array([surviving, failing])).tolist() == [False, True]
+
+
+def test_failures_differ_by_round_phase_repetition_and_are_deterministic() -> None:
+    spec = make_spec(num=1000, devices={"p_fail": 0.5})
+    devices = np.arange(1000)
+    base = draw_failures(spec, 0, 0, "fit", devices)
+    np.testing.assert_array_equal(base, draw_failures(spec, 0, 0, "fit", devices))
+    assert not np.array_equal(base, draw_failures(spec, 0, 1, "fit", devices))
+    assert not np.array_equal(base, draw_failures(spec, 0, 0, "eval", devices))
+    assert not np.array_equal(base, draw_failures(spec, 1, 0, "fit", devices))
+
+
+# --- local_iterations -------------------------------------------------------------------------------
+
+
+def test_local_iterations_is_epochs_times_ceil_batches() -> None:
+    epochs = np.array([1, 2, 3, 1, 5])
+    batch = np.array([32, 32, 10, 600, 1])
+    examples = np.array([64, 65, 1, 600, 7])
+    iterations = local_iterations(epochs, batch, examples)
+    assert iterations.tolist() == [2, 6, 3, 1, 35]
+    assert np.issubdtype(iterations.dtype, np.integer)
+    expected = [e * math.ceil(n / b) for e, b, n in zip(epochs, batch, examples, strict=True)]
+    assert iterations.tolist() == expected
+
+
+def test_local_iterations_batch_larger_than_data_is_one_step_per_epoch() -> None:
+    assert local_iterations(np.array([4]), np.array([128]), np.array([3])).tolist() == [4]
+
+
+# --- job_costs --------------------------------------------------------------------------------------
+
+
+def cost_fixture(
+    pow_comp_s: float = 2.0, pow_net_s: float = 3.0
+) -> tuple[SimulationSpec, DevicePopulation, RoundConditions]:
+    spec = make_spec(num=4, energy={"pow_comp_s": pow_comp_s, "pow_net_s": pow_net_s})
+    population = DevicePopulation(ips=np.array([10.0, 20.0, 40.0, 5.0]), data_sizes=np.array([10, 20, 30, 40]))
+    conditions = RoundConditions(
+        available=np.ones(4, dtype=bool),
+        net_speed=np.array([1000.0, 500.0, 2000.0, 250.0]),
+        energy=np.full(4, 1e9),
+    )
+    return spec, population, conditions
+
+
+def job_costs_of(
+    devices: list[int],
+    iterations: list[int],
+    phase: str = "fit",
+    energy_left: np.ndarray | None = None,
+    failures: list[bool] | None = None,
+    pow_comp_s: float = 2.0,
+    pow_net_s: float = 3.0,
+) -> JobCosts:
+    """job_costs on the 4-device fixture with a 1,000-parameter model."""
+    spec, population, conditions = cost_fixture(pow_comp_s, pow_net_s)
+    return job_costs(
+        spec,
+        population,
+        conditions,
+        np.array(devices),
+        iterations=np.array(iterations),
+        model_parameters=1000,
+        phase=phase,
+        energy_left=np.full(4, 1e9) if energy_left is None else energy_left,
+        random_failures=np.zeros(len(devices), dtype=bool) if failures is None else np.array(failures),
+    )
+
+
+def test_job_costs_fit_hand_computed() -> None:
+    costs = job_costs_of([0, 2, 3], [20, 80, 10])
+    assert costs.devices.tolist() == [0, 2, 3]
+    # iterations / ips: 20/10, 80/40, 10/5
+    np.testing.assert_allclose(costs.computation_time, [2.0, 2.0, 2.0])
+    # fit moves the model down and up: 2 * 1000 / speed
+    np.testing.assert_allclose(costs.communication_time, [2.0, 1.0, 8.0])
+    np.testing.assert_allclose(costs.time, [4.0, 3.0, 10.0])
+    # 2 mWh/s * computation + 3 mWh/s * communication
+    np.testing.assert_allclose(costs.energy, [10.0, 7.0, 28.0])
+    assert costs.failed.tolist() == [False, False, False]
+    assert costs.round_time() == pytest.approx(10.0)
+    assert costs.energy_spent() == pytest.approx(45.0)
+
+
+def test_job_costs_eval_moves_the_model_once() -> None:
+    costs = job_costs_of([1, 2], [40, 40], phase="eval")
+    np.testing.assert_allclose(costs.computation_time, [2.0, 1.0])
+    np.testing.assert_allclose(costs.communication_time, [2.0, 0.5])
+    np.testing.assert_allclose(costs.energy, [2 * 2.0 + 3 * 2.0, 2 * 1.0 + 3 * 0.5])
+    assert costs.round_time() == pytest.approx(4.0)
+    assert MODEL_TRANSFERS == {"fit": 2.0, "eval": 1.0}
+
+
+def test_energy_exhausted_device_fails() -> None:
+    energy_left = np.array([10.0, 1e9, 6.99, 1e9])  # device 0 has exactly enough, device 2 lacks 0.01
+    costs = job_costs_of([0, 2], [20, 80], energy_left=energy_left)
+    np.testing.assert_allclose(costs.energy, [10.0, 7.0])
+    assert costs.failed.tolist() == [False, True]
+    assert costs.energy_spent() == pytest.approx(10.0)
+
+
+def test_random_failure_fails_even_with_enough_energy() -> None:
+    costs = job_costs_of([0, 2, 3], [20, 80, 10], failures=[False, True, False])
+    assert costs.failed.tolist() == [False, True, False]
+    assert costs.energy_spent() == pytest.approx(10.0 + 28.0)
+
+
+def test_round_time_is_max_over_devices_that_did_not_fail() -> None:
+    # Device 3 is the slowest (10 s) but fails: the round lasts as long as device 0 (4 s).
+    costs = job_costs_of([0, 2, 3], [20, 80, 10], failures=[False, False, True])
+    assert costs.round_time() == pytest.approx(4.0)
+    assert costs.energy_spent() == pytest.approx(17.0)
+
+
+def test_round_time_and_energy_zero_when_every_device_fails() -> None:
+    costs = job_costs_of([0, 1], [20, 20], energy_left=np.zeros(4), failures=[True, False])
+    assert costs.failed.tolist() == [True, True]
+    assert costs.round_time() == 0.0
+    assert costs.energy_spent() == 0.0
+
+
+def test_energy_uses_the_configured_powers() -> None:
+    costs = job_costs_of([0], [20], pow_comp_s=0.0, pow_net_s=10.0)
+    np.testing.assert_allclose(costs.energy, [20.0])
+
+
+def test_job_costs_time_property() -> None:
+    costs = JobCosts(
+        devices=np.array([0, 1]),
+        computation_time=np.array([1.0, 2.0]),
+        communication_time=np.array([0.5, 0.25]),
+        energy=np.array([3.0, 4.0]),
+        failed=np.array([False, False]),
+    )
+    np.testing.assert_allclose(costs.time, [1.5, 2.25])
+    assert costs.round_time() == 2.25
+    assert costs.energy_spent() == 7.0

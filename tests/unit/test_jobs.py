@@ -1,0 +1,327 @@
+"""feles.orchestrator.jobs: the FIFO job queue with leases, re-issue and duplicate results."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from feles.orchestrator.jobs import Completion, JobQueue, QueueCounts
+from feles.protocol import Job, JobResult
+
+LEASE = 10.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def job(job_id: str, device: int = 0) -> Job:
+    return Job(
+        id=job_id,
+        run_id="run",
+        repetition=0,
+        round=0,
+        phase="fit",
+        device=device,
+        model_version=0,
+        epochs=1,
+        batch_size=32,
+        num_examples=10,
+        seed=0,
+        lease_seconds=LEASE,
+    )
+
+
+def result(job_id: str, worker: str = "w1", loss: float = 0.5) -> JobResult:
+    return JobResult(job_id=job_id, worker_id=worker, loss=loss, num_examples=10, num_steps=1, train_seconds=0.1)
+
+
+def tensors(value: float = 1.0) -> dict[str, torch.Tensor]:
+    return {"w": torch.full((2,), value)}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def queue(clock: FakeClock) -> JobQueue:
+    return JobQueue(lease_seconds=LEASE, clock=clock)
+
+
+def counts(queue: JobQueue) -> tuple[int, int, int, int]:
+    c = queue.counts()
+    return (c.queued, c.leased, c.done, c.reissued)
+
+
+# --- leasing ----------------------------------------------------------------------------------------
+
+
+def test_lease_is_fifo(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b")])
+    queue.submit([job("c")])
+    assert [queue.lease("w").id for _ in range(3)] == ["a", "b", "c"]
+    assert queue.lease("w") is None
+
+
+def test_lease_of_an_empty_queue_is_none(queue: JobQueue) -> None:
+    assert queue.lease("w1") is None
+    assert counts(queue) == (0, 0, 0, 0)
+
+
+def test_lease_returns_the_submitted_job(queue: JobQueue) -> None:
+    submitted = job("a", device=7)
+    queue.submit([submitted])
+    leased = queue.lease("w1")
+    assert leased == submitted
+    assert leased.device == 7
+
+
+def test_counts_queued_leased_done(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b"), job("c"), job("d")])
+    assert queue.counts() == QueueCounts(queued=4, leased=0, done=0, reissued=0)
+    queue.lease("w1")
+    queue.lease("w2")
+    assert counts(queue) == (2, 2, 0, 0)
+    assert queue.complete("a", result("a"), tensors()) is Completion.ACCEPTED
+    assert counts(queue) == (2, 1, 1, 0)
+    assert queue.reject("c") is True  # a queued job can be rejected too
+    assert counts(queue) == (1, 1, 2, 0)
+
+
+def test_lease_not_expired_before_deadline(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a"), job("b")])
+    assert queue.lease("w1").id == "a"
+    clock.advance(LEASE - 0.5)
+    assert queue.lease("w2").id == "b"
+    assert queue.lease("w3") is None
+    assert counts(queue) == (0, 2, 0, 0)
+
+
+def test_expired_lease_is_reissued_first_to_another_worker(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a"), job("b"), job("c")])
+    assert queue.lease("w1").id == "a"
+    clock.advance(LEASE + 0.5)
+    assert queue.counts().reissued == 0  # reclaiming happens when someone asks
+    assert queue.lease("w2").id == "a"  # re-issued before b and c: the round waits for it
+    assert queue.counts().reissued == 1
+    assert [queue.lease("w3").id, queue.lease("w3").id] == ["b", "c"]
+    assert counts(queue) == (0, 3, 0, 1)
+
+
+def test_reissued_job_can_expire_again(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a")])
+    queue.lease("w1")
+    clock.advance(LEASE + 1)
+    assert queue.lease("w2").id == "a"
+    clock.advance(LEASE - 1)
+    assert queue.lease("w3") is None  # the second lease still runs
+    clock.advance(2)
+    assert queue.lease("w3").id == "a"
+    assert queue.counts().reissued == 2
+
+
+def test_completed_job_is_never_reissued(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a")])
+    queue.lease("w1")
+    queue.complete("a", result("a"), tensors())
+    clock.advance(10 * LEASE)
+    assert queue.lease("w2") is None
+    assert counts(queue) == (0, 0, 1, 0)
+
+
+# --- results ----------------------------------------------------------------------------------------
+
+
+def test_late_result_of_reissued_job_accepted_once(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a")])
+    queue.lease("w1")
+    clock.advance(LEASE + 1)
+    assert queue.lease("w2").id == "a"
+    # The first worker was slow, not dead: its result is the one kept.
+    assert queue.complete("a", result("a", "w1", loss=0.1), tensors(1.0)) is Completion.ACCEPTED
+    assert queue.complete("a", result("a", "w2", loss=0.2), tensors(2.0)) is Completion.DUPLICATE
+    taken = queue.take_results(["a"])
+    kept, kept_tensors = taken["a"]
+    assert kept.worker_id == "w1"
+    assert kept.loss == 0.1
+    assert torch.equal(kept_tensors["w"], torch.full((2,), 1.0))
+
+
+def test_several_expired_jobs_are_reissued_in_submission_order(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a"), job("b"), job("c"), job("d")])
+    queue.lease("w1")  # a
+    queue.lease("w2")  # b
+    queue.lease("w3")  # c
+    clock.advance(LEASE + 1)
+    leased = [queue.lease("w4").id for _ in range(4)]
+    assert leased == ["a", "b", "c", "d"]
+    assert queue.counts().reissued == 3
+
+
+def test_late_result_of_a_job_waiting_for_reissue_skips_it(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a"), job("b"), job("c")])
+    queue.lease("w1")  # a
+    queue.lease("w2")  # b
+    clock.advance(LEASE + 1)
+    first = queue.lease("w3").id  # both a and b were put back; one of them is leased again
+    assert first in {"a", "b"}
+    waiting = ({"a", "b"} - {first}).pop()
+    original_worker = "w1" if waiting == "a" else "w2"
+    assert queue.complete(waiting, result(waiting, original_worker), tensors()) is Completion.ACCEPTED
+    assert queue.lease("w4").id == "c"  # the finished job is not handed out again
+    assert queue.lease("w4") is None
+    assert counts(queue) == (0, 2, 1, 2)
+
+
+def test_result_for_an_unknown_job(queue: JobQueue) -> None:
+    assert queue.complete("nope", result("nope"), tensors()) is Completion.UNKNOWN
+    queue.submit([job("a")])
+    assert queue.complete("other", result("other"), tensors()) is Completion.UNKNOWN
+    assert counts(queue) == (1, 0, 0, 0)
+
+
+def test_result_of_a_job_never_leased_is_accepted(queue: JobQueue) -> None:
+    queue.submit([job("a")])
+    assert queue.complete("a", result("a"), tensors()) is Completion.ACCEPTED
+    assert queue.lease("w") is None
+
+
+def test_second_result_is_duplicate(queue: JobQueue) -> None:
+    queue.submit([job("a")])
+    queue.lease("w1")
+    assert queue.complete("a", result("a"), tensors(1.0)) is Completion.ACCEPTED
+    assert queue.complete("a", result("a"), tensors(2.0)) is Completion.DUPLICATE
+    [(_, kept)] = queue.take_results(["a"]).values()
+    assert torch.equal(kept["w"], torch.full((2,), 1.0))
+
+
+def test_result_for_a_taken_job_is_duplicate_not_unknown(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b")])
+    queue.lease("w1")
+    queue.complete("a", result("a"), tensors())
+    queue.take_results(["a", "b"])
+    assert queue.complete("a", result("a", "w2"), tensors()) is Completion.DUPLICATE
+    # b was retired without a result (its device failed the round): a late result is a duplicate too.
+    assert queue.complete("b", result("b"), tensors()) is Completion.DUPLICATE
+    assert queue.known("a") is None
+
+
+def test_reject_finishes_a_job_without_result(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a"), job("b")])
+    queue.lease("w1")
+    assert queue.reject("a") is True
+    assert counts(queue) == (1, 0, 1, 0)
+    assert queue.reject("a") is False  # already finished
+    assert queue.complete("a", result("a"), tensors()) is Completion.DUPLICATE
+    clock.advance(10 * LEASE)
+    assert queue.lease("w2").id == "b"  # a rejected job is not re-issued
+    assert queue.lease("w2") is None
+    assert queue.wait_done(["a"], timeout=0) is True
+    assert queue.take_results(["a", "b"]) == {}
+
+
+def test_reject_unknown_or_completed_job(queue: JobQueue) -> None:
+    assert queue.reject("nope") is False
+    queue.submit([job("a")])
+    queue.complete("a", result("a"), tensors())
+    assert queue.reject("a") is False
+    assert "a" in queue.take_results(["a"])
+
+
+def test_known(queue: JobQueue) -> None:
+    submitted = job("a", device=3)
+    queue.submit([submitted])
+    assert queue.known("a") == submitted
+    assert queue.known("b") is None
+
+
+# --- waiting and taking -----------------------------------------------------------------------------
+
+
+def test_wait_done_true_when_all_done(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b")])
+    queue.complete("a", result("a"), tensors())
+    queue.reject("b")
+    assert queue.wait_done(["a", "b"], timeout=5) is True
+
+
+def test_wait_done_of_no_job_or_unknown_jobs_is_true(queue: JobQueue) -> None:
+    assert queue.wait_done([], timeout=0) is True
+    assert queue.wait_done(["never-submitted"], timeout=0) is True
+
+
+def test_wait_done_false_on_timeout(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b")])
+    queue.complete("a", result("a"), tensors())
+    assert queue.wait_done(["a", "b"], timeout=0.05) is False
+    assert queue.wait_done(["a"], timeout=0.05) is True
+
+
+def test_wait_done_wakes_when_another_thread_completes(queue: JobQueue) -> None:
+    queue.submit([job("a")])
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(queue.wait_done(["a"], timeout=30)))
+    waiter.start()
+    queue.complete("a", result("a"), tensors())
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert outcome == [True]
+
+
+def test_close_wakes_waiters_and_wait_done_returns_false(queue: JobQueue) -> None:
+    queue.submit([job("a")])
+    outcome: list[bool] = []
+    started = threading.Event()
+
+    def wait() -> None:
+        started.set()
+        outcome.append(queue.wait_done(["a"], timeout=60))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    started.wait(timeout=30)
+    assert not queue.closed
+    queue.close()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert outcome == [False]
+    assert queue.closed
+    assert queue.wait_done(["a"], timeout=5) is False
+
+
+def test_take_results_returns_only_jobs_with_results_and_removes_them(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b"), job("c"), job("d")])
+    queue.lease("w1")  # a
+    queue.lease("w2")  # b
+    queue.complete("a", result("a", loss=0.25), tensors(3.0))
+    queue.reject("b")
+    taken = queue.take_results(["a", "b", "c"])
+    assert list(taken) == ["a"]
+    kept, kept_tensors = taken["a"]
+    assert kept.loss == 0.25
+    assert torch.equal(kept_tensors["w"], torch.full((2,), 3.0))
+    # a, b, c are gone; d is still queued and c is no longer handed out.
+    assert counts(queue) == (1, 0, 0, 0)
+    assert queue.lease("w3").id == "d"
+    assert queue.lease("w3") is None
+    assert queue.take_results(["a"]) == {}
+
+
+def test_on_submit_called_by_submit_and_close(clock: FakeClock) -> None:
+    calls: list[int] = []
+    queue = JobQueue(lease_seconds=LEASE, clock=clock, on_submit=lambda: calls.append(1))
+    queue.submit([job("a")])
+    assert len(calls) == 1
+    queue.close()
+    assert len(calls) == 2
