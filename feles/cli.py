@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from feles import __version__
-from feles.config import SpecError, load_spec
+from feles.config import SimulationSpec, SpecError, load_spec
+from feles.protocol import SimulationStatus
 
 app = typer.Typer(
     help="FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices.",
@@ -42,7 +43,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _load(config: Path):  # noqa: ANN202  (SimulationSpec, imported lazily by load_spec)
+def _load(config: Path):
     try:
         return load_spec(config)
     except SpecError as error:
@@ -80,8 +81,13 @@ def orchestrator(
     _setup_logging(log_level)
     spec = _load(config)
     options = OrchestratorOptions(
-        host=host, port=port, port_file=port_file, lease_seconds=lease_seconds, data_dir=data_dir,
-        exit_on_completion=exit_on_completion, threads=threads,
+        host=host,
+        port=port,
+        port_file=port_file,
+        lease_seconds=lease_seconds,
+        data_dir=data_dir,
+        exit_on_completion=exit_on_completion,
+        threads=threads,
     )
     raise typer.Exit(serve(spec, options))
 
@@ -105,8 +111,12 @@ def worker(
 
     _setup_logging(log_level)
     options = WorkerOptions(
-        orchestrator=orchestrator_url, name=name, data_dir=Path(data_dir) if data_dir else None, wait=wait,
-        threads=threads, give_up_after=give_up_after,
+        orchestrator=orchestrator_url,
+        name=name,
+        data_dir=Path(data_dir) if data_dir else None,
+        wait=wait,
+        threads=threads,
+        give_up_after=give_up_after,
     )
     try:
         raise typer.Exit(Worker(options).run())
@@ -134,7 +144,7 @@ def run(
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        with _progress_bar(local.spec) as show:
+        with RunProgress(local.spec) as show:
             outcome = local.run(show)
     except LocalRunError as error:
         console.print(f"[red]simulation failed:[/red] {error}", highlight=False)
@@ -154,32 +164,35 @@ def run(
     )
 
 
-class _progress_bar:  # noqa: N801  (used as a context manager like a function)
-    """A rich progress bar over repetitions x rounds fed by status documents."""
+class RunProgress:
+    """A rich progress bar over repetitions x rounds, fed with the orchestrator's status documents."""
 
-    def __init__(self, spec) -> None:  # noqa: ANN001
+    def __init__(self, spec: SimulationSpec) -> None:
         self.rounds = spec.simulation.num_rounds
-        self.total = spec.simulation.repetitions * self.rounds
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(), console=console, disable=not console.is_terminal and "CI" in os.environ,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            console=console,
         )
+        total = spec.simulation.repetitions * self.rounds
+        self.task = self.progress.add_task("starting", total=total, metrics="")
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self) -> Callable[[SimulationStatus], None]:
         self.progress.start()
-        self.task = self.progress.add_task("starting", total=self.total, metrics="")
         return self.show
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc_info: object) -> None:
         self.progress.stop()
 
-    def show(self, status) -> None:  # noqa: ANN001
-        done = status.repetition * self.rounds + status.round
+    def show(self, status: SimulationStatus) -> None:
         metrics = ""
-        if status.accuracy is not None:
+        if status.accuracy is not None and status.loss is not None:
             metrics = f"acc {status.accuracy:.4f}  loss {status.loss:.4f}  sim {status.simulated_time:,.0f} s"
         description = f"rep {status.repetition + 1}/{status.repetitions} round {status.round}/{status.rounds}"
-        self.progress.update(self.task, completed=done, description=description, metrics=metrics)
+        completed = status.repetition * self.rounds + status.round
+        self.progress.update(self.task, completed=completed, description=description, metrics=metrics)
 
 
 def version_callback(value: bool) -> None:

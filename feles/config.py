@@ -21,9 +21,7 @@ class Section(BaseModel):
 class StopConditions(Section):
     """Early stopping on the held-out test split; null disables a condition."""
 
-    metric: float | None = Field(
-        default=None, ge=0, le=1, description="Stop when the test metric reaches this value."
-    )
+    metric: float | None = Field(default=None, ge=0, le=1, description="Stop when the test metric reaches this value.")
     loss: float | None = Field(default=None, ge=0, description="Stop when the test loss falls to this value.")
 
 
@@ -120,9 +118,7 @@ class NetworkSection(Section):
 class DataSection(Section):
     num_examples_mean: int = Field(default=600, ge=1, description="Mean local examples per device.")
     num_examples_var: int = Field(default=0, ge=0, description="Half-width of the local data size range.")
-    non_iid_partitions: float = Field(
-        default=0, ge=0, description="Dirichlet alpha of the label skew; 0 means IID."
-    )
+    non_iid_partitions: float = Field(default=0, ge=0, description="Dirichlet alpha of the label skew; 0 means IID.")
     mislabelling_percentage: float = Field(
         default=0, ge=0, lt=1, description="Fraction of each device's labels replaced by a wrong class."
     )
@@ -152,7 +148,7 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     for phase in ("fit", "eval"):
         k = getattr(spec.algorithms, phase).params.k
-        if math.floor(k * spec.devices.num) < 1:
+        if math.floor(k * spec.devices.num + 1e-9) < 1:
             errors.append(
                 (
                     f"algorithms.{phase}.params.k",
@@ -163,8 +159,13 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
         ("computation.ips_var", spec.computation.ips_var, spec.computation.ips_mean, "computation.ips_mean", True),
         ("network.speed_var", spec.network.speed_var, spec.network.speed_mean, "network.speed_mean", True),
         ("energy.avail_var", spec.energy.avail_var, spec.energy.avail_mean, "energy.avail_mean", False),
-        ("data.num_examples_var", spec.data.num_examples_var, spec.data.num_examples_mean,
-         "data.num_examples_mean", True),
+        (
+            "data.num_examples_var",
+            spec.data.num_examples_var,
+            spec.data.num_examples_mean,
+            "data.num_examples_mean",
+            True,
+        ),
     ]
     for path, var, mean, mean_path, strict in ranges:
         if var > mean or (strict and var == mean):

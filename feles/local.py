@@ -76,9 +76,19 @@ class LocalRun:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feles-")))
         port_file = folder / "port"
         arguments = [
-            "orchestrator", "--config", str(self.options.config), "--host", "127.0.0.1", "--port", "0",
-            "--port-file", str(port_file), "--lease-seconds", str(self.options.lease_seconds),
-            "--threads", str(self.options.orchestrator_threads),
+            "orchestrator",
+            "--config",
+            str(self.options.config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--lease-seconds",
+            str(self.options.lease_seconds),
+            "--threads",
+            str(self.options.orchestrator_threads),
         ]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
@@ -92,8 +102,15 @@ class LocalRun:
         return f"http://127.0.0.1:{int(port_file.read_text())}"
 
     def _start_worker(self, index: int, url: str) -> None:
-        arguments = ["worker", "--orchestrator", url, "--name", f"worker-{index}",
-                     "--threads", str(self.options.threads)]
+        arguments = [
+            "worker",
+            "--orchestrator",
+            url,
+            "--name",
+            f"worker-{index}",
+            "--threads",
+            str(self.options.threads),
+        ]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
         self._spawn(f"worker-{index}", arguments)

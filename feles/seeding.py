@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 
 def _purpose_key(purpose: str) -> int:

@@ -1,5 +1,6 @@
 """Federated algorithms: an orchestrator half (aggregation, server state) and a worker half each."""
 
+from feles.algorithms import fedavg as _fedavg  # noqa: F401  (registers "fedavg")
 from feles.algorithms.base import (
     ALGORITHMS,
     ClientAlgorithm,
@@ -10,7 +11,6 @@ from feles.algorithms.base import (
     ServerAlgorithm,
     resolve_algorithm,
 )
-from feles.algorithms import fedavg as _fedavg  # noqa: F401  (registers "fedavg")
 
 __all__ = [
     "ALGORITHMS",

@@ -92,7 +92,7 @@ class ServerAlgorithm(ABC):
         """Server state to checkpoint (control variates, ...); FedAvg has none."""
         return {}
 
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:  # noqa: B027  (stateless default)
         """Restore what state_dict returned."""
 
 

@@ -59,8 +59,11 @@ def register_worker(body: RegisterRequest, state: StatusDep) -> RegisterReply:
 @router.get(
     "/jobs/next",
     response_model=Job,
-    responses={204: {"description": "No job yet"}, 404: {"description": "Unknown worker"},
-               410: {"description": "Simulation over"}},
+    responses={
+        204: {"description": "No job yet"},
+        404: {"description": "Unknown worker"},
+        410: {"description": "Simulation over"},
+    },
 )
 async def next_job(
     state: StatusDep,
@@ -100,10 +103,12 @@ def get_model(version: int, state: StatusDep) -> Response:
 @router.post(
     "/jobs/{job_id}/result",
     response_model=ResultAck,
-    responses={404: {"description": "Unknown job"}, 413: {"description": "Body too large"},
-               422: {"description": "Malformed result"}},
-    openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string",
-                                                                              "format": "binary"}}}}},
+    responses={
+        404: {"description": "Unknown job"},
+        413: {"description": "Body too large"},
+        422: {"description": "Malformed result"},
+    },
+    openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
 )
 async def post_result(job_id: str, request: Request, state: StatusDep) -> ResultAck:
     """A job's result: safetensors bytes with the JobResult metadata; idempotent per job id."""
@@ -172,7 +177,7 @@ def readyz(state: StatusDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "phase": state.progress.phase.value}, status_code=code)
 
 
-def create_app(state: OrchestratorStatus, lifespan=None) -> FastAPI:  # noqa: ANN001  (starlette's lifespan type)
+def create_app(state: OrchestratorStatus, lifespan=None) -> FastAPI:
     """The FastAPI application serving `state`."""
     app = FastAPI(title="FELES orchestrator", version=__version__, lifespan=lifespan)
     app.state.orchestrator = state

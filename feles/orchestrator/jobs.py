@@ -93,9 +93,9 @@ class JobQueue:
         ]
         for job_id in expired:
             self._entries[job_id].worker = None
-            # Re-issued jobs go first: the round is waiting for them.
-            self._pending.appendleft(job_id)
-            self._reissued += 1
+        # Re-issued jobs go first, in their original order: the round is waiting for them.
+        self._pending.extendleft(reversed(expired))
+        self._reissued += len(expired)
 
     def complete(self, job_id: str, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> Completion:
         """Store the first result of a job; later ones (re-issued copies, retries) are duplicates."""

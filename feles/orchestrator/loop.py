@@ -144,8 +144,13 @@ class SimulationLoop:
         assert record is not None  # num_rounds >= 1
         self.status.results.repetitions.append(
             RepetitionSummary(
-                index, record.round + 1, stop_reason, record.test_accuracy, record.test_loss,
-                rep.simulated_time, rep.energy,
+                index,
+                record.round + 1,
+                stop_reason,
+                record.test_accuracy,
+                record.test_loss,
+                rep.simulated_time,
+                rep.energy,
             )
         )
         self.status.progress.stop_reason = stop_reason
@@ -167,8 +172,16 @@ class SimulationLoop:
         return self._round_record(rep, round_, conditions, fit, evaluation, test, round_time, energy, started)
 
     def _round_record(
-        self, rep: Repetition, round_: int, conditions: RoundConditions, fit: PhaseOutcome,
-        evaluation: PhaseOutcome, test: Evaluation, round_time: float, energy: float, started: float,
+        self,
+        rep: Repetition,
+        round_: int,
+        conditions: RoundConditions,
+        fit: PhaseOutcome,
+        evaluation: PhaseOutcome,
+        test: Evaluation,
+        round_time: float,
+        energy: float,
+        started: float,
     ) -> RoundRecord:
         return RoundRecord(
             repetition=rep.index,
@@ -195,33 +208,62 @@ class SimulationLoop:
     ) -> PhaseOutcome:
         strategies = self.phases[phase]
         view = DeviceView(
-            ips=rep.population.ips, data_sizes=rep.population.data_sizes, net_speed=conditions.net_speed,
-            energy=energy_left, times_selected=rep.history.times_selected, last_loss=rep.history.last_loss,
+            ips=rep.population.ips,
+            data_sizes=rep.population.data_sizes,
+            net_speed=conditions.net_speed,
+            energy=energy_left,
+            times_selected=rep.history.times_selected,
+            last_loss=rep.history.last_loss,
         )
         seed = self.spec.simulation.seed
         selected = strategies.select(
             SelectionContext(
-                rep.index, round_, phase.value, strategies.section.params.k, self.spec.devices.num,
-                conditions.available_ids, view, numpy_rng(seed, f"select-{phase}", rep.index, round_),
+                rep.index,
+                round_,
+                phase.value,
+                strategies.section.params.k,
+                self.spec.devices.num,
+                conditions.available_ids,
+                view,
+                numpy_rng(seed, f"select-{phase}", rep.index, round_),
             )
         )
         work = strategies.update.plan(
             UpdateContext(
-                rep.index, round_, phase.value, selected, strategies.section.params, view,
+                rep.index,
+                round_,
+                phase.value,
+                selected,
+                strategies.section.params,
+                view,
                 numpy_rng(seed, f"update-{phase}", rep.index, round_),
             )
         )
         iterations = local_iterations(work.epochs, work.batch_size, work.num_examples)
         costs = job_costs(
-            self.spec, rep.population, conditions, selected, iterations, _parameter_count(rep.model),
-            phase.value, energy_left, draw_failures(self.spec, rep.index, round_, phase.value, selected),
+            self.spec,
+            rep.population,
+            conditions,
+            selected,
+            iterations,
+            _parameter_count(rep.model),
+            phase.value,
+            energy_left,
+            draw_failures(self.spec, rep.index, round_, phase.value, selected),
         )
         energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
         if phase is Phase.FIT:
             rep.history.times_selected[selected] += 1
         jobs = [
-            self._job(rep.index, round_, phase, int(device), int(work.epochs[i]), int(work.batch_size[i]),
-                      int(work.num_examples[i]))
+            self._job(
+                rep.index,
+                round_,
+                phase,
+                int(device),
+                int(work.epochs[i]),
+                int(work.batch_size[i]),
+                int(work.num_examples[i]),
+            )
             for i, device in enumerate(selected)
             if not costs.failed[i]
         ]
@@ -279,8 +321,14 @@ class SimulationLoop:
         progress.simulated_time = record.simulated_time
         log.info(
             "repetition %d round %d/%d: test accuracy %.4f loss %.4f, %d/%d devices failed, simulated %.1f s",
-            record.repetition, record.round + 1, self.spec.simulation.num_rounds, record.test_accuracy,
-            record.test_loss, record.fit_failed, record.fit_selected, record.simulated_time,
+            record.repetition,
+            record.round + 1,
+            self.spec.simulation.num_rounds,
+            record.test_accuracy,
+            record.test_loss,
+            record.fit_failed,
+            record.fit_selected,
+            record.simulated_time,
         )
 
     def _stop_reason(self, record: RoundRecord) -> str | None:

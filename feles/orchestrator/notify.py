@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 class JobSignal:
@@ -26,7 +27,5 @@ class JobSignal:
 
     async def wait(self, timeout: float) -> None:
         assert self._event is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            pass

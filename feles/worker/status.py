@@ -74,13 +74,20 @@ class WorkerStatus:
             spec = self.spec
             population = DevicePopulation.draw(spec, repetition)
             request = DataRequest(
-                spec.simulation.seed, repetition, population.data_sizes, self.data_dir,
+                spec.simulation.seed,
+                repetition,
+                population.data_sizes,
+                self.data_dir,
                 spec.simulation.dataset_params,
             )
             dataset = load_dataset(spec.simulation.dataset, request)
             partitions = partition_devices(
-                dataset, population.data_sizes, spec.data.non_iid_partitions,
-                spec.data.mislabelling_percentage, spec.simulation.seed, repetition,
+                dataset,
+                population.data_sizes,
+                spec.data.non_iid_partitions,
+                spec.data.mislabelling_percentage,
+                spec.simulation.seed,
+                repetition,
             )
             self._data[repetition] = RepetitionData(dataset, partitions)
         return self._data[repetition]

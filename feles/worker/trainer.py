@@ -34,7 +34,9 @@ def device_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch
     return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[positions_t]
 
 
-def run_job(status: WorkerStatus, job: Job, weights: dict[str, torch.Tensor]) -> tuple[JobResult, dict[str, torch.Tensor]]:
+def run_job(
+    status: WorkerStatus, job: Job, weights: dict[str, torch.Tensor]
+) -> tuple[JobResult, dict[str, torch.Tensor]]:
     """Train or evaluate the job's device from the global `weights`; the result and its tensors."""
     started = time.perf_counter()
     model = status.module(job.repetition)
@@ -43,21 +45,35 @@ def run_job(status: WorkerStatus, job: Job, weights: dict[str, torch.Tensor]) ->
     if job.phase is Phase.EVAL:
         evaluation = evaluate(model, x, y)
         result = JobResult(
-            job_id=job.id, worker_id=status.worker_id, loss=evaluation.loss, accuracy=evaluation.accuracy,
-            num_examples=evaluation.num_examples, num_steps=0, train_seconds=time.perf_counter() - started,
+            job_id=job.id,
+            worker_id=status.worker_id,
+            loss=evaluation.loss,
+            accuracy=evaluation.accuracy,
+            num_examples=evaluation.num_examples,
+            num_steps=0,
+            train_seconds=time.perf_counter() - started,
         )
         return result, {}
     generator = torch.Generator().manual_seed(job.seed)
     torch.manual_seed(job.seed)  # layers that draw from the global generator (dropout) stay reproducible
     task = LocalTask(
-        model=model, x=x, y=y, epochs=job.epochs, batch_size=job.batch_size,
+        model=model,
+        x=x,
+        y=y,
+        epochs=job.epochs,
+        batch_size=job.batch_size,
         optimizer=make_optimizer(list(model.parameters()), status.spec.algorithms),
-        generator=generator, global_weights=weights,
+        generator=generator,
+        global_weights=weights,
     )
     outcome = status.client.train(task)
     tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
     result = JobResult(
-        job_id=job.id, worker_id=status.worker_id, loss=outcome.loss, num_examples=len(y),
-        num_steps=outcome.num_steps, train_seconds=time.perf_counter() - started,
+        job_id=job.id,
+        worker_id=status.worker_id,
+        loss=outcome.loss,
+        num_examples=len(y),
+        num_steps=outcome.num_steps,
+        train_seconds=time.perf_counter() - started,
     )
     return result, tensors

@@ -95,7 +95,7 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     owner.stop_all()
 
 
-def wait_for_status(port: int, predicate, timeout: float = 120.0) -> dict[str, Any]:  # noqa: ANN001
+def wait_for_status(port: int, predicate, timeout: float = 120.0) -> dict[str, Any]:
     """Poll /v1/status until `predicate(status)` holds; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}

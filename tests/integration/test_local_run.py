@@ -70,7 +70,10 @@ def test_cli_run_prints_summary_and_exits_zero(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, {"simulation": {"num_rounds": 2}})
     done = subprocess.run(
         [sys.executable, "-m", "feles", "run", str(spec), "--workers", "1"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "test accuracy" in done.stderr
@@ -82,7 +85,10 @@ def test_cli_run_fails_clearly_when_the_dataset_is_missing(tmp_path: Path) -> No
     spec = write_spec(tmp_path, {"simulation": {"dataset": "fashion_mnist", "model": "cnn", "num_rounds": 1}})
     done = subprocess.run(
         [sys.executable, "-m", "feles", "run", str(spec), "--data-dir", str(tmp_path / "nowhere")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 1
     assert "simulation failed" in done.stderr

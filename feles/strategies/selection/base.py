@@ -41,7 +41,8 @@ class SelectionContext:
 
 def selection_size(k: float, num_devices: int, num_available: int) -> int:
     """floor(k * devices), at most the available devices."""
-    return min(math.floor(k * num_devices), num_available)
+    # The epsilon absorbs binary rounding: 0.29 * 100 is 28.999999999999996, and the user meant 29.
+    return min(math.floor(k * num_devices + 1e-9), num_available)
 
 
 class Selector(ABC):
