@@ -119,10 +119,14 @@ def worker(
         give_up_after=give_up_after,
     )
     try:
-        raise typer.Exit(Worker(options).run())
+        code = Worker(options).run()
     except OrchestratorUnavailable as error:
         logging.getLogger("feles.worker").error("%s", error)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        logging.getLogger("feles.worker").info("interrupted; worker exits")
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
 
 
 @app.command()

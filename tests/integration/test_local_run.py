@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,36 @@ def test_cli_run_fails_clearly_when_the_dataset_is_missing(tmp_path: Path) -> No
     assert done.returncode == 1
     assert "simulation failed" in done.stderr
     assert "apt-get install dataset-fashion-mnist" in done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 500}})
+    run = subprocess.Popen(
+        [sys.executable, "-m", "feles", "run", str(spec), "--workers", "2"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    results = tmp_path / "out" / "results.json"
+    deadline = time.monotonic() + 120
+    while not results.exists():
+        assert time.monotonic() < deadline and run.poll() is None, "no round finished"
+        time.sleep(0.2)
+    children = _children(run.pid)
+    assert len(children) == 3  # orchestrator + 2 workers
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert "interrupted" in stderr
+    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+    assert json.loads(results.read_text())["rounds"], "rounds finished before Ctrl-C are kept"
