@@ -19,6 +19,8 @@ from feles.config import SimulationSpec
 API_PREFIX = "/v1"
 TENSOR_MEDIA_TYPE = "application/octet-stream"
 RESULT_METADATA_KEY = "feles.result"
+#: Prefix of algorithm tensors (control variates, ...) in a result, beside the model's own tensors.
+EXTRA_PREFIX = "extra:"
 
 
 class WireModel(BaseModel):
@@ -58,6 +60,7 @@ class Job(WireModel):
     batch_size: int = Field(ge=1)
     num_examples: int = Field(ge=1)
     seed: int = Field(ge=0, description="Seed of this job's local randomness (data order, dropout).")
+    has_tensors: bool = Field(default=False, description="Algorithm tensors wait at /v1/jobs/{id}/tensors.")
     lease_seconds: float = Field(gt=0, description="The job is re-issued when no result came this long after.")
 
 
@@ -151,6 +154,25 @@ def decode_result(data: bytes) -> tuple[JobResult, dict[str, torch.Tensor]]:
     return result, tensors
 
 
+def split_extra(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A result's tensors as (model tensors, algorithm tensors without their prefix)."""
+    model = {name: t for name, t in tensors.items() if not name.startswith(EXTRA_PREFIX)}
+    extra = {name.removeprefix(EXTRA_PREFIX): t for name, t in tensors.items() if name.startswith(EXTRA_PREFIX)}
+    return model, extra
+
+
+def join_extra(model: Mapping[str, torch.Tensor], extra: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of split_extra."""
+    return {**model, **{f"{EXTRA_PREFIX}{name}": tensor for name, tensor in extra.items()}}
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
+    """Raise CodecError naming the first floating tensor that holds NaN or Inf."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CodecError(f"tensor {name!r} holds NaN or Inf")
+
+
 def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> None:
     """Raise CodecError unless `tensors` has exactly the reference's names, shapes, dtypes, finite values."""
     missing = sorted(set(reference) - set(tensors))
@@ -164,8 +186,7 @@ def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, to
                 f"tensor {name!r}: expected {expected.dtype} {tuple(expected.shape)}, "
                 f"got {got.dtype} {tuple(got.shape)}"
             )
-        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
-            raise CodecError(f"tensor {name!r} holds NaN or Inf")
+    check_finite(tensors)
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -22,6 +22,7 @@ class DeviceUpdate:
     num_steps: int
     loss: float
     tensors: Mapping[str, torch.Tensor]
+    extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -41,8 +42,11 @@ class LocalTask:
 
 @dataclass(frozen=True)
 class LocalOutcome:
+    """What local training reports besides the model: mean loss, steps, and algorithm tensors."""
+
     loss: float
     num_steps: int
+    extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
 
 class ClientAlgorithm:
@@ -87,6 +91,10 @@ class ServerAlgorithm(ABC):
         self, global_weights: Mapping[str, torch.Tensor], updates: Sequence[DeviceUpdate]
     ) -> dict[str, torch.Tensor]:
         """The next global weights; `updates` come sorted by device id and are never empty."""
+
+    def job_tensors(self, device: int) -> dict[str, torch.Tensor]:
+        """Tensors that travel with the device's fit job (SCAFFOLD's control variates, ...)."""
+        return {}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Server state to checkpoint (control variates, ...); FedAvg has none."""

@@ -22,8 +22,10 @@ from feles.protocol import (
     RegisterRequest,
     ResultAck,
     SimulationStatus,
+    check_finite,
     check_update,
     decode_result,
+    split_extra,
 )
 
 log = logging.getLogger("feles.orchestrator.api")
@@ -100,6 +102,19 @@ def get_model(version: int, state: StatusDep) -> Response:
     return Response(content=data, media_type=TENSOR_MEDIA_TYPE, headers=headers)
 
 
+@router.get(
+    "/jobs/{job_id}/tensors",
+    response_class=Response,
+    responses={200: {"content": {TENSOR_MEDIA_TYPE: {}}}, 404: {"description": "Unknown job or no tensors"}},
+)
+def get_job_tensors(job_id: str, state: StatusDep) -> Response:
+    """The algorithm tensors that travel with a job (e.g. SCAFFOLD's control variates), safetensors."""
+    data = state.queue.payload(job_id)
+    if data is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is unknown or has no tensors")
+    return Response(content=data, media_type=TENSOR_MEDIA_TYPE)
+
+
 @router.post(
     "/jobs/{job_id}/result",
     response_model=ResultAck,
@@ -124,8 +139,10 @@ async def post_result(job_id: str, request: Request, state: StatusDep) -> Result
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "job_id in the metadata differs from the URL")
     job = state.queue.known(job_id)
     if job is not None and job.phase is Phase.FIT:
+        model, extra = split_extra(tensors)
         try:
-            check_update(tensors, state.models.current())
+            check_update(model, state.models.current())
+            check_finite(extra)
         except CodecError as error:
             log.warning("job %s from %s rejected: %s", job_id, result.worker_id, error)
             state.queue.reject(job_id)

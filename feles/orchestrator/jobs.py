@@ -29,6 +29,7 @@ class _Entry:
     result: JobResult | None = None
     tensors: Mapping[str, torch.Tensor] | None = None
     rejected: bool = False
+    payload: bytes | None = None
 
     @property
     def done(self) -> bool:
@@ -62,10 +63,12 @@ class JobQueue:
         self._reissued = 0
         self._closed = False
 
-    def submit(self, jobs: Iterable[Job]) -> None:
+    def submit(self, jobs: Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
+        """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
+        payloads = payloads or {}
         with self._lock:
             for job in jobs:
-                self._entries[job.id] = _Entry(job)
+                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id))
                 self._pending.append(job.id)
             self._lock.notify_all()
         self._on_submit()
@@ -118,6 +121,12 @@ class JobQueue:
             entry.rejected, entry.worker = True, None
             self._lock.notify_all()
             return True
+
+    def payload(self, job_id: str) -> bytes | None:
+        """The encoded algorithm tensors of a queued job, if it has any."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            return entry.payload if entry else None
 
     def known(self, job_id: str) -> Job | None:
         with self._lock:

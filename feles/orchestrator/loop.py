@@ -19,7 +19,7 @@ from feles.evaluation import Evaluation, evaluate
 from feles.models import build_model, initialize_model
 from feles.orchestrator.results import RepetitionSummary, RoundRecord
 from feles.orchestrator.status import OrchestratorStatus
-from feles.protocol import Job, JobResult, Phase, SimulationPhase
+from feles.protocol import Job, JobResult, Phase, SimulationPhase, encode_tensors, split_extra
 from feles.seeding import numpy_rng, torch_seed
 from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
 
@@ -291,10 +291,21 @@ class SimulationLoop:
             lease_seconds=self.status.queue.lease_seconds,
         )
 
-    def _execute(self, jobs: list[Job]) -> dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]]:
+    def _payloads(self, jobs: list[Job]) -> dict[str, bytes]:
+        """The algorithm's per-device tensors of each fit job, encoded once."""
+        payloads = {}
+        for job in jobs:
+            tensors = self.server.job_tensors(job.device)
+            if tensors:
+                payloads[job.id] = encode_tensors(tensors)
+        return payloads
+
+    def _execute(
+        self, jobs: list[Job], payloads: Mapping[str, bytes]
+    ) -> dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]]:
         """Queue the jobs and wait until each is done (re-issued on lease expiry as often as needed)."""
         queue = self.status.queue
-        queue.submit(jobs)
+        queue.submit(jobs, payloads)
         ids = [job.id for job in jobs]
         while not queue.wait_done(ids, timeout=1.0):
             if self.stop_event.is_set() or queue.closed:
@@ -307,7 +318,7 @@ class SimulationLoop:
             self.status.models.publish(self.status.models.current())
             return
         updates = [
-            DeviceUpdate(device, result.num_examples, result.num_steps, result.loss, tensors)
+            DeviceUpdate(device, result.num_examples, result.num_steps, result.loss, *split_extra(tensors))
             for device, (result, tensors) in sorted(fit.results.items())
         ]
         self.status.models.publish(self.server.aggregate(self.status.models.current(), updates))

@@ -79,7 +79,8 @@ class Worker:
         weights = self._model(status, job.model_version)
         if weights is None:
             return
-        result, tensors = run_job(status, job, weights)
+        job_tensors = self._job_tensors(job) if job.has_tensors else None
+        result, tensors = run_job(status, job, weights, job_tensors)
         self._post_result(job, result, tensors)
         self.jobs_done += 1
 
@@ -108,6 +109,12 @@ class Worker:
         weights, _ = decode_tensors(response.content)
         status.cache_model(version, weights)
         return weights
+
+    def _job_tensors(self, job: Job) -> dict[str, torch.Tensor]:
+        response = self._request("GET", f"{API_PREFIX}/jobs/{job.id}/tensors")
+        response.raise_for_status()
+        tensors, _ = decode_tensors(response.content)
+        return tensors
 
     def _post_result(self, job: Job, result: JobResult, tensors: dict[str, torch.Tensor]) -> None:
         response = self._request(

@@ -9,7 +9,7 @@ import torch
 from feles.algorithms import LocalTask
 from feles.config import AlgorithmsSection
 from feles.evaluation import evaluate
-from feles.protocol import Job, JobResult, Phase
+from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
 from feles.worker.status import WorkerStatus
 
@@ -35,7 +35,10 @@ def device_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch
 
 
 def run_job(
-    status: WorkerStatus, job: Job, weights: dict[str, torch.Tensor]
+    status: WorkerStatus,
+    job: Job,
+    weights: dict[str, torch.Tensor],
+    job_tensors: dict[str, torch.Tensor] | None = None,
 ) -> tuple[JobResult, dict[str, torch.Tensor]]:
     """Train or evaluate the job's device from the global `weights`; the result and its tensors."""
     started = time.perf_counter()
@@ -65,9 +68,11 @@ def run_job(
         optimizer=make_optimizer(list(model.parameters()), status.spec.algorithms),
         generator=generator,
         global_weights=weights,
+        extra=job_tensors or {},
     )
     outcome = status.client.train(task)
-    tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    model_tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    tensors = join_extra(model_tensors, outcome.extra)
     result = JobResult(
         job_id=job.id,
         worker_id=status.worker_id,

@@ -17,8 +17,13 @@ pytestmark = pytest.mark.integration
 
 def _result(job: dict, worker: str, accuracy: float | None = None) -> JobResult:
     return JobResult(
-        job_id=job["id"], worker_id=worker, loss=0.5, accuracy=accuracy, num_examples=job["num_examples"],
-        num_steps=1, train_seconds=0.01,
+        job_id=job["id"],
+        worker_id=worker,
+        loss=0.5,
+        accuracy=accuracy,
+        num_examples=job["num_examples"],
+        num_steps=1,
+        train_seconds=0.01,
     )
 
 

@@ -113,7 +113,10 @@ def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> Non
     spec = write_spec(tmp_path, {"simulation": {"num_rounds": 500}})
     run = subprocess.Popen(
         [sys.executable, "-m", "feles", "run", str(spec), "--workers", "2"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     results = tmp_path / "out" / "results.json"
     deadline = time.monotonic() + 120
