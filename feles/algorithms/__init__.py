@@ -9,6 +9,8 @@ from feles.algorithms.base import (
     LocalOutcome,
     LocalTask,
     ServerAlgorithm,
+    build_client,
+    build_server,
     resolve_algorithm,
 )
 
@@ -20,5 +22,7 @@ __all__ = [
     "LocalOutcome",
     "LocalTask",
     "ServerAlgorithm",
+    "build_client",
+    "build_server",
     "resolve_algorithm",
 ]

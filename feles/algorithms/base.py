@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from feles.config import AlgorithmsSection
 from feles.registry import Registry
 
 
@@ -117,3 +118,13 @@ ALGORITHMS: Registry[type[FederatedAlgorithm]] = Registry("federated algorithm")
 def resolve_algorithm(name: str) -> type[FederatedAlgorithm]:
     """The algorithm registered as `name` (or imported from `pkg.mod:Class`)."""
     return ALGORITHMS.get(name)
+
+
+def build_server(config: AlgorithmsSection) -> ServerAlgorithm:
+    """The orchestrator half the spec's `algorithms` section asks for."""
+    return resolve_algorithm(config.federated_algorithm).server(config.algorithm_params)
+
+
+def build_client(config: AlgorithmsSection) -> ClientAlgorithm:
+    """The worker half the spec's `algorithms` section asks for."""
+    return resolve_algorithm(config.federated_algorithm).client(config.algorithm_params)

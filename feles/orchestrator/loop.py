@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from feles.algorithms import DeviceUpdate, resolve_algorithm
+from feles.algorithms import DeviceUpdate, build_server
 from feles.config import PhaseSection, SimulationSpec
 from feles.data import DataRequest, load_dataset, resolve_data_dir
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
@@ -21,7 +21,14 @@ from feles.orchestrator.results import RepetitionSummary, RoundRecord
 from feles.orchestrator.status import OrchestratorStatus
 from feles.protocol import Job, JobResult, Phase, SimulationPhase, encode_tensors, split_extra
 from feles.seeding import numpy_rng, torch_seed
-from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
+from feles.strategies import (
+    SELECTORS,
+    UPDATE_OPTIMIZERS,
+    DeviceView,
+    LocalWork,
+    SelectionContext,
+    UpdateContext,
+)
 
 log = logging.getLogger("feles.orchestrator")
 
@@ -32,14 +39,28 @@ class SimulationStopped(Exception):
 
 @dataclass
 class DeviceHistory:
-    """Per-device memory across rounds that strategies may read."""
+    """Per-device memory across rounds that strategies may read (arrays indexed by device id)."""
 
     times_selected: np.ndarray
+    times_failed: np.ndarray
+    last_selected_round: np.ndarray
     last_loss: np.ndarray
 
     @classmethod
     def empty(cls, num_devices: int) -> DeviceHistory:
-        return cls(np.zeros(num_devices, dtype=np.int64), np.full(num_devices, np.nan))
+        return cls(
+            times_selected=np.zeros(num_devices, dtype=np.int64),
+            times_failed=np.zeros(num_devices, dtype=np.int64),
+            last_selected_round=np.full(num_devices, -1, dtype=np.int64),
+            last_loss=np.full(num_devices, np.nan),
+        )
+
+    def record_fit(self, round_: int, selected: np.ndarray, failed: np.ndarray, losses: Mapping[int, float]) -> None:
+        self.times_selected[selected] += 1
+        self.last_selected_round[selected] = round_
+        self.times_failed[selected[failed]] += 1
+        for device, loss in losses.items():
+            self.last_loss[device] = loss
 
 
 @dataclass(frozen=True)
@@ -83,8 +104,7 @@ class SimulationLoop:
         self.spec: SimulationSpec = status.spec
         self.data_dir = data_dir
         self.stop_event = threading.Event()
-        algorithm = resolve_algorithm(self.spec.algorithms.federated_algorithm)
-        self.server = algorithm.server(self.spec.algorithms.algorithm_params)
+        self.server = build_server(self.spec.algorithms)
         self.phases = {
             Phase.FIT: _PhaseStrategies(self.spec.algorithms.fit),
             Phase.EVAL: _PhaseStrategies(self.spec.algorithms.eval),
@@ -213,19 +233,23 @@ class SimulationLoop:
             net_speed=conditions.net_speed,
             energy=energy_left,
             times_selected=rep.history.times_selected,
+            times_failed=rep.history.times_failed,
+            last_selected_round=rep.history.last_selected_round,
             last_loss=rep.history.last_loss,
+            model_parameters=_parameter_count(rep.model),
         )
         seed = self.spec.simulation.seed
         selected = strategies.select(
             SelectionContext(
-                rep.index,
-                round_,
-                phase.value,
-                strategies.section.params.k,
-                self.spec.devices.num,
-                conditions.available_ids,
-                view,
-                numpy_rng(seed, f"select-{phase}", rep.index, round_),
+                repetition=rep.index,
+                round=round_,
+                phase=phase.value,
+                k=strategies.section.params.k,
+                num_devices=self.spec.devices.num,
+                params=strategies.section.params,
+                available=conditions.available_ids,
+                devices=view,
+                rng=numpy_rng(seed, f"select-{phase}", rep.index, round_),
             )
         )
         work = strategies.update.plan(
@@ -252,30 +276,22 @@ class SimulationLoop:
             draw_failures(self.spec, rep.index, round_, phase.value, selected),
         )
         energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
-        if phase is Phase.FIT:
-            rep.history.times_selected[selected] += 1
         jobs = [
-            self._job(
-                rep.index,
-                round_,
-                phase,
-                int(device),
-                int(work.epochs[i]),
-                int(work.batch_size[i]),
-                int(work.num_examples[i]),
-            )
+            self._job(rep.index, round_, phase, int(device), work, i)
             for i, device in enumerate(selected)
             if not costs.failed[i]
         ]
-        results = self._execute(jobs)
-        for job in jobs:
-            if job.id in results and phase is Phase.FIT:
-                rep.history.last_loss[job.device] = results[job.id][0].loss
+        payloads = self._payloads(jobs) if phase is Phase.FIT else {}
+        jobs = [job.model_copy(update={"has_tensors": True}) if job.id in payloads else job for job in jobs]
+        results = self._execute(jobs, payloads)
         by_device = {job.device: results[job.id] for job in jobs if job.id in results}
         failed = costs.failed | ~np.isin(selected, list(by_device))
+        if phase is Phase.FIT:
+            losses = {device: result.loss for device, (result, _) in by_device.items()}
+            rep.history.record_fit(round_, selected, failed, losses)
         return PhaseOutcome(selected, _with_failures(costs, failed), by_device)
 
-    def _job(self, repetition: int, round_: int, phase: Phase, device: int, epochs: int, batch: int, n: int) -> Job:
+    def _job(self, repetition: int, round_: int, phase: Phase, device: int, work: LocalWork, index: int) -> Job:
         return Job(
             id=f"{self.status.run_id[:8]}.{repetition}.{round_}.{phase.value}.{device}",
             run_id=self.status.run_id,
@@ -284,9 +300,9 @@ class SimulationLoop:
             phase=phase,
             device=device,
             model_version=self.status.models.version,
-            epochs=epochs,
-            batch_size=batch,
-            num_examples=n,
+            epochs=int(work.epochs[index]),
+            batch_size=int(work.batch_size[index]),
+            num_examples=int(work.num_examples[index]),
             seed=torch_seed(self.spec.simulation.seed, f"job-{phase.value}", repetition, round_, device),
             lease_seconds=self.status.queue.lease_seconds,
         )

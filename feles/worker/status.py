@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from feles.algorithms import ClientAlgorithm, resolve_algorithm
+from feles.algorithms import ClientAlgorithm, build_client
 from feles.config import SimulationSpec
 from feles.data import (
     DataRequest,
@@ -52,7 +52,6 @@ class WorkerStatus:
     @classmethod
     def from_reply(cls, reply: RegisterReply, data_dir: Path | None) -> WorkerStatus:
         spec = reply.spec
-        algorithm = resolve_algorithm(spec.algorithms.federated_algorithm)
         phases = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
         local_data = {
             phase: LOCAL_DATA_OPTIMIZERS.get(section.data)(section.data_params) for phase, section in phases.items()
@@ -63,7 +62,7 @@ class WorkerStatus:
             spec=spec,
             model_name=reply.model_name,
             data_dir=resolve_data_dir(data_dir, spec.simulation.data_dir),
-            client=algorithm.client(spec.algorithms.algorithm_params),
+            client=build_client(spec.algorithms),
             local_data=local_data,
         )
 

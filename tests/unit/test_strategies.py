@@ -29,7 +29,10 @@ def view(num: int, data_sizes: np.ndarray | None = None) -> DeviceView:
         net_speed=np.full(num, 1e5),
         energy=np.full(num, 1e4),
         times_selected=np.zeros(num, dtype=np.int64),
+        times_failed=np.zeros(num, dtype=np.int64),
+        last_selected_round=np.full(num, -1, dtype=np.int64),
         last_loss=np.full(num, np.nan),
+        model_parameters=1000,
     )
 
 
@@ -40,6 +43,7 @@ def selection_context(k: float, num: int, available: np.ndarray, seed: int = 0) 
         phase="fit",
         k=k,
         num_devices=num,
+        params=PhaseParams(k=k),
         available=available,
         devices=view(num),
         rng=np.random.default_rng(seed),
@@ -103,7 +107,7 @@ def test_random_selector_is_roughly_uniform() -> None:
     counts = np.zeros(100, dtype=np.int64)
     selector = RandomSelector({})
     for _ in range(2000):
-        context = SelectionContext(0, 0, "fit", 0.1, 100, np.arange(100), view(100), rng)
+        context = SelectionContext(0, 0, "fit", 0.1, 100, PhaseParams(k=0.1), np.arange(100), view(100), rng)
         counts[selector.select_devices(context)] += 1
     assert counts.sum() == 20_000
     assert counts.min() > 120

@@ -10,19 +10,28 @@ from typing import Any
 
 import numpy as np
 
+from feles.config import PhaseParams
 from feles.registry import Registry
 
 
 @dataclass(frozen=True)
 class DeviceView:
-    """Read-only device state a strategy may use (arrays indexed by device id)."""
+    """Device state a strategy may read (arrays indexed by device id; never write to them).
+
+    ips and data sizes are fixed per repetition; net_speed and energy (left this round) are the
+    round's; the history arrays count fit phases: times selected/failed, last round selected
+    (-1 = never), last local training loss (NaN = never trained).
+    """
 
     ips: np.ndarray
     data_sizes: np.ndarray
     net_speed: np.ndarray
     energy: np.ndarray
     times_selected: np.ndarray
+    times_failed: np.ndarray
+    last_selected_round: np.ndarray
     last_loss: np.ndarray
+    model_parameters: int
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class SelectionContext:
     phase: str
     k: float
     num_devices: int
+    params: PhaseParams
     available: np.ndarray
     devices: DeviceView
     rng: np.random.Generator

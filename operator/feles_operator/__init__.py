@@ -1,0 +1,1 @@
+"""The FELES Kubernetes operator (kopf): FelesSimulation resources to orchestrator and workers."""
