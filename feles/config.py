@@ -75,6 +75,11 @@ class PhaseSection(Section):
     selection: str = Field(default="random", min_length=1, description="Selection strategy name or import path.")
     update: str = Field(default="static", min_length=1, description="Update strategy (E, B, N per device).")
     data: str = Field(default="random", min_length=1, description="Local data strategy (which examples).")
+    aggregation: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Aggregation (fedavg, fednova, feddyn) or import path; fit phase only; null: the algorithm's own.",
+    )
     params: PhaseParams = Field(default_factory=PhaseParams)
     selection_params: dict[str, Any] = Field(default_factory=dict, description="Extra selection parameters.")
     update_params: dict[str, Any] = Field(default_factory=dict, description="Extra update parameters.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -12,6 +12,7 @@ from torch import nn
 
 from feles.config import AlgorithmsSection
 from feles.registry import Registry
+from feles.strategies.params import StrategyParamsError, take_params
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class LocalTask:
     global_weights: Mapping[str, torch.Tensor]
     extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
+    @property
+    def learning_rate(self) -> float:
+        """The local optimizer's learning rate (SCAFFOLD's eta_l)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
 
 @dataclass(frozen=True)
 class LocalOutcome:
@@ -48,6 +54,10 @@ class LocalOutcome:
     loss: float
     num_steps: int
     extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+
+#: One extra term of the local objective, evaluated at the model's current weights.
+ObjectiveTerm = Callable[[], torch.Tensor | None]
 
 
 class ClientAlgorithm:
@@ -60,9 +70,18 @@ class ClientAlgorithm:
         """An extra term of the local objective (FedProx's proximal term, ...); none for FedAvg."""
         return None
 
+    def objective_term(self, task: LocalTask) -> ObjectiveTerm:
+        """The extra term for one job, set up once per job; by default `regularizer` at every step."""
+        return lambda: self.regularizer(task)
+
+    def report(self, task: LocalTask, num_steps: int) -> dict[str, torch.Tensor]:
+        """Tensors sent back with the trained model (SCAFFOLD's control variate change, ...)."""
+        return {}
+
     def train(self, task: LocalTask) -> LocalOutcome:
         """Mini-batch training for `epochs` passes over the local data in a seeded order."""
         loss_fn = nn.CrossEntropyLoss()
+        term = self.objective_term(task)
         task.model.train()
         n = len(task.y)
         total, steps = 0.0, 0
@@ -72,20 +91,34 @@ class ClientAlgorithm:
                 batch = order[start : start + task.batch_size]
                 task.optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(task.model(task.x[batch]), task.y[batch])
-                extra = self.regularizer(task)
+                extra = term()
                 objective = loss if extra is None else loss + extra
                 objective.backward()
                 task.optimizer.step()
                 total += loss.item()
                 steps += 1
-        return LocalOutcome(loss=total / max(steps, 1), num_steps=steps)
+        return LocalOutcome(loss=total / max(steps, 1), num_steps=steps, extra=self.report(task, steps))
+
+
+@dataclass(frozen=True)
+class ServerSetup:
+    """What an orchestrator half may know besides its parameters: the algorithms section and the device count."""
+
+    config: AlgorithmsSection = field(default_factory=AlgorithmsSection)
+    num_devices: int | None = None
+
+    @property
+    def aggregation(self) -> str | None:
+        """The spec's `fit.aggregation` (None: the algorithm's own)."""
+        return self.config.fit.aggregation
 
 
 class ServerAlgorithm(ABC):
     """The orchestrator half: turns the round's updates into the next global weights."""
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
+    def __init__(self, params: Mapping[str, Any], setup: ServerSetup | None = None) -> None:
         self.params = dict(params)
+        self.setup = setup or ServerSetup()
 
     @abstractmethod
     def aggregate(
@@ -106,10 +139,15 @@ class ServerAlgorithm(ABC):
 
 
 class FederatedAlgorithm:
-    """Names the two halves of an algorithm; register subclasses in ALGORITHMS."""
+    """Names the two halves of an algorithm; register subclasses in ALGORITHMS.
+
+    `param_defaults` lists the `algorithm_params` keys both halves read, with their defaults; None skips
+    validation (plug-ins that read free-form parameters).
+    """
 
     server: ClassVar[type[ServerAlgorithm]]
     client: ClassVar[type[ClientAlgorithm]]
+    param_defaults: ClassVar[Mapping[str, Any] | None] = None
 
 
 ALGORITHMS: Registry[type[FederatedAlgorithm]] = Registry("federated algorithm")
@@ -120,11 +158,33 @@ def resolve_algorithm(name: str) -> type[FederatedAlgorithm]:
     return ALGORITHMS.get(name)
 
 
-def build_server(config: AlgorithmsSection) -> ServerAlgorithm:
-    """The orchestrator half the spec's `algorithms` section asks for."""
-    return resolve_algorithm(config.federated_algorithm).server(config.algorithm_params)
+def algorithm_params(config: AlgorithmsSection) -> dict[str, Any]:
+    """`algorithm_params` over the defaults of the algorithm and its aggregation; unknown keys are errors."""
+    from feles.algorithms.aggregation import AGGREGATIONS, default_aggregation  # aggregation imports this module
+
+    algorithm = resolve_algorithm(config.federated_algorithm)
+    aggregation_name = config.fit.aggregation or default_aggregation(algorithm)
+    aggregation = AGGREGATIONS.get(aggregation_name)
+    if algorithm.param_defaults is None:
+        return {**aggregation.param_defaults, **config.algorithm_params}
+    owner = f"algorithms.algorithm_params of {config.federated_algorithm!r} with aggregation {aggregation_name!r}"
+    defaults = {**aggregation.param_defaults, **algorithm.param_defaults}
+    values = take_params(owner, config.algorithm_params, defaults)
+    validate = getattr(algorithm, "validate", None)
+    if validate is not None:
+        try:
+            validate(values)
+        except ValueError as error:
+            raise StrategyParamsError(f"{owner}: {error}") from None
+    return values
+
+
+def build_server(config: AlgorithmsSection, num_devices: int | None = None) -> ServerAlgorithm:
+    """The orchestrator half the spec's `algorithms` section asks for; SCAFFOLD and FedDyn need `num_devices`."""
+    algorithm = resolve_algorithm(config.federated_algorithm)
+    return algorithm.server(algorithm_params(config), ServerSetup(config, num_devices))
 
 
 def build_client(config: AlgorithmsSection) -> ClientAlgorithm:
     """The worker half the spec's `algorithms` section asks for."""
-    return resolve_algorithm(config.federated_algorithm).client(config.algorithm_params)
+    return resolve_algorithm(config.federated_algorithm).client(algorithm_params(config))

@@ -1,0 +1,76 @@
+"""Helpers for named tensor sets: float arithmetic in double precision and per-device state stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+
+def parameter_names(model: nn.Module) -> list[str]:
+    """Names of the trainable parameters (the state_dict also holds buffers, which no gradient reaches)."""
+    return [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+
+
+def with_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{name}": tensor for name, tensor in tensors.items()}
+
+
+def strip_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with `prefix`, without it."""
+    return {name.removeprefix(prefix): tensor for name, tensor in tensors.items() if name.startswith(prefix)}
+
+
+def select_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with `prefix`, names unchanged."""
+    return {name: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
+
+
+def add_into(target: dict[str, torch.Tensor], delta: Mapping[str, torch.Tensor], scale: float = 1.0) -> None:
+    """target[name] += scale * delta[name] in float64, keeping target's dtype; missing names start at zero."""
+    for name, value in delta.items():
+        current = target.get(name)
+        base = torch.zeros_like(value, dtype=torch.float64) if current is None else current.to(torch.float64)
+        dtype = value.dtype if current is None else current.dtype
+        target[name] = (base + scale * value.to(torch.float64)).to(dtype)
+
+
+class DeviceTensors:
+    """Per-device named tensors kept by the orchestrator (control variates, FedDyn gradients)."""
+
+    def __init__(self) -> None:
+        self._state: dict[int, dict[str, torch.Tensor]] = {}
+
+    def get(self, device: int) -> dict[str, torch.Tensor]:
+        """The device's tensors; empty when the device never trained (its state is zero)."""
+        return dict(self._state.get(device, {}))
+
+    def set(self, device: int, tensors: Mapping[str, torch.Tensor]) -> None:
+        self._state[device] = {name: tensor.detach().clone() for name, tensor in tensors.items()}
+
+    def devices(self) -> Iterable[int]:
+        return sorted(self._state)
+
+    def state_dict(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Names `<prefix><device>/<tensor name>`."""
+        state = {}
+        for device in self.devices():
+            state.update({f"{prefix}{device}/{name}": tensor for name, tensor in self._state[device].items()})
+        return state
+
+    def load_state_dict(self, prefix: str, state: Mapping[str, torch.Tensor]) -> None:
+        self._state = {}
+        for key, tensor in strip_prefix(prefix, state).items():
+            device, separator, name = key.partition("/")
+            if not separator or not device.isdigit():
+                raise ValueError(f"malformed per-device state name {prefix + key!r} (expected {prefix}<device>/<name>)")
+            self._state.setdefault(int(device), {})[name] = tensor.detach().clone()
+
+
+def check_known_keys(owner: str, state: Mapping[str, torch.Tensor], prefixes: Iterable[str]) -> None:
+    """Raise ValueError naming the first state key that none of the prefixes claims."""
+    prefixes = tuple(prefixes)
+    for key in state:
+        if not key.startswith(prefixes):
+            raise ValueError(f"{owner}: unexpected server state {key!r} (known prefixes: {', '.join(prefixes)})")
