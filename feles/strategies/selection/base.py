@@ -20,7 +20,10 @@ class DeviceView:
 
     ips and data sizes are fixed per repetition; net_speed and energy (left this round) are the
     round's; the history arrays count fit phases: times selected/failed, last round selected
-    (-1 = never), last local training loss (NaN = never trained).
+    (-1 = never), last local training loss (NaN = never trained). The optional fields below are None
+    when the orchestrator does not provide them: the sum and the sum of squares of the simulated time
+    [s] of each device's completed fit jobs, and the energy model's mWh per second of computation and
+    of communication.
     """
 
     ips: np.ndarray
@@ -32,11 +35,24 @@ class DeviceView:
     last_selected_round: np.ndarray
     last_loss: np.ndarray
     model_parameters: int
+    time_sum: np.ndarray | None = None
+    time_sq_sum: np.ndarray | None = None
+    pow_comp_s: float | None = None
+    pow_net_s: float | None = None
+
+    @property
+    def times_completed(self) -> np.ndarray:
+        """Fit jobs each device finished (selected and not failed)."""
+        return self.times_selected - self.times_failed
 
 
 @dataclass(frozen=True)
 class SelectionContext:
-    """Everything a selector may read for one phase of one round."""
+    """Everything a selector may read for one phase of one round.
+
+    `round_times` (optional, None when the orchestrator does not provide it): the simulated fit time [s]
+    of each earlier round of the repetition, in round order.
+    """
 
     repetition: int
     round: int
@@ -47,6 +63,12 @@ class SelectionContext:
     available: np.ndarray
     devices: DeviceView
     rng: np.random.Generator
+    round_times: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        """How many devices the phase asks for: floor(k * devices), at most the available ones."""
+        return selection_size(self.k, self.num_devices, len(self.available))
 
 
 def selection_size(k: float, num_devices: int, num_available: int) -> int:

@@ -1,0 +1,149 @@
+"""Every selection strategy: a hand-built population, the contract of select_devices, no hidden state.
+
+The population below is shared by the per-strategy test files; expected picks are worked out by hand
+in their comments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from feles.config import PhaseParams
+from feles.strategies import SELECTORS, DeviceView, SelectionContext
+from feles.strategies.params import StrategyParamsError
+
+ORIGINAL_FELES = [
+    "random",
+    "best_ips",
+    "best_net_speed",
+    "best_energy",
+    "dynamic_sampling",
+    "best_round_time",
+    "loss_and_fairness",
+    "best_time_expected",
+    "budgeted_fairness_rotation",
+    "budgeted_time_rotation",
+    "limited_time",
+    "limited_consumption",
+]
+
+# Eight devices. With E = 1, B = 32 and 600 examples each runs ceil(600/32) = 19 iterations; a fit job
+# moves 2 * 10,000 parameters. Estimated times [s] (computation 19/ips + communication 2e4/net_speed):
+#   device         0      1      2      3      4      5      6      7
+#   computation    0.380  0.127  0.190  0.158  0.238  0.136  0.317  0.211
+#   communication  0.200  1.000  0.133  0.400  0.167  0.667  0.222  0.182
+#   total          0.580  1.127  0.323  0.558  0.404  0.802  0.539  0.393
+IPS = np.array([50, 150, 100, 120, 80, 140, 60, 90], dtype=np.float64)
+NET_SPEED = np.array([1e5, 2e4, 1.5e5, 5e4, 1.2e5, 3e4, 9e4, 1.1e5])
+ENERGY = np.array([900, 100, 500, 700, 300, 800, 200, 600], dtype=np.float64)
+TOTAL_TIME = np.array([0.580, 1.127, 0.323, 0.558, 0.404, 0.802, 0.539, 0.393])
+
+
+def population(**fields: Any) -> DeviceView:
+    """The eight devices above, never selected yet; `fields` replace any DeviceView field."""
+    n = len(IPS)
+    base = DeviceView(
+        ips=IPS,
+        data_sizes=np.full(n, 600, dtype=np.int64),
+        net_speed=NET_SPEED,
+        energy=ENERGY,
+        times_selected=np.zeros(n, dtype=np.int64),
+        times_failed=np.zeros(n, dtype=np.int64),
+        last_selected_round=np.full(n, -1, dtype=np.int64),
+        last_loss=np.full(n, np.nan),
+        model_parameters=10_000,
+    )
+    return replace(base, **fields)
+
+
+def context(
+    k: float = 0.375,
+    available: np.ndarray | None = None,
+    round_: int = 0,
+    seed: int = 0,
+    devices: DeviceView | None = None,
+    epochs: int = 1,
+    phase: str = "fit",
+    **fields: Any,
+) -> SelectionContext:
+    """k = 0.375 of 8 devices: 3 devices per round unless fewer are available."""
+    devices = devices or population()
+    return SelectionContext(
+        repetition=0,
+        round=round_,
+        phase=phase,
+        k=k,
+        num_devices=len(devices.ips),
+        params=PhaseParams(k=k, epochs=epochs, batch_size=32),
+        available=np.arange(len(devices.ips)) if available is None else np.asarray(available),
+        devices=devices,
+        rng=np.random.default_rng(seed),
+        **fields,
+    )
+
+
+def select(name: str, params: dict[str, Any] | None = None, **context_fields: Any) -> list[int]:
+    return SELECTORS.get(name)(params or {}).select_devices(context(**context_fields)).tolist()
+
+
+def a_history() -> DeviceView:
+    """The population after a few rounds: selections, failures, losses and observed times.
+
+    Completed fit jobs [2, 0, 2, 1, 3, 0, 2, 0] with times 0: (0.4, 0.6), 2: (0.3, 0.5), 3: (0.5),
+    4: (0.7, 0.8, 0.9), 6: (0.5, 0.7); devices 1, 5 and 7 never completed one.
+    """
+    return population(
+        times_selected=np.array([3, 0, 2, 1, 4, 0, 2, 1]),
+        times_failed=np.array([1, 0, 0, 0, 1, 0, 0, 1]),
+        last_selected_round=np.array([4, -1, 3, 2, 4, -1, 1, 0]),
+        last_loss=np.array([0.9, np.nan, 2.0, 0.4, 1.5, np.nan, 1.1, np.nan]),
+        time_sum=np.array([1.0, 0.0, 0.8, 0.5, 2.4, 0.0, 1.2, 0.0]),
+        time_sq_sum=np.array([0.52, 0.0, 0.34, 0.25, 1.94, 0.0, 0.74, 0.0]),
+    )
+
+
+def test_all_twelve_strategies_of_the_original_feles_are_registered() -> None:
+    assert set(ORIGINAL_FELES) <= set(SELECTORS.names())
+
+
+@pytest.mark.parametrize("name", ORIGINAL_FELES)
+@pytest.mark.parametrize("round_", [0, 5])
+def test_selects_distinct_available_devices_sorted(name: str, round_: int) -> None:
+    available = np.array([0, 2, 3, 5, 6, 7])
+    picked = select(name, available=available, round_=round_, devices=a_history())
+    assert picked == sorted(set(picked))
+    assert set(picked) <= set(available.tolist())
+    assert 1 <= len(picked) <= 3
+
+
+@pytest.mark.parametrize("name", ORIGINAL_FELES)
+def test_deterministic_function_of_the_context(name: str) -> None:
+    # The same context (seeded generator included) gives the same devices, from a fresh selector or a used one:
+    # no state survives between rounds, so a restarted orchestrator picks what the first one would have.
+    selector = SELECTORS.get(name)({})
+    first = selector.select_devices(context(round_=3, seed=11, devices=a_history())).tolist()
+    selector.select_devices(context(round_=4, seed=12))
+    again = selector.select_devices(context(round_=3, seed=11, devices=a_history())).tolist()
+    fresh = SELECTORS.get(name)({}).select_devices(context(round_=3, seed=11, devices=a_history())).tolist()
+    assert first == again == fresh
+
+
+@pytest.mark.parametrize("name", ORIGINAL_FELES)
+def test_unknown_parameter_is_an_error_naming_it(name: str) -> None:
+    with pytest.raises(StrategyParamsError, match=rf"selection {name}: unknown parameter\(s\) typo_key"):
+        SELECTORS.get(name)({"typo_key": 1})
+
+
+@pytest.mark.parametrize("name", ORIGINAL_FELES)
+def test_never_more_than_the_available_devices(name: str) -> None:
+    assert len(select(name, available=np.array([4]), devices=a_history())) <= 1
+
+
+def test_ties_are_broken_by_the_seeded_generator() -> None:
+    # Nobody was selected yet: least-selected ties everywhere; different seeds pick different devices.
+    picks = {tuple(select("budgeted_time_rotation", {"loss_rounds": 0}, seed=seed)) for seed in range(10)}
+    assert len(picks) > 1
