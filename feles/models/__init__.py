@@ -1,6 +1,7 @@
-"""Models (registry and built-ins: logreg, mlp, cnn) and their initialisers."""
+"""Models (registry and built-ins: logreg, mlp, cnn, char_gru, char_lstm) and their initialisers."""
 
-from feles.models import cnn, linear  # noqa: F401  (importing registers the built-ins)
+from feles.models import char, cnn, linear  # noqa: F401  (importing registers the built-ins)
+from feles.models.char import CharRnn
 from feles.models.cnn import SmallCnn
 from feles.models.init import INITIALIZERS, ModelInitializer, initialize_model
 from feles.models.linear import LogisticRegression, MultilayerPerceptron
@@ -9,6 +10,7 @@ from feles.models.registry import MODELS, ModelFactory, build_model
 __all__ = [
     "INITIALIZERS",
     "MODELS",
+    "CharRnn",
     "LogisticRegression",
     "ModelFactory",
     "ModelInitializer",
