@@ -1,0 +1,112 @@
+"""The operator's own settings (not per simulation): read from FELES_* environment variables."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from feles_operator import names
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("feles")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree without installing
+        return "latest"
+
+
+#: The image a FelesSimulation without `.spec.image` runs (the chart sets FELES_IMAGE to its own image).
+DEFAULT_IMAGE = f"feles:{_version()}"
+#: Where the operator finds a simulation's orchestrator: the in-cluster Service. `{name}` and `{namespace}`
+#: are the FelesSimulation's; outside the cluster point it at a port-forward, e.g. http://127.0.0.1:8080.
+DEFAULT_URL_TEMPLATE = f"http://{{name}}-orchestrator.{{namespace}}.svc:{names.API_PORT}"
+#: Requests and limits of pods whose FelesSimulation sets no resources (so that a quota can admit them).
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    names.ORCHESTRATOR: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    names.WORKER: {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+}
+#: torch threads when `.spec.<component>.threads` is absent (fits the default CPU limits).
+DEFAULT_THREADS = {names.ORCHESTRATOR: 2, names.WORKER: 1}
+
+ENV = {
+    "image": "FELES_IMAGE",
+    "image_pull_policy": "FELES_IMAGE_PULL_POLICY",
+    "orchestrator_url": "FELES_ORCHESTRATOR_URL_TEMPLATE",
+    "poll_interval": "FELES_POLL_INTERVAL",
+    "unreachable_after": "FELES_UNREACHABLE_AFTER",
+    "network_policy": "FELES_NETWORK_POLICY",
+    "operator_namespace": "FELES_OPERATOR_NAMESPACE",
+    "operator_labels": "FELES_OPERATOR_LABELS",
+}
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the operator cannot use."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    image: str = DEFAULT_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    orchestrator_url: str = DEFAULT_URL_TEMPLATE
+    poll_interval: float = 5.0
+    request_timeout: float = 5.0
+    unreachable_after: float = 120.0
+    network_policy: bool = True
+    #: Where the operator runs, so that the NetworkPolicy lets it reach the orchestrators (None: not in a pod).
+    operator_namespace: str | None = None
+    operator_labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for attribute, variable in ENV.items():
+            raw = env.get(variable, "").strip()
+            if raw:
+                values[attribute] = _parse(attribute, variable, raw)
+        if "operator_namespace" not in values and env.get("POD_NAMESPACE"):
+            values["operator_namespace"] = env["POD_NAMESPACE"]
+        return cls(**values)  # type: ignore[arg-type]
+
+    def url(self, name: str, namespace: str) -> str:
+        """The base URL of a simulation's orchestrator API."""
+        return self.orchestrator_url.format(name=name, namespace=namespace).rstrip("/")
+
+
+def _parse(attribute: str, variable: str, raw: str) -> object:
+    if attribute in ("poll_interval", "unreachable_after"):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{variable}={raw!r}: expected seconds") from None
+        if value <= 0:
+            raise SettingsError(f"{variable}={raw!r}: must be positive")
+        return value
+    if attribute == "network_policy":
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise SettingsError(f"{variable}={raw!r}: expected true or false")
+        return raw.lower() in ("true", "1", "yes")
+    if attribute == "operator_labels":
+        return parse_labels(raw, variable)
+    if attribute == "image_pull_policy" and raw not in ("Always", "IfNotPresent", "Never"):
+        raise SettingsError(f"{variable}={raw!r}: expected Always, IfNotPresent or Never")
+    if attribute == "orchestrator_url":
+        try:
+            raw.format(name="n", namespace="ns")
+        except (KeyError, IndexError, ValueError) as error:
+            raise SettingsError(f"{variable}={raw!r}: only {{name}} and {{namespace}} may appear ({error})") from None
+    return raw
+
+
+def parse_labels(raw: str, variable: str = "labels") -> dict[str, str]:
+    """`a=b,c=d` as a dict."""
+    labels = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"{variable}={raw!r}: expected key=value[,key=value]")
+        labels[key.strip()] = value.strip()
+    return labels
