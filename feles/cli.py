@@ -212,3 +212,99 @@ def main(
     ] = False,
 ) -> None:
     """FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices."""
+
+
+# --- Kubernetes: the CRD and the operator (feles_operator; imported lazily: the simulator never needs kopf) ---
+
+
+@app.command()
+def crd() -> None:
+    """Print the FelesSimulation CustomResourceDefinition (YAML), generated from the SimulationSpec schema."""
+    from feles_operator.crd import crd_yaml
+
+    typer.echo(crd_yaml(), nl=False)
+
+
+@app.command("operator")
+def run_operator(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--namespace", "-n", help="Serve FelesSimulations of this namespace (repeatable).", show_default=False
+        ),
+    ] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Serve every namespace (needs cluster-wide RBAC).")
+    ] = False,
+    standalone: Annotated[
+        bool,
+        typer.Option(
+            "--standalone/--peering",
+            help="Run alone (one replica), or coordinate with other kopf operators (needs kopf's peering CRDs).",
+        ),
+    ] = True,
+    liveness: Annotated[
+        str | None, typer.Option(help="Serve a liveness probe at this URL, e.g. http://0.0.0.0:8080/healthz.")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(envvar="FELES_IMAGE", help="Image of simulations without .spec.image.")
+    ] = None,
+    orchestrator_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FELES_ORCHESTRATOR_URL_TEMPLATE",
+            help="Base URL of an orchestrator, with {name} and {namespace} (default: its in-cluster Service); "
+            "e.g. http://127.0.0.1:8080 through `kubectl port-forward` when the operator runs outside the cluster.",
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(envvar="FELES_POLL_INTERVAL", min=0.1, help="Seconds between status polls (default 5)."),
+    ] = None,
+    network_policy: Annotated[
+        bool | None,
+        typer.Option(
+            "--network-policy/--no-network-policy",
+            envvar="FELES_NETWORK_POLICY",
+            help="Create a NetworkPolicy per simulation (default: on).",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log more.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Log everything, API requests included.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings and errors only.")] = False,
+) -> None:
+    """Run the Kubernetes operator: FelesSimulation resources become orchestrator and worker pods.
+
+    Uses the in-cluster service account, or else the current kubeconfig context. The same as
+    `kopf run --standalone -m feles_operator`; settings also come from FELES_* environment variables.
+    """
+    import os
+
+    from feles_operator.main import run as run_kopf
+    from feles_operator.settings import OperatorSettings, SettingsError
+
+    if bool(namespace) == all_namespaces:
+        console.print("[red]give --namespace NAME (repeatable) or --all-namespaces[/red]")
+        raise typer.Exit(2)
+    chosen = {
+        "FELES_IMAGE": image,
+        "FELES_ORCHESTRATOR_URL_TEMPLATE": orchestrator_url,
+        "FELES_POLL_INTERVAL": None if poll_interval is None else str(poll_interval),
+        "FELES_NETWORK_POLICY": None if network_policy is None else str(network_policy).lower(),
+    }
+    os.environ.update({key: value for key, value in chosen.items() if value is not None})
+    try:
+        OperatorSettings.from_env()
+    except SettingsError as error:
+        console.print(f"[red]invalid setting:[/red] {error}")
+        raise typer.Exit(2) from None
+    run_kopf(
+        namespaces=namespace or (),
+        all_namespaces=all_namespaces,
+        standalone=standalone,
+        liveness=liveness,
+        verbose=verbose,
+        debug=debug,
+        quiet=quiet,
+    )
