@@ -16,7 +16,7 @@ from feles_operator.kube import ApiError, KubeApi
 from feles_operator.poller import Indexed, StatusPoller
 from feles_operator.reconcile import reconcile, scale_workers
 from feles_operator.resource import ResourceError, parse_resource
-from feles_operator.settings import OperatorSettings
+from feles_operator.settings import OperatorSettings, SettingsError
 from feles_operator.status import (
     FAILED_CONDITION,
     TERMINAL,
@@ -88,7 +88,10 @@ async def startup(
     settings: kopf.OperatorSettings, memo: kopf.Memo, simulations: kopf.Index, logger: Any, **_: Any
 ) -> None:
     configure(settings)
-    memo.settings = OperatorSettings.from_env()
+    try:
+        memo.settings = OperatorSettings.from_env()
+    except SettingsError as error:
+        raise kopf.PermanentError(str(error)) from None
     memo.api = KubeApi.from_environment()
     await wait_for_crd(memo.api, logger)
     memo.poller = StatusPoller(memo.api, memo.settings, simulations)

@@ -239,7 +239,10 @@ def next_status(old: FelesSimulationStatus, observed: Observation) -> tuple[Fele
         new.unreachable_since = old.unreachable_since or rfc3339(observed.now)
     new.workers_ready = observed.workers_ready
     new.restarts = Restarts(orchestrator=observed.pods.orchestrator_restarts, workers=observed.pods.worker_restarts)
-    new.pod_failures = list(observed.pods.failures[:MAX_POD_FAILURES]) or None
+    failures = observed.pods.failures
+    if new.phase in TERMINAL:
+        failures = tuple(item for item in failures if item.component == names.ORCHESTRATOR)  # workers are done
+    new.pod_failures = list(failures[:MAX_POD_FAILURES]) or None
     new.observed_generation = observed.generation
     conditions = _conditions(
         new,
@@ -434,9 +437,11 @@ def _pod_failure(
         return PodFailure(pod=pod, component=component, reason=reason, message=status.get("message") or reason)
     for item in containers:
         waiting = (item.get("state") or {}).get("waiting") or {}
+        last = (item.get("lastState") or {}).get("terminated") or {}
+        if component == names.WORKER and last.get("exitCode") == 0:
+            continue  # a worker exits 0 once the simulation is over: restarting it is not a failure
         if waiting.get("reason") in FAILING_WAIT_REASONS:
             message = waiting["reason"]
-            last = (item.get("lastState") or {}).get("terminated") or {}
             if last:
                 message += f" (last exit: {last.get('reason') or 'Error'}, code {last.get('exitCode')})"
             if waiting.get("message"):

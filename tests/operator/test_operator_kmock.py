@@ -217,6 +217,27 @@ async def test_children_owned_scaled_and_invalid_specs_fail(cluster: Cluster) ->
     await cluster.wait_for("a Scaled event", lambda: [e for e in cluster.events("demo") if e["reason"] == "Scaled"])
     created = [event for event in cluster.events("demo") if event["reason"] == "Created"]
     assert len(created) == 1 and "StatefulSet demo-worker" in created[0]["message"]
+    assert not [event for event in cluster.events("demo") if event["reason"] == "Updated"]
+
+    # A new image rolls both pod templates; the replicas stay.
+    await cluster.patch_spec("demo", {"image": "registry.example/feles:next"}, generation=3)
+
+    def rolled() -> bool:
+        sts = cluster.get("apps/v1/statefulsets", "demo-worker")
+        deployment = cluster.get("apps/v1/deployments", "demo-orchestrator")
+        images = {obj["spec"]["template"]["spec"]["containers"][0]["image"] for obj in (sts, deployment)}
+        return images == {"registry.example/feles:next"} and sts["spec"]["replicas"] == 5
+
+    await cluster.wait_for("the new image in both templates", rolled)
+    updated = await cluster.wait_for(
+        "an Updated event", lambda: [e for e in cluster.events("demo") if e["reason"] == "Updated"]
+    )
+    assert (
+        "Deployment demo-orchestrator" in updated[0]["message"] and "StatefulSet demo-worker" in updated[0]["message"]
+    )
+    await cluster.wait_for(
+        "observedGeneration 3", lambda: cluster.get(CRS, "demo")["status"].get("observedGeneration") == 3
+    )
 
     # A rule the CRD schema cannot express: no device would ever be selected.
     bad = {**DIGITS, "devices": {"num": 5}, "algorithms": {"fit": {"params": {"k": 0.1}}}}

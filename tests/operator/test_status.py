@@ -263,6 +263,17 @@ def test_pod_failures() -> None:
     assert "podFailures" not in healed.dump()
 
 
+def test_finished_workers_are_no_failures() -> None:
+    done = crash_looping("demo-worker-0", "worker")
+    done["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"reason": "Completed", "exitCode": 0}}
+    assert summarize_pods([done], "demo").failures == ()
+    failing = summarize_pods([crash_looping("demo-worker-1", "worker")], "demo")
+    running, _ = next_status(pending(), observe(document()))
+    finished = document(phase=SimulationPhase.SUCCEEDED, stop_reason="RoundsCompleted", finished_at=T0)
+    status, events = next_status(running, observe(finished, pods=failing))
+    assert "podFailures" not in status.dump() and "CrashLoopBackOff" not in reasons(events)
+
+
 def test_scaled_to_zero_while_running() -> None:
     status, _ = next_status(pending(), observe(document(), desired_workers=0, workers_ready=0))
     assert conditions(status)["Progressing"] == ("False", "ScaledToZero")
