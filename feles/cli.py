@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from feles import __version__
+from feles.api_token import TOKEN_ENV, TokenError, read_token
 from feles.config import SimulationSpec, SpecError, load_spec
 from feles.protocol import SimulationStatus
 
@@ -21,6 +22,8 @@ app = typer.Typer(
     help="FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain tracebacks: they land in log files and pod logs, where boxes and colours are noise.
+    pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True)
 
@@ -31,6 +34,9 @@ DataDirOption = Annotated[
 ]
 ThreadsOption = Annotated[
     int, typer.Option(min=1, help="torch threads per process; fixed so results do not depend on the machine.")
+]
+TokenFileOption = Annotated[
+    Path | None, typer.Option(help=f"File holding the API token (default: ${TOKEN_ENV}).", show_default=False)
 ]
 LeaseOption = Annotated[
     float, typer.Option(min=0.1, help="Seconds before an unfinished job is given to another worker.")
@@ -73,13 +79,30 @@ def orchestrator(
         bool, typer.Option(help="Exit when the simulation ends instead of serving its results.")
     ] = False,
     threads: ThreadsOption = 2,
+    output_folder: Annotated[
+        Path | None, typer.Option(help="Results and checkpoint folder (overrides simulation.output_folder).")
+    ] = None,
+    token_file: TokenFileOption = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Serve /v1 without a token (only on a machine nobody else can reach).")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Discard a checkpoint in the output folder instead of resuming from it.")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
-    """Run the orchestrator alone: the HTTP API and the simulation loop."""
+    """Run the orchestrator alone: the HTTP API and the simulation loop (resumes from a checkpoint)."""
+    from feles.orchestrator.checkpoint import CheckpointError
     from feles.orchestrator.server import OrchestratorOptions, serve
 
     _setup_logging(log_level)
     spec = _load(config)
+    if output_folder is not None:
+        spec.simulation.output_folder = str(output_folder)
+    token = _token(token_file)
+    if token is None and not insecure:
+        console.print(f"[red]no API token:[/red] set {TOKEN_ENV} or --token-file (or pass --insecure)")
+        raise typer.Exit(2)
     options = OrchestratorOptions(
         host=host,
         port=port,
@@ -88,8 +111,23 @@ def orchestrator(
         data_dir=data_dir,
         exit_on_completion=exit_on_completion,
         threads=threads,
+        api_token=token,
+        fresh=fresh,
     )
-    raise typer.Exit(serve(spec, options))
+    try:
+        code = serve(spec, options)
+    except CheckpointError as error:
+        console.print(f"[red]cannot resume:[/red] {error}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+def _token(token_file: Path | None) -> str | None:
+    try:
+        return read_token(token_file)
+    except TokenError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -104,10 +142,11 @@ def worker(
     give_up_after: Annotated[
         float | None, typer.Option(help="Exit 1 after the orchestrator is unreachable this long (default: never).")
     ] = None,
+    token_file: TokenFileOption = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run one worker: register, then train the devices' jobs until the simulation is over."""
-    from feles.worker.client import OrchestratorUnavailable, Worker, WorkerOptions
+    from feles.worker.client import OrchestratorUnavailable, Unauthorized, Worker, WorkerOptions
 
     _setup_logging(log_level)
     options = WorkerOptions(
@@ -117,10 +156,11 @@ def worker(
         wait=wait,
         threads=threads,
         give_up_after=give_up_after,
+        token=_token(token_file),
     )
     try:
         code = Worker(options).run()
-    except OrchestratorUnavailable as error:
+    except (OrchestratorUnavailable, Unauthorized) as error:
         logging.getLogger("feles.worker").error("%s", error)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
@@ -139,12 +179,15 @@ def run(
     orchestrator_threads: Annotated[
         int, typer.Option(min=1, help="torch threads of the orchestrator's test-split evaluation.")
     ] = 2,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint in the output folder instead of starting over.")
+    ] = False,
 ) -> None:
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
 
     _load(config)
-    options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads)
+    options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume)
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

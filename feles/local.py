@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
 from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
 
@@ -34,6 +36,7 @@ class LocalRunOptions:
     lease_seconds: float = 120.0
     threads: int = 1
     orchestrator_threads: int = 2
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class LocalRun:
         self.results_path = output / self.spec.simulation.output_file
         self.log_dir = output / "logs"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # One token per run, handed to the children through the environment (never on a command line).
+        self.token = generate_token()
 
     def run(self, on_status: Callable[[SimulationStatus], None] = lambda status: None) -> LocalRunOutcome:
         started = time.monotonic()
@@ -69,7 +74,8 @@ class LocalRun:
     def _spawn(self, name: str, arguments: list[str]) -> None:
         log_file = (self.log_dir / f"{name}.log").open("wb")
         command = [sys.executable, "-m", "feles", *arguments]
-        self.processes[name] = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        environment = {**os.environ, TOKEN_ENV: self.token}
+        self.processes[name] = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
         log_file.close()
 
     def _start_orchestrator(self, stack: ExitStack) -> str:
@@ -90,6 +96,8 @@ class LocalRun:
             "--threads",
             str(self.options.orchestrator_threads),
         ]
+        if not self.options.resume:
+            arguments.append("--fresh")
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
         self._spawn("orchestrator", arguments)
@@ -116,7 +124,8 @@ class LocalRun:
         self._spawn(f"worker-{index}", arguments)
 
     def _follow(self, url: str, on_status: Callable[[SimulationStatus], None]) -> SimulationStatus:
-        with httpx.Client(base_url=url, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=url, timeout=10, headers=headers) as http:
             while True:
                 self._check_alive("orchestrator")
                 status = _fetch_status(http)

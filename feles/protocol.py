@@ -78,7 +78,7 @@ class JobResult(WireModel):
 
 class ResultAck(WireModel):
     accepted: bool
-    reason: Literal["accepted", "duplicate"]
+    reason: Literal["accepted"]
 
 
 class SimulationPhase(StrEnum):

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from feles import __version__
-from feles.orchestrator.jobs import Completion
+from feles.api_token import tokens_match
+from feles.orchestrator.jobs import Completion, LeaseChange
+from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, BodyLimit
 from feles.orchestrator.status import OrchestratorStatus
 from feles.protocol import (
     API_PREFIX,
@@ -30,6 +35,8 @@ from feles.protocol import (
 
 log = logging.getLogger("feles.orchestrator.api")
 
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
 #: Largest accepted result body; a 10M-parameter float32 model is 40 MB.
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 #: Longest long-poll a worker may ask for, in seconds.
@@ -40,8 +47,34 @@ def get_status(request: Request) -> OrchestratorStatus:
     return request.app.state.orchestrator
 
 
+bearer = HTTPBearer(auto_error=False, description="The simulation's API token.")
+
+
+def require_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """401 unless the request carries the orchestrator's bearer token (none configured: open API)."""
+    expected: str | None = request.app.state.api_token
+    if expected is None:
+        return
+    given = f"Bearer {credentials.credentials}" if credentials else None
+    if not tokens_match(expected, given):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
 StatusDep = Annotated[OrchestratorStatus, Depends(get_status)]
-router = APIRouter(prefix=API_PREFIX)
+WorkerQuery = Annotated[str, Query(min_length=1, max_length=200)]
+router = APIRouter(
+    prefix=API_PREFIX,
+    dependencies=[Depends(require_token)],
+    responses={
+        400: {"description": "Body that cannot be parsed"},
+        401: {"description": "Missing or wrong bearer token"},
+        413: {"description": "Body too large"},
+    },
+)
 
 
 @router.post("/workers", response_model=RegisterReply, status_code=status.HTTP_201_CREATED)
@@ -69,7 +102,7 @@ def register_worker(body: RegisterRequest, state: StatusDep) -> RegisterReply:
 )
 async def next_job(
     state: StatusDep,
-    worker: Annotated[str, Query(min_length=1, max_length=200)],
+    worker: WorkerQuery,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 20.0,
 ) -> Job | Response:
     """Long-poll for the next job: 200 with a job, 204 when none came within `wait` seconds."""
@@ -120,51 +153,62 @@ def get_job_tensors(job_id: str, state: StatusDep) -> Response:
     response_model=ResultAck,
     responses={
         404: {"description": "Unknown job"},
+        409: {"description": "The job already has a result, or its round is over"},
         413: {"description": "Body too large"},
         422: {"description": "Malformed result"},
     },
     openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
 )
 async def post_result(job_id: str, request: Request, state: StatusDep) -> ResultAck:
-    """A job's result: safetensors bytes with the JobResult metadata; idempotent per job id."""
-    body = await _read_limited(request, MAX_RESULT_BYTES)
+    """A job's result: safetensors bytes with the JobResult metadata; the first result wins."""
     try:
-        result, tensors = decode_result(body)
+        result, tensors = decode_result(await request.body())
+        if result.job_id != job_id:
+            raise CodecError("job_id in the metadata differs from the URL")
+        job = state.queue.known(job_id)
+        if job is not None and job.phase is Phase.FIT:
+            model, extra = split_extra(tensors)
+            check_update(model, state.models.current())
+            check_finite(extra)
     except CodecError as error:
         # A worker re-running the job would produce the same bytes: the device fails the round instead.
         if state.queue.reject(job_id):
             log.warning("job %s rejected: %s", job_id, error)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
-    if result.job_id != job_id:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "job_id in the metadata differs from the URL")
-    job = state.queue.known(job_id)
-    if job is not None and job.phase is Phase.FIT:
-        model, extra = split_extra(tensors)
-        try:
-            check_update(model, state.models.current())
-            check_finite(extra)
-        except CodecError as error:
-            log.warning("job %s from %s rejected: %s", job_id, result.worker_id, error)
-            state.queue.reject(job_id)
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
     completion = state.queue.complete(job_id, result, tensors)
     if completion is Completion.UNKNOWN:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
-    return ResultAck(accepted=completion is Completion.ACCEPTED, reason=completion.value)
+    if completion is Completion.DUPLICATE:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} already has a result or its round is over")
+    return ResultAck(accepted=True, reason="accepted")
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+@router.post(
+    "/jobs/{job_id}/heartbeat",
+    responses={404: {"description": "Unknown job"}, 409: {"description": "Job not leased to this worker"}},
+)
+def heartbeat(job_id: str, worker: WorkerQuery, state: StatusDep) -> dict[str, float]:
+    """Extend the lease of a job the worker is still running."""
+    _lease_answer(state.queue.extend(job_id, worker), job_id)
+    state.touch_worker(worker)
+    return {"lease_seconds": state.queue.lease_seconds}
+
+
+@router.delete("/workers/{worker_id}", responses={404: {"description": "Unknown worker"}})
+def leave(worker_id: str, state: StatusDep) -> dict[str, list[str]]:
+    """A worker is stopping: its leased jobs go back to the queue at once, first in line."""
+    if not state.forget_worker(worker_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker_id!r}")
+    released = state.queue.release_worker(worker_id)
+    log.info("worker %s left; jobs given back: %s", worker_id, released or "none")
+    return {"released": released}
+
+
+def _lease_answer(change: LeaseChange, job_id: str) -> None:
+    if change is LeaseChange.UNKNOWN:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
+    if change is LeaseChange.NOT_HOLDER:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is not leased to this worker")
 
 
 @router.get("/status", response_model=SimulationStatus)
@@ -194,10 +238,16 @@ def readyz(state: StatusDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "phase": state.progress.phase.value}, status_code=code)
 
 
-def create_app(state: OrchestratorStatus, lifespan=None) -> FastAPI:
-    """The FastAPI application serving `state`."""
+def body_limit_for(path: str) -> int:
+    return MAX_RESULT_BYTES if path.endswith("/result") else DEFAULT_BODY_LIMIT
+
+
+def create_app(state: OrchestratorStatus, api_token: str | None, lifespan: Lifespan | None = None) -> FastAPI:
+    """The FastAPI application serving `state`; `api_token` None leaves /v1 open."""
     app = FastAPI(title="FELES orchestrator", version=__version__, lifespan=lifespan)
     app.state.orchestrator = state
+    app.state.api_token = api_token
+    app.add_middleware(BodyLimit, limit_for=body_limit_for)
     app.include_router(router)
     app.include_router(health)
     return app

@@ -20,6 +20,14 @@ class Completion(Enum):
     UNKNOWN = "unknown"
 
 
+class LeaseChange(Enum):
+    """Outcome of a heartbeat or a release: the lease changed, or why not."""
+
+    DONE = "done"
+    UNKNOWN = "unknown"
+    NOT_HOLDER = "not_holder"
+
+
 @dataclass
 class _Entry:
     job: Job
@@ -121,6 +129,36 @@ class JobQueue:
             entry.rejected, entry.worker = True, None
             self._lock.notify_all()
             return True
+
+    def extend(self, job_id: str, worker_id: str) -> LeaseChange:
+        """A heartbeat: push the lease deadline of a job `worker_id` holds to now + lease_seconds."""
+        with self._lock:
+            entry = self._holding(job_id, worker_id)
+            if isinstance(entry, LeaseChange):
+                return entry
+            entry.deadline = self._clock() + self.lease_seconds
+            return LeaseChange.DONE
+
+    def release_worker(self, worker_id: str) -> list[str]:
+        """Give back at once every job leased to a worker that is leaving; they go first in the queue."""
+        with self._lock:
+            held = [job_id for job_id, entry in self._entries.items() if entry.worker == worker_id and not entry.done]
+            for job_id in held:
+                self._entries[job_id].worker = None
+            self._pending.extendleft(reversed(held))
+            self._reissued += len(held)
+            self._lock.notify_all()
+        if held:
+            self._on_submit()
+        return held
+
+    def _holding(self, job_id: str, worker_id: str) -> _Entry | LeaseChange:
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return LeaseChange.NOT_HOLDER if job_id in self._retired else LeaseChange.UNKNOWN
+        if entry.done or entry.worker != worker_id:
+            return LeaseChange.NOT_HOLDER
+        return entry
 
     def payload(self, job_id: str) -> bytes | None:
         """The encoded algorithm tensors of a queued job, if it has any."""

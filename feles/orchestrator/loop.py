@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from feles.data import DataRequest, load_dataset, resolve_data_dir
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
 from feles.evaluation import Evaluation, evaluate
 from feles.models import build_model, initialize_model
+from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.results import RepetitionSummary, RoundRecord
 from feles.orchestrator.status import OrchestratorStatus
 from feles.protocol import Job, JobResult, Phase, SimulationPhase, encode_tensors, split_extra
@@ -99,10 +100,13 @@ class Repetition:
 class SimulationLoop:
     """Runs the whole simulation against an OrchestratorStatus; workers do the device jobs."""
 
-    def __init__(self, status: OrchestratorStatus, data_dir: str | None = None) -> None:
+    def __init__(
+        self, status: OrchestratorStatus, data_dir: str | None = None, checkpoint: Checkpoint | None = None
+    ) -> None:
         self.status = status
         self.spec: SimulationSpec = status.spec
         self.data_dir = data_dir
+        self.checkpoint = checkpoint
         self.stop_event = threading.Event()
         self.server = build_server(self.spec.algorithms)
         self.phases = {
@@ -111,12 +115,15 @@ class SimulationLoop:
         }
 
     def run(self) -> None:
-        """Run every repetition; the outcome lands in the status and the results files."""
+        """Run (or resume) every repetition; the outcome lands in the status and the results files."""
         progress = self.status.progress
         progress.phase, progress.started_at = SimulationPhase.RUNNING, time.time()
         try:
-            for repetition in range(self.spec.simulation.repetitions):
-                self._run_repetition(repetition)
+            first = self._restore_results()
+            if not (self.checkpoint and self.checkpoint.finished):
+                for repetition in range(first, self.spec.simulation.repetitions):
+                    resume = self.checkpoint if repetition == first else None
+                    self._run_repetition(repetition, resume)
             self._finish(SimulationPhase.SUCCEEDED, "")
         except SimulationStopped:
             log.info("simulation stopped before it finished")
@@ -125,6 +132,24 @@ class SimulationLoop:
             self._finish(SimulationPhase.FAILED, f"{type(error).__name__}: {error}")
         finally:
             self.status.queue.close()
+
+    def _restore_results(self) -> int:
+        """Load the results of a checkpoint, if any; the repetition to continue with."""
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            return 0
+        self.status.results.restore(checkpoint.results)
+        if self.status.results.rounds:
+            self._report(self.status.results.rounds[-1])
+        summaries = self.status.results.repetitions
+        self.status.progress.stop_reason = summaries[-1].stop_reason if summaries else None
+        log.info(
+            "resuming run %s at repetition %d round %d",
+            checkpoint.run_id[:8],
+            checkpoint.repetition,
+            checkpoint.next_round,
+        )
+        return checkpoint.repetition
 
     def _finish(self, phase: SimulationPhase, message: str) -> None:
         progress = self.status.progress
@@ -145,36 +170,30 @@ class SimulationLoop:
         )
         model = build_model(self.status.model_name, dataset.input_shape, dataset.num_classes)
         initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
+        self.server = build_server(spec.algorithms)
         self.status.models.publish(model.state_dict())
         return Repetition(
             index, population, DeviceHistory.empty(spec.devices.num), model, dataset.test.x, dataset.test.y
         )
 
-    def _run_repetition(self, index: int) -> None:
+    def _resume_repetition(self, rep: Repetition, checkpoint: Checkpoint) -> int:
+        """Put the checkpoint's model, server state and history in place; the next round to run."""
+        self.status.models.restore(checkpoint.weights, checkpoint.model_version)
+        self.server.load_state_dict(checkpoint.server_state)
+        rep.history = DeviceHistory(**{name: array.copy() for name, array in checkpoint.history.items()})
+        rep.simulated_time, rep.energy = checkpoint.simulated_time, checkpoint.energy
+        return checkpoint.next_round
+
+    def _run_repetition(self, index: int, resume: Checkpoint | None) -> None:
         rep = self._start_repetition(index)
-        stop_reason = "RoundsCompleted"
-        record: RoundRecord | None = None
-        for round_ in range(self.spec.simulation.num_rounds):
+        first = self._resume_repetition(rep, resume) if resume is not None and resume.next_round > 0 else 0
+        num_rounds = self.spec.simulation.num_rounds
+        for round_ in range(first, num_rounds):
             record = self._run_round(rep, round_)
-            self._record(record)
-            reason = self._stop_reason(record)
+            reason = self._stop_reason(record) or ("RoundsCompleted" if round_ + 1 == num_rounds else None)
+            self._record(rep, record, reason)
             if reason:
-                stop_reason = reason
-                break
-        assert record is not None  # num_rounds >= 1
-        self.status.results.repetitions.append(
-            RepetitionSummary(
-                index,
-                record.round + 1,
-                stop_reason,
-                record.test_accuracy,
-                record.test_loss,
-                rep.simulated_time,
-                rep.energy,
-            )
-        )
-        self.status.progress.stop_reason = stop_reason
-        self.status.results.write()
+                return
 
     def _run_round(self, rep: Repetition, round_: int) -> RoundRecord:
         started = time.monotonic()
@@ -339,9 +358,49 @@ class SimulationLoop:
         ]
         self.status.models.publish(self.server.aggregate(self.status.models.current(), updates))
 
-    def _record(self, record: RoundRecord) -> None:
-        self.status.results.rounds.append(record)
-        self.status.results.write()
+    def _record(self, rep: Repetition, record: RoundRecord, stop_reason: str | None) -> None:
+        """Append the round (and the repetition's summary when it ends), write results, then checkpoint."""
+        results = self.status.results
+        results.rounds.append(record)
+        if stop_reason:
+            results.repetitions.append(
+                RepetitionSummary(
+                    rep.index,
+                    record.round + 1,
+                    stop_reason,
+                    record.test_accuracy,
+                    record.test_loss,
+                    rep.simulated_time,
+                    rep.energy,
+                )
+            )
+            self.status.progress.stop_reason = stop_reason
+        results.write()
+        self._save_checkpoint(rep, record.round, stop_reason is not None)
+        self._report(record)
+
+    def _save_checkpoint(self, rep: Repetition, round_: int, repetition_done: bool) -> None:
+        last = rep.index + 1 == self.spec.simulation.repetitions
+        next_point = (rep.index + 1, 0) if repetition_done else (rep.index, round_ + 1)
+        save_checkpoint(
+            self.spec.simulation.output_folder,
+            Checkpoint(
+                run_id=self.status.run_id,
+                spec=self.spec.model_dump(mode="json"),
+                repetition=next_point[0],
+                next_round=next_point[1],
+                finished=repetition_done and last,
+                model_version=self.status.models.version,
+                simulated_time=rep.simulated_time,
+                energy=rep.energy,
+                results=self.status.results.to_dict(),
+                weights=self.status.models.current(),
+                server_state=self.server.state_dict(),
+                history=asdict(rep.history),
+            ),
+        )
+
+    def _report(self, record: RoundRecord) -> None:
         progress = self.status.progress
         progress.repetition, progress.round = record.repetition, record.round + 1
         progress.accuracy, progress.loss = record.test_accuracy, record.test_loss

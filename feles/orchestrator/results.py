@@ -67,6 +67,11 @@ class ResultsDocument:
         self.status = "running"
         self.message = ""
 
+    def restore(self, document: dict[str, Any]) -> None:
+        """Take the rounds and summaries of a document written by `to_dict` (a checkpoint's)."""
+        self.rounds = [RoundRecord(**row) for row in document["rounds"]]
+        self.repetitions = [RepetitionSummary(**summary) for summary in document["repetitions"]]
+
     @property
     def json_path(self) -> Path:
         return Path(self.spec.simulation.output_folder) / self.spec.simulation.output_file

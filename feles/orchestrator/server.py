@@ -18,10 +18,12 @@ from fastapi import FastAPI
 from feles.config import SimulationSpec
 from feles.data import default_model_for
 from feles.orchestrator.api import create_app
+from feles.orchestrator.checkpoint import Checkpoint, CheckpointError, checkpoint_path, load_checkpoint
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.loop import SimulationLoop
 from feles.orchestrator.notify import JobSignal
 from feles.orchestrator.status import OrchestratorStatus
+from feles.protocol import SimulationPhase
 
 log = logging.getLogger("feles.orchestrator")
 
@@ -38,20 +40,47 @@ class OrchestratorOptions:
     data_dir: str | None = None
     exit_on_completion: bool = False
     threads: int = 2
+    api_token: str | None = None
+    fresh: bool = False
 
 
-def build_status(spec: SimulationSpec, lease_seconds: float) -> OrchestratorStatus:
-    """A fresh OrchestratorStatus whose queue wakes long-polls on submit."""
+def build_status(spec: SimulationSpec, lease_seconds: float, run_id: str | None = None) -> OrchestratorStatus:
+    """An OrchestratorStatus whose queue wakes long-polls on submit (a new run id unless given)."""
     signal = JobSignal()
     queue = JobQueue(lease_seconds, on_submit=signal.notify)
     model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
-    return OrchestratorStatus(spec=spec, queue=queue, model_name=model_name, job_signal=signal)
+    extra = {"run_id": run_id} if run_id else {}
+    return OrchestratorStatus(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
+
+
+def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None:
+    """The output folder's checkpoint of this same simulation; an error if it belongs to another one."""
+    folder = spec.simulation.output_folder
+    if fresh:
+        checkpoint_path(folder).unlink(missing_ok=True)
+        return None
+    checkpoint = load_checkpoint(folder)
+    if checkpoint is None:
+        return None
+    if _comparable(checkpoint.spec) != _comparable(spec.model_dump(mode="json")):
+        raise CheckpointError(
+            f"{checkpoint_path(folder)} belongs to a different simulation spec; "
+            "use another output folder, or --fresh to discard it and start over"
+        )
+    return checkpoint
+
+
+def _comparable(spec: dict) -> dict:
+    # Moving the results (another mount point, another folder) must not prevent a resume.
+    simulation = {key: value for key, value in spec["simulation"].items() if key != "output_folder"}
+    return {**spec, "simulation": simulation}
 
 
 def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastAPI, OrchestratorStatus]:
-    """The API with a lifespan that runs the simulation loop while the server is up."""
-    state = build_status(spec, options.lease_seconds)
-    simulation = SimulationLoop(state, options.data_dir)
+    """The API with a lifespan that runs (or resumes) the simulation loop while the server is up."""
+    checkpoint = resumable_checkpoint(spec, options.fresh)
+    state = build_status(spec, options.lease_seconds, checkpoint.run_id if checkpoint else None)
+    simulation = SimulationLoop(state, options.data_dir, checkpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,7 +92,7 @@ def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastA
         state.queue.close()
         thread.join(timeout=10)
 
-    return create_app(state, lifespan=lifespan), state
+    return create_app(state, options.api_token, lifespan=lifespan), state
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -89,7 +118,7 @@ def serve(spec: SimulationSpec, options: OrchestratorOptions) -> int:
         threading.Thread(target=_exit_when_finished, args=(state, server), daemon=True).start()
     log.info("orchestrator listening on %s:%d (run %s)", options.host, port, state.run_id)
     server.run(sockets=[sock])
-    return 0 if state.progress.phase.value != "Failed" else 1
+    return 1 if state.progress.phase is SimulationPhase.FAILED else 0
 
 
 def _exit_when_finished(state: OrchestratorStatus, server: uvicorn.Server) -> None:

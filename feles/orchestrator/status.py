@@ -40,6 +40,12 @@ class ModelStore:
                 del self._bytes[old]
             return self.version
 
+    def restore(self, weights: Mapping[str, torch.Tensor], version: int) -> None:
+        """Publish checkpointed weights under the version they had."""
+        with self._lock:
+            self.version = version - 1
+        self.publish(weights)
+
     def get(self, version: int) -> bytes | None:
         with self._lock:
             return self._bytes.get(version)
@@ -107,6 +113,11 @@ class OrchestratorStatus:
                 return False
             info.last_seen = time.time()
             return True
+
+    def forget_worker(self, worker_id: str) -> bool:
+        """Remove a worker that leaves; False when it was unknown."""
+        with self._lock:
+            return self.workers.pop(worker_id, None) is not None
 
     def live_workers(self) -> int:
         cutoff = time.time() - self.worker_timeout

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -31,6 +36,14 @@ class OrchestratorUnavailable(RuntimeError):
     """The orchestrator stayed unreachable for longer than the worker was told to wait."""
 
 
+class Unauthorized(RuntimeError):
+    """The orchestrator refused the worker's token (401)."""
+
+
+class WorkerStopping(BaseException):
+    """SIGTERM arrived: give the current job back and exit (BaseException: no handler swallows it)."""
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     orchestrator: str
@@ -40,6 +53,7 @@ class WorkerOptions:
     threads: int = 1
     max_backoff: float = 10.0
     give_up_after: float | None = None
+    token: str | None = None
 
 
 class Worker:
@@ -47,18 +61,28 @@ class Worker:
 
     def __init__(self, options: WorkerOptions, http: httpx.Client | None = None) -> None:
         self.options = options
-        self.http = http or httpx.Client(base_url=options.orchestrator.rstrip("/"), timeout=options.wait + 30)
+        self.http = http or _client(options)
         self.status: WorkerStatus | None = None
         self.jobs_done = 0
 
     def run(self) -> int:
-        """The job loop; returns the process exit code (0 when the simulation ended)."""
+        """The job loop; returns the process exit code (0 when the simulation ended or SIGTERM came)."""
         torch.set_num_threads(self.options.threads)
+        previous = signal.signal(signal.SIGTERM, _raise_stopping)
+        try:
+            return self._loop()
+        except WorkerStopping:
+            self._leave()
+            log.info("SIGTERM: worker exits after %d jobs", self.jobs_done)
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _loop(self) -> int:
         status = self._register()
         while True:
-            response = self._request(
-                "GET", f"{API_PREFIX}/jobs/next", params={"worker": status.worker_id, "wait": self.options.wait}
-            )
+            params = {"worker": status.worker_id, "wait": self.options.wait}
+            response = self._request("GET", f"{API_PREFIX}/jobs/next", params=params)
             if response.status_code == 410:
                 log.info("simulation over after %d jobs; worker exits", self.jobs_done)
                 return 0
@@ -76,13 +100,45 @@ class Worker:
             self._run(status, job)
 
     def _run(self, status: WorkerStatus, job: Job) -> None:
-        weights = self._model(status, job.model_version)
-        if weights is None:
-            return
-        job_tensors = self._job_tensors(job) if job.has_tensors else None
-        result, tensors = run_job(status, job, weights, job_tensors)
+        with self._heartbeats(job, status.worker_id):
+            weights = self._model(status, job.model_version)
+            if weights is None:
+                return
+            job_tensors = self._job_tensors(job) if job.has_tensors else None
+            result, tensors = run_job(status, job, weights, job_tensors)
         self._post_result(job, result, tensors)
         self.jobs_done += 1
+
+    @contextmanager
+    def _heartbeats(self, job: Job, worker_id: str) -> Iterator[None]:
+        """Extend the job's lease every third of it while the job runs, from a thread."""
+        done = threading.Event()
+
+        def beat() -> None:
+            with _client(self.options) as http:
+                while not done.wait(job.lease_seconds / 3):
+                    # A missed beat may let the lease lapse; the job is then re-issued, which is safe.
+                    with suppress(httpx.TransportError):
+                        http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params={"worker": worker_id})
+
+        thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(timeout=5)
+
+    def _leave(self) -> None:
+        """Tell the orchestrator this worker is gone, so that the jobs it holds go to others at once."""
+        if self.status is None:
+            return
+        try:
+            response = self.http.delete(f"{API_PREFIX}/workers/{self.status.worker_id}", timeout=5)
+            if response.status_code == 200:
+                log.info("left the orchestrator; jobs given back: %s", response.json()["released"] or "none")
+        except httpx.HTTPError:
+            log.warning("could not reach the orchestrator; held jobs return to the queue when their leases expire")
 
     def _register(self) -> WorkerStatus:
         body = RegisterRequest(name=self.options.name).model_dump()
@@ -123,6 +179,9 @@ class Worker:
             content=encode_result(result, tensors),
             headers={"Content-Type": TENSOR_MEDIA_TYPE},
         )
+        if response.status_code == 409:
+            log.info("job %s already had a result (re-issued or retried); this one is ignored", job.id)
+            return
         if response.status_code in (404, 422):
             log.warning("result of job %s refused (%d): %s", job.id, response.status_code, response.text[:300])
             return
@@ -134,6 +193,8 @@ class Worker:
         while True:
             try:
                 response = self.http.request(method, path, **kwargs)
+                if response.status_code == 401:
+                    raise Unauthorized(f"orchestrator at {self.options.orchestrator} refused the API token (401)")
                 if response.status_code < 500:
                     if failing_since is not None:
                         log.info("orchestrator reachable again")
@@ -152,3 +213,12 @@ class Worker:
                 )
             time.sleep(backoff)
             backoff = min(backoff * 2, self.options.max_backoff)
+
+
+def _client(options: WorkerOptions) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
+    return httpx.Client(base_url=options.orchestrator.rstrip("/"), timeout=options.wait + 30, headers=headers)
+
+
+def _raise_stopping(signum: int, frame: FrameType | None) -> None:
+    raise WorkerStopping

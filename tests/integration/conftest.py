@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -16,9 +17,14 @@ import httpx
 import pytest
 import yaml
 
+from feles.api_token import TOKEN_ENV
 from feles.config import deep_merge
 
 pytestmark = pytest.mark.integration
+
+#: The API token every test process shares (feles run makes its own).
+TOKEN = "integration-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 #: A digits simulation that learns in a few seconds on one core.
 DIGITS_SPEC: dict[str, Any] = {
@@ -64,7 +70,10 @@ class Processes:
 
     def start(self, name: str, *arguments: str) -> subprocess.Popen[bytes]:
         log = (self.folder / f"{name}.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-m", "feles", *arguments], stdout=log, stderr=subprocess.STDOUT)
+        environment = {**os.environ, TOKEN_ENV: TOKEN}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "feles", *arguments], stdout=log, stderr=subprocess.STDOUT, env=environment
+        )
         log.close()
         self.started.append(process)
         return process
@@ -101,7 +110,7 @@ def wait_for_status(port: int, predicate, timeout: float = 120.0) -> dict[str, A
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(f"http://127.0.0.1:{port}/v1/status", timeout=5).json()
+            last = httpx.get(f"http://127.0.0.1:{port}/v1/status", timeout=5, headers=AUTH).json()
             if predicate(last):
                 return last
         except httpx.TransportError:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from feles.protocol import TENSOR_MEDIA_TYPE, JobResult, decode_tensors, encode_result, encode_tensors
-from tests.integration.conftest import Processes, free_port, wait_for_status, write_spec
+from tests.integration.conftest import AUTH, Processes, free_port, wait_for_status, write_spec
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def api(tmp_path: Path, processes: Processes) -> httpx.Client:
     port = free_port()
     processes.orchestrator(spec, port)
     wait_for_status(port, lambda status: status["jobs_queued"] > 0)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=AUTH) as http:
         yield http
 
 
@@ -75,7 +75,7 @@ def test_http_contract_from_registration_to_results(api: httpx.Client) -> None:
     accepted = _post(api, third["id"], encode_result(_result(third, worker), weights))
     assert accepted.json() == {"accepted": True, "reason": "accepted"}
     again = _post(api, third["id"], encode_result(_result(third, worker), weights))
-    assert again.status_code == 200 and again.json() == {"accepted": False, "reason": "duplicate"}
+    assert again.status_code == 409 and "already has a result" in again.text
 
     # Play the worker for every remaining job until the simulation is over.
     while True:
@@ -107,3 +107,46 @@ def test_results_without_metadata_or_without_tensors_are_rejected(api: httpx.Cli
     other = api.get("/v1/jobs/next", params={"worker": worker, "wait": 1}).json()
     no_tensors = _post(api, other["id"], encode_result(_result(other, worker), {}))
     assert no_tensors.status_code == 422 and "missing" in no_tensors.text
+
+
+def test_every_v1_route_needs_the_token_and_health_does_not(api: httpx.Client) -> None:
+    base = str(api.base_url)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as stranger:
+            assert stranger.get("/v1/status").status_code == 401
+            assert stranger.get("/v1/results").status_code == 401
+            assert stranger.get("/v1/models/0").status_code == 401
+            assert stranger.post("/v1/workers", json={"name": "x"}).status_code == 401
+            denied = stranger.get("/v1/jobs/next", params={"worker": "x", "wait": 0})
+            assert denied.status_code == 401 and denied.headers["www-authenticate"] == "Bearer"
+            assert stranger.get("/healthz").status_code == 200
+            assert stranger.get("/readyz").status_code == 200
+
+
+def test_heartbeat_extends_a_lease_and_a_leaving_worker_gives_its_jobs_back(api: httpx.Client) -> None:
+    worker = api.post("/v1/workers", json={"name": "a"}).json()["worker_id"]
+    other = api.post("/v1/workers", json={"name": "b"}).json()["worker_id"]
+    job = api.get("/v1/jobs/next", params={"worker": worker, "wait": 1}).json()
+    beat = api.post(f"/v1/jobs/{job['id']}/heartbeat", params={"worker": worker})
+    assert beat.status_code == 200 and beat.json()["lease_seconds"] > 0
+    assert api.post(f"/v1/jobs/{job['id']}/heartbeat", params={"worker": other}).status_code == 409
+    assert api.post("/v1/jobs/nope/heartbeat", params={"worker": worker}).status_code == 404
+    left = api.delete(f"/v1/workers/{worker}")
+    assert left.status_code == 200 and left.json() == {"released": [job["id"]]}
+    assert api.delete(f"/v1/workers/{worker}").status_code == 404
+    assert api.get("/v1/jobs/next", params={"worker": worker, "wait": 0}).status_code == 404
+    # A released job goes first: the next worker to ask gets it.
+    assert api.get("/v1/jobs/next", params={"worker": other, "wait": 1}).json()["id"] == job["id"]
+
+
+def test_oversized_bodies_get_413(api: httpx.Client) -> None:
+    assert (
+        api.post("/v1/workers", content=b"x" * 100_000, headers={"Content-Type": "application/json"}).status_code == 413
+    )
+
+    def chunks():  # no Content-Length: the limit must hold for streamed bodies too
+        for _ in range(100):
+            yield b"x" * 1000
+
+    streamed = api.post("/v1/workers", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413

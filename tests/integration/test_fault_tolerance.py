@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -55,18 +54,63 @@ def test_worker_started_before_the_orchestrator_waits_for_it(tmp_path: Path, pro
     assert "reachable again" in log
 
 
-def test_worker_follows_a_restarted_orchestrator(tmp_path: Path, processes: Processes) -> None:
-    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 30}})
+def test_restarted_orchestrator_resumes_and_workers_reconnect(tmp_path: Path, processes: Processes) -> None:
+    overrides = {"simulation": {"num_rounds": 5}}
+    reference_folder = tmp_path / "reference"
+    reference_folder.mkdir()
+    reference = LocalRun(LocalRunOptions(write_spec(reference_folder, overrides), workers=1)).run()
+
+    spec = write_spec(tmp_path, overrides)
     port = free_port()
     first = processes.orchestrator(spec, port)
     worker = processes.worker(port)
-    wait_for_status(port, lambda status: status["round"] >= 1)
+    wait_for_status(port, lambda status: status["round"] >= 2)
     first.send_signal(signal.SIGKILL)
     first.wait()
 
-    short = write_spec(tmp_path, {"simulation": {"num_rounds": 2}}, name="short.yaml")
-    processes.orchestrator(short, port)
-    wait_for_status(port, _succeeded)
+    processes.orchestrator(spec, port)
+    final = wait_for_status(port, _succeeded)
+    assert final["round"] == 5
     assert worker.wait(timeout=60) == 0
     assert "registering again" in processes.log("w")
-    assert len(json.loads((tmp_path / "out" / "results.json").read_text())["rounds"]) == 2
+    assert "resuming run" in processes.log("orchestrator")
+    assert comparable_rounds(tmp_path / "out" / "results.json") == comparable_rounds(reference.results_path)
+
+
+def test_orchestrator_refuses_a_checkpoint_of_another_spec(tmp_path: Path, processes: Processes) -> None:
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 1}})
+    port = free_port()
+    processes.orchestrator(spec, port, "--exit-on-completion")
+    processes.worker(port)
+    wait_for_status(port, _succeeded)
+    other = write_spec(tmp_path, {"simulation": {"num_rounds": 2}}, name="other.yaml")
+    refused = processes.orchestrator(other, free_port())
+    assert refused.wait(timeout=60) == 1
+    assert "belongs to a different simulation spec" in processes.log("orchestrator")
+    fresh_port = free_port()
+    fresh = processes.orchestrator(other, fresh_port, "--fresh", "--exit-on-completion")
+    processes.worker(fresh_port, "w2")
+    assert fresh.wait(timeout=120) == 0
+
+
+def test_workers_joining_and_leaving_change_no_result(tmp_path: Path, processes: Processes) -> None:
+    overrides = {"simulation": {"num_rounds": 8}, "algorithms": {"fit": {"params": {"epochs": 8}}}}
+    reference_folder = tmp_path / "reference"
+    reference_folder.mkdir()
+    reference = LocalRun(LocalRunOptions(write_spec(reference_folder, overrides), workers=2)).run()
+
+    spec = write_spec(tmp_path, overrides)
+    port = free_port()
+    processes.orchestrator(spec, port)
+    first = processes.worker(port, "first")
+    wait_for_status(port, lambda status: status["round"] >= 1)
+    late = [processes.worker(port, "late1"), processes.worker(port, "late2")]
+    joined = wait_for_status(port, lambda status: status["workers"] >= 3 or status["phase"] != "Running")
+    assert joined["phase"] == "Running", "the run ended before the late workers joined"
+    # SIGTERM: the worker gives its job back at once and exits cleanly.
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 0
+    wait_for_status(port, _succeeded)
+    assert all(worker.wait(timeout=60) == 0 for worker in late)
+    assert "SIGTERM: worker exits" in processes.log("first")
+    assert comparable_rounds(tmp_path / "out" / "results.json") == comparable_rounds(reference.results_path)

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from feles.orchestrator.jobs import Completion, JobQueue, QueueCounts
+from feles.orchestrator.jobs import Completion, JobQueue, LeaseChange, QueueCounts
 from feles.protocol import Job, JobResult
 
 LEASE = 10.0
@@ -325,3 +325,30 @@ def test_on_submit_called_by_submit_and_close(clock: FakeClock) -> None:
     assert len(calls) == 1
     queue.close()
     assert len(calls) == 2
+
+
+def test_heartbeat_extends_only_the_holders_lease() -> None:
+    clock = FakeClock()
+    queue = JobQueue(lease_seconds=10, clock=clock)
+    queue.submit([job("a")])
+    queue.lease("w1")
+    clock.now += 8
+    assert queue.extend("a", "w2") is LeaseChange.NOT_HOLDER
+    assert queue.extend("a", "w1") is LeaseChange.DONE
+    clock.now += 8  # 16 s after the lease, 8 s after the heartbeat: still held
+    assert queue.lease("w2") is None
+    clock.now += 3
+    assert queue.lease("w2").id == "a"
+    assert queue.extend("nope", "w1") is LeaseChange.UNKNOWN
+
+
+def test_a_leaving_worker_gives_back_every_job_it_holds_first_in_line() -> None:
+    queue = JobQueue(lease_seconds=10, clock=FakeClock())
+    queue.submit([job("a"), job("b"), job("c")])
+    queue.lease("w1")
+    queue.lease("w1")
+    queue.lease("w2")
+    assert queue.release_worker("w3") == []
+    assert queue.release_worker("w1") == ["a", "b"]
+    assert [queue.lease("w2").id, queue.lease("w2").id] == ["a", "b"]
+    assert queue.counts().reissued == 2
