@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from feles import __version__
 from feles.api_token import TOKEN_ENV, TokenError, read_token
 from feles.config import SimulationSpec, SpecError, load_spec
+from feles.logs import configure_logging
 from feles.protocol import SimulationStatus
 
 app = typer.Typer(
@@ -35,18 +37,21 @@ DataDirOption = Annotated[
 ThreadsOption = Annotated[
     int, typer.Option(min=1, help="torch threads per process; fixed so results do not depend on the machine.")
 ]
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+LogLevelOption = Annotated[str, typer.Option(help="Log level: debug, info, warning, error.")]
+LogFormatOption = Annotated[LogFormat, typer.Option(help="Log lines as text, or one JSON object per line.")]
 TokenFileOption = Annotated[
     Path | None, typer.Option(help=f"File holding the API token (default: ${TOKEN_ENV}).", show_default=False)
 ]
 LeaseOption = Annotated[
     float, typer.Option(min=0.1, help="Seconds before an unfinished job is given to another worker.")
 ]
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
 
 
 def _load(config: Path):
@@ -89,13 +94,14 @@ def orchestrator(
     fresh: Annotated[
         bool, typer.Option(help="Discard a checkpoint in the output folder instead of resuming from it.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run the orchestrator alone: the HTTP API and the simulation loop (resumes from a checkpoint)."""
     from feles.orchestrator.checkpoint import CheckpointError
     from feles.orchestrator.server import OrchestratorOptions, serve
 
-    _setup_logging(log_level)
+    configure_logging(log_level, log_format.value)
     spec = _load(config)
     if output_folder is not None:
         spec.simulation.output_folder = str(output_folder)
@@ -143,12 +149,16 @@ def worker(
         float | None, typer.Option(help="Exit 1 after the orchestrator is unreachable this long (default: never).")
     ] = None,
     token_file: TokenFileOption = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    metrics_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (default: off).")
+    ] = None,
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run one worker: register, then train the devices' jobs until the simulation is over."""
     from feles.worker.client import OrchestratorUnavailable, Unauthorized, Worker, WorkerOptions
 
-    _setup_logging(log_level)
+    configure_logging(log_level, log_format.value)
     options = WorkerOptions(
         orchestrator=orchestrator_url,
         name=name,
@@ -157,6 +167,7 @@ def worker(
         threads=threads,
         give_up_after=give_up_after,
         token=_token(token_file),
+        metrics_port=metrics_port,
     )
     try:
         code = Worker(options).run()

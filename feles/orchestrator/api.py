@@ -11,11 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from feles import __version__
 from feles.api_token import tokens_match
 from feles.orchestrator.jobs import Completion, LeaseChange
 from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, BodyLimit
+from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.status import OrchestratorStatus
 from feles.protocol import (
     API_PREFIX,
@@ -230,6 +232,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@health.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics (no token: scrapers see numbers, never data or the spec)."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 @health.get("/readyz", responses={503: {"description": "Not ready"}})
 def readyz(state: StatusDep) -> JSONResponse:
     """Ready once the first model version is published (workers can start)."""
@@ -242,11 +250,20 @@ def body_limit_for(path: str) -> int:
     return MAX_RESULT_BYTES if path.endswith("/result") else DEFAULT_BODY_LIMIT
 
 
-def create_app(state: OrchestratorStatus, api_token: str | None, lifespan: Lifespan | None = None) -> FastAPI:
+def create_app(
+    state: OrchestratorStatus,
+    api_token: str | None,
+    lifespan: Lifespan | None = None,
+    metrics: OrchestratorMetrics | None = None,
+) -> FastAPI:
     """The FastAPI application serving `state`; `api_token` None leaves /v1 open."""
     app = FastAPI(title="FELES orchestrator", version=__version__, lifespan=lifespan)
     app.state.orchestrator = state
     app.state.api_token = api_token
+    if metrics is None:
+        metrics = OrchestratorMetrics()
+        metrics.attach(state)
+    app.state.metrics = metrics
     app.add_middleware(BodyLimit, limit_for=body_limit_for)
     app.include_router(router)
     app.include_router(health)

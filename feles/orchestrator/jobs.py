@@ -33,6 +33,7 @@ class _Entry:
     job: Job
     worker: str | None = None
     deadline: float = 0.0
+    leased_at: float = 0.0
     attempts: int = 0
     result: JobResult | None = None
     tensors: Mapping[str, torch.Tensor] | None = None
@@ -46,10 +47,13 @@ class _Entry:
 
 @dataclass(frozen=True)
 class QueueCounts:
+    """Jobs queued, leased and done now; completed and re-issued since the start (counters)."""
+
     queued: int
     leased: int
     done: int
     reissued: int
+    completed: int = 0
 
 
 class JobQueue:
@@ -60,10 +64,13 @@ class JobQueue:
         lease_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         on_submit: Callable[[], None] = lambda: None,
+        on_round_trip: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._on_submit = on_submit
+        self._on_round_trip = on_round_trip
+        self._completed = 0
         self._lock = threading.Condition()
         self._entries: dict[str, _Entry] = {}
         self._pending: deque[str] = deque()
@@ -90,7 +97,8 @@ class JobQueue:
                 if entry.done:
                     continue  # finished by a late result while it waited for re-issue
                 entry.worker = worker_id
-                entry.deadline = self._clock() + self.lease_seconds
+                entry.leased_at = self._clock()
+                entry.deadline = entry.leased_at + self.lease_seconds
                 entry.attempts += 1
                 return entry.job
             return None
@@ -117,8 +125,11 @@ class JobQueue:
             if entry.done:
                 return Completion.DUPLICATE
             entry.result, entry.tensors, entry.worker = result, tensors, None
+            self._completed += 1
+            round_trip = self._clock() - entry.leased_at
             self._lock.notify_all()
-            return Completion.ACCEPTED
+        self._on_round_trip(round_trip)
+        return Completion.ACCEPTED
 
     def reject(self, job_id: str) -> bool:
         """Finish a job without a result (its update was malformed: the device fails the round)."""
@@ -220,5 +231,9 @@ class JobQueue:
             leased = sum(1 for entry in self._entries.values() if entry.worker is not None and not entry.done)
             done = sum(1 for entry in self._entries.values() if entry.done)
             return QueueCounts(
-                queued=len(self._entries) - leased - done, leased=leased, done=done, reissued=self._reissued
+                queued=len(self._entries) - leased - done,
+                leased=leased,
+                done=done,
+                reissued=self._reissued,
+                completed=self._completed,
             )

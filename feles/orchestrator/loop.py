@@ -16,6 +16,7 @@ from feles.config import PhaseSection, SimulationSpec
 from feles.data import DataRequest, load_dataset, resolve_data_dir
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
 from feles.evaluation import Evaluation, evaluate
+from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.results import RepetitionSummary, RoundRecord
@@ -405,16 +406,21 @@ class SimulationLoop:
         progress.repetition, progress.round = record.repetition, record.round + 1
         progress.accuracy, progress.loss = record.test_accuracy, record.test_loss
         progress.simulated_time = record.simulated_time
+        fields = {
+            "repetition": record.repetition,
+            "round": record.round + 1,
+            "rounds": self.spec.simulation.num_rounds,
+            "accuracy": record.test_accuracy,
+            "loss": record.test_loss,
+            "simulated_time": record.simulated_time,
+            "devices_failed": record.fit_failed,
+            "devices_selected": record.fit_selected,
+        }
         log.info(
-            "repetition %d round %d/%d: test accuracy %.4f loss %.4f, %d/%d devices failed, simulated %.1f s",
-            record.repetition,
-            record.round + 1,
-            self.spec.simulation.num_rounds,
-            record.test_accuracy,
-            record.test_loss,
-            record.fit_failed,
-            record.fit_selected,
-            record.simulated_time,
+            "repetition %(repetition)d round %(round)d/%(rounds)d: test accuracy %(accuracy).4f loss %(loss).4f, "
+            "%(devices_failed)d/%(devices_selected)d devices failed, simulated %(simulated_time).1f s",
+            fields,
+            extra={FIELDS: fields},
         )
 
     def _stop_reason(self, record: RoundRecord) -> str | None:

@@ -21,6 +21,7 @@ from feles.orchestrator.api import create_app
 from feles.orchestrator.checkpoint import Checkpoint, CheckpointError, checkpoint_path, load_checkpoint
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.loop import SimulationLoop
+from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.notify import JobSignal
 from feles.orchestrator.status import OrchestratorStatus
 from feles.protocol import SimulationPhase
@@ -44,13 +45,17 @@ class OrchestratorOptions:
     fresh: bool = False
 
 
-def build_status(spec: SimulationSpec, lease_seconds: float, run_id: str | None = None) -> OrchestratorStatus:
+def build_status(
+    spec: SimulationSpec, lease_seconds: float, metrics: OrchestratorMetrics, run_id: str | None = None
+) -> OrchestratorStatus:
     """An OrchestratorStatus whose queue wakes long-polls on submit (a new run id unless given)."""
     signal = JobSignal()
-    queue = JobQueue(lease_seconds, on_submit=signal.notify)
+    queue = JobQueue(lease_seconds, on_submit=signal.notify, on_round_trip=metrics.round_trip.observe)
     model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
     extra = {"run_id": run_id} if run_id else {}
-    return OrchestratorStatus(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
+    state = OrchestratorStatus(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
+    metrics.attach(state)
+    return state
 
 
 def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None:
@@ -79,7 +84,8 @@ def _comparable(spec: dict) -> dict:
 def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastAPI, OrchestratorStatus]:
     """The API with a lifespan that runs (or resumes) the simulation loop while the server is up."""
     checkpoint = resumable_checkpoint(spec, options.fresh)
-    state = build_status(spec, options.lease_seconds, checkpoint.run_id if checkpoint else None)
+    metrics = OrchestratorMetrics()
+    state = build_status(spec, options.lease_seconds, metrics, checkpoint.run_id if checkpoint else None)
     simulation = SimulationLoop(state, options.data_dir, checkpoint)
 
     @asynccontextmanager
@@ -92,7 +98,7 @@ def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastA
         state.queue.close()
         thread.join(timeout=10)
 
-    return create_app(state, options.api_token, lifespan=lifespan), state
+    return create_app(state, options.api_token, lifespan=lifespan, metrics=metrics), state
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

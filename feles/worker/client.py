@@ -26,6 +26,7 @@ from feles.protocol import (
     decode_tensors,
     encode_result,
 )
+from feles.worker.metrics import WorkerMetrics
 from feles.worker.status import WorkerStatus
 from feles.worker.trainer import run_job
 
@@ -54,6 +55,7 @@ class WorkerOptions:
     max_backoff: float = 10.0
     give_up_after: float | None = None
     token: str | None = None
+    metrics_port: int | None = None
 
 
 class Worker:
@@ -64,10 +66,14 @@ class Worker:
         self.http = http or _client(options)
         self.status: WorkerStatus | None = None
         self.jobs_done = 0
+        self.metrics = WorkerMetrics()
 
     def run(self) -> int:
         """The job loop; returns the process exit code (0 when the simulation ended or SIGTERM came)."""
         torch.set_num_threads(self.options.threads)
+        if self.options.metrics_port is not None:
+            port = self.metrics.serve(self.options.metrics_port)
+            log.info("metrics on port %d", port)
         previous = signal.signal(signal.SIGTERM, _raise_stopping)
         try:
             return self._loop()
@@ -108,6 +114,7 @@ class Worker:
             result, tensors = run_job(status, job, weights, job_tensors)
         self._post_result(job, result, tensors)
         self.jobs_done += 1
+        self.metrics.record(job.phase.value, result.train_seconds)
 
     @contextmanager
     def _heartbeats(self, job: Job, worker_id: str) -> Iterator[None]:

@@ -1,0 +1,85 @@
+"""Prometheus metrics of the orchestrator, read from its status at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from feles.orchestrator.status import OrchestratorStatus
+from feles.protocol import SimulationPhase
+
+#: Job round trips run from milliseconds (tiny models) to minutes (big models, slow workers).
+ROUND_TRIP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class OrchestratorCollector(Collector):
+    """Gauges and counters computed from an OrchestratorStatus when Prometheus scrapes."""
+
+    def __init__(self, state: OrchestratorStatus) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state, progress = self.state, self.state.progress
+        counts = state.queue.counts()
+        info = InfoMetricFamily("feles_simulation", "The simulation this orchestrator runs.")
+        info.add_metric(
+            [],
+            {
+                "run_id": state.run_id,
+                "dataset": state.spec.simulation.dataset,
+                "algorithm": state.spec.algorithms.federated_algorithm,
+            },
+        )
+        yield info
+        phase = GaugeMetricFamily("feles_phase", "1 for the simulation's current phase.", labels=["phase"])
+        for value in SimulationPhase:
+            phase.add_metric([value.value], 1.0 if progress.phase is value else 0.0)
+        yield phase
+        yield CounterMetricFamily(
+            "feles_rounds_completed", "Rounds completed, all repetitions together.", value=len(state.results.rounds)
+        )
+        yield GaugeMetricFamily("feles_repetition", "Current repetition (0-based).", value=progress.repetition)
+        yield GaugeMetricFamily("feles_round", "Rounds completed in the current repetition.", value=progress.round)
+        for name, value, text in (
+            ("feles_test_accuracy", progress.accuracy, "Test accuracy of the latest global model."),
+            ("feles_test_loss", progress.loss, "Test loss of the latest global model."),
+        ):
+            if value is not None:
+                yield GaugeMetricFamily(name, text, value=value)
+        yield GaugeMetricFamily(
+            "feles_simulated_seconds", "Simulated time of the current repetition.", value=progress.simulated_time
+        )
+        jobs = GaugeMetricFamily("feles_jobs", "Jobs of the current phase by state.", labels=["state"])
+        jobs.add_metric(["queued"], counts.queued)
+        jobs.add_metric(["leased"], counts.leased)
+        jobs.add_metric(["done"], counts.done)
+        yield jobs
+        yield CounterMetricFamily("feles_jobs_completed", "Job results accepted.", value=counts.completed)
+        yield CounterMetricFamily(
+            "feles_jobs_reissued", "Jobs given to another worker (lease expired or worker left).", value=counts.reissued
+        )
+        yield GaugeMetricFamily("feles_workers", "Workers seen recently.", value=state.live_workers())
+        yield GaugeMetricFamily("feles_workers_registered", "Workers registered.", value=len(state.workers))
+
+
+class OrchestratorMetrics:
+    """A registry of its own per orchestrator (several may live in one test process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.round_trip = Histogram(
+            "feles_job_round_trip_seconds",
+            "Seconds from handing a job to a worker to accepting its result.",
+            buckets=ROUND_TRIP_BUCKETS,
+            registry=self.registry,
+        )
+
+    def attach(self, state: OrchestratorStatus) -> None:
+        """Report `state` from now on."""
+        self.registry.register(OrchestratorCollector(state))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
