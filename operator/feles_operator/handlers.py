@@ -115,8 +115,12 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 async def reconcile_simulation(
     body: kopf.Body, name: str, namespace: str, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
-    """Create the children (or check them after a restart), or fail the resource if its spec cannot run."""
-    await _reconcile(body, name, namespace, status, patch, memo)
+    """Create the children (or check them after a restart), or fail the resource if its spec cannot run.
+
+    After an operator restart or upgrade, existing pods are left as they are: a new pod template would
+    restart a running orchestrator for nothing.
+    """
+    await _reconcile(body, name, namespace, status, patch, memo, roll=False)
 
 
 @kopf.on.update(*RESOURCE, field="spec")
@@ -133,7 +137,7 @@ async def spec_changed(
     """Image, resources, storage: roll the pod templates. `.spec.workers` alone is the scale handler's job."""
     if all(tuple(change.field)[:1] == ("workers",) for change in diff):
         return
-    await _reconcile(body, name, namespace, status, patch, memo)
+    await _reconcile(body, name, namespace, status, patch, memo, roll=True)
 
 
 @kopf.on.field(*RESOURCE, field="spec.workers")
@@ -155,7 +159,7 @@ async def workers_changed(
 
 
 async def _reconcile(
-    body: kopf.Body, name: str, namespace: str, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo
+    body: kopf.Body, name: str, namespace: str, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, roll: bool
 ) -> None:
     api: KubeApi = memo.api
     now = time.time()
@@ -173,7 +177,7 @@ async def _reconcile(
         await events.post(api, involved, [Event("Warning", "InvalidSpec", failed.message or "")], now)
         return
     simulation = Simulation(name, namespace, spec, memo.settings)
-    outcome = await reconcile(api, simulation, old.phase, adopt=lambda child: kopf.adopt(child, owner=body))
+    outcome = await reconcile(api, simulation, old.phase, lambda child: kopf.adopt(child, owner=body), roll)
     news = []
     if outcome.created:
         news.append(Event("Normal", "Created", "created " + ", ".join(outcome.created)))

@@ -54,8 +54,8 @@ def describe(obj: Mapping[str, Any]) -> str:
     return f"{obj['kind']} {obj['metadata']['name']}"
 
 
-async def ensure(api: KubeApi, desired: dict[str, Any], outcome: Outcome) -> None:
-    """Create `desired`, or bring an existing workload's pod template and replicas to it."""
+async def ensure(api: KubeApi, desired: dict[str, Any], outcome: Outcome, roll: bool = True) -> None:
+    """Create `desired`, or bring an existing workload's replicas (and with `roll`, its pod template) to it."""
     try:
         await api.create(desired)
         outcome.created.append(describe(desired))
@@ -73,18 +73,22 @@ async def ensure(api: KubeApi, desired: dict[str, Any], outcome: Outcome) -> Non
     if kind not in ("Deployment", "StatefulSet"):
         return  # Services, Secret, PVC, NetworkPolicy: created once, nothing in them follows the spec
     existing = await api.get(object_path(desired))
-    patch = workload_patch(existing, desired)
+    patch = workload_patch(existing, desired, roll)
     if patch:
         await api.patch(object_path(desired), patch)
         outcome.updated.append(describe(desired))
 
 
-def workload_patch(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
-    """The patch that brings an existing Deployment/StatefulSet to `desired`, or {} when it is there."""
+def workload_patch(existing: Mapping[str, Any], desired: Mapping[str, Any], roll: bool = True) -> dict[str, Any]:
+    """The patch that brings an existing Deployment/StatefulSet to `desired`, or {} when it is there.
+
+    Without `roll`, only the replicas: a new pod template restarts the pods (the orchestrator's progress
+    survives that only with a results volume).
+    """
     patch: dict[str, Any] = {}
     annotations = (existing.get("metadata") or {}).get("annotations") or {}
     wanted_hash = desired["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
-    if annotations.get(TEMPLATE_HASH_ANNOTATION) != wanted_hash:
+    if roll and annotations.get(TEMPLATE_HASH_ANNOTATION) != wanted_hash:
         old_template = (existing.get("spec") or {}).get("template") or {}
         patch["metadata"] = {"annotations": {TEMPLATE_HASH_ANNOTATION: wanted_hash}}
         patch["spec"] = {"template": merge_patch(old_template, desired["spec"]["template"])}
@@ -98,12 +102,17 @@ async def reconcile(
     sim: Simulation,
     phase: str | None,
     adopt: Callable[[dict[str, Any]], None],
+    roll: bool = False,
 ) -> Outcome:
-    """Ensure every child exists, owned by the FelesSimulation (`adopt` sets the ownerReference)."""
+    """Ensure every child exists, owned by the FelesSimulation (`adopt` sets the ownerReference).
+
+    `roll` (a user changed the spec) also brings the pod templates up to date, unless the simulation is
+    over: its orchestrator must keep serving the results.
+    """
     outcome = Outcome()
     for child in build_children(sim, new_token(), desired_replicas(sim.spec, phase)):
         adopt(child)
-        await ensure(api, child, outcome)
+        await ensure(api, child, outcome, roll=roll and phase not in TERMINAL)
     return outcome
 
 

@@ -48,6 +48,7 @@ def test_new_image_rolls_the_template() -> None:
     containers = patch["spec"]["template"]["spec"]["containers"]
     assert containers[0]["image"] == "other/feles:2"  # lists are replaced whole by a merge patch
     assert "replicas" not in patch["spec"]
+    assert workload_patch(existing, desired, roll=False) == {}  # an operator restart restarts no pod
 
 
 def test_tokens_are_random_and_long() -> None:
