@@ -14,6 +14,7 @@ from typing import Any
 
 import kubernetes.client
 import kubernetes.config
+import urllib3
 
 MERGE_PATCH = "application/merge-patch+json"
 #: Plural resource names of the kinds the operator touches.
@@ -31,7 +32,7 @@ PLURALS = {
 
 
 class ApiError(Exception):
-    """A Kubernetes API request that did not succeed."""
+    """A Kubernetes API request that did not succeed (status 0: no answer at all)."""
 
     def __init__(self, status: int, reason: str, message: str) -> None:
         self.status = status
@@ -96,8 +97,11 @@ class KubeApi:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.client.call_api(*serialized, _request_timeout=self.timeout)
-        data = response.read()
+        try:
+            response = self.client.call_api(*serialized, _request_timeout=self.timeout)
+            data = response.read()
+        except urllib3.exceptions.HTTPError as error:  # no answer at all: refused, timed out, TLS
+            raise ApiError(0, type(error).__name__, str(error)) from None
         if not 200 <= response.status < 300:
             reason, message = response.reason or "", data.decode(errors="replace")
             try:

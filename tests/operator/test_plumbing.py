@@ -50,3 +50,16 @@ def test_poller_trusts_its_own_write_only_while_the_index_lags(index_version: st
     poller = StatusPoller(api=None, settings=OperatorSettings(), index={})  # type: ignore[arg-type]
     poller.written["u"] = Written("10", "11", FelesSimulationStatus(phase="Running"))
     assert poller.previous(entry(index_version, "Pending")).phase == expected
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_api_is_an_api_error() -> None:
+    import kubernetes.client
+    from feles_operator.kube import ApiError, KubeApi
+
+    configuration = kubernetes.client.Configuration()
+    configuration.host, configuration.retries = "http://127.0.0.1:1", 0
+    api = KubeApi(kubernetes.client.ApiClient(configuration), timeout=2)
+    with pytest.raises(ApiError) as caught:
+        await api.get("/api/v1/pods")
+    assert caught.value.status == 0 and "Connection refused" in str(caught.value)
