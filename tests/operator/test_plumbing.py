@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import kubernetes.client
 import pytest
 from feles_operator import events
-from feles_operator.kube import object_path, path
+from feles_operator.kube import ApiError, KubeApi, object_path, path
 from feles_operator.poller import Indexed, StatusPoller, Written
 from feles_operator.settings import OperatorSettings
 from feles_operator.status import Event, FelesSimulationStatus
@@ -54,9 +55,6 @@ def test_poller_trusts_its_own_write_only_while_the_index_lags(index_version: st
 
 @pytest.mark.asyncio
 async def test_an_unreachable_api_is_an_api_error() -> None:
-    import kubernetes.client
-    from feles_operator.kube import ApiError, KubeApi
-
     configuration = kubernetes.client.Configuration()
     configuration.host, configuration.retries = "http://127.0.0.1:1", 0
     api = KubeApi(kubernetes.client.ApiClient(configuration), timeout=2)
