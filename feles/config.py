@@ -10,6 +10,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Probability = float
+#: Bounds of free-text fields: plug-in names (or import paths) and file system paths. Bounded strings
+#: also keep the Kubernetes API server's cost estimate of the CRD's CEL rules finite.
+NAME_LENGTH = 256
+PATH_LENGTH = 4096
 
 
 class Section(BaseModel):
@@ -27,26 +31,35 @@ class StopConditions(Section):
 
 class SimulationSection(Section):
     repetitions: int = Field(default=1, ge=1, le=1000, description="Independent runs of the whole simulation.")
-    output_folder: str = Field(default="output", min_length=1, description="Folder for results files.")
+    output_folder: str = Field(
+        default="output", min_length=1, max_length=PATH_LENGTH, description="Folder for results files."
+    )
     output_file: str = Field(
         default="results.json",
         min_length=1,
+        max_length=NAME_LENGTH,
         pattern=r"^[^/\\]+\.json$",
         description="Results file name (JSON); the CSV next to it takes the same stem.",
     )
     dataset: str = Field(
         default="fashion_mnist",
         min_length=1,
+        max_length=NAME_LENGTH,
         description="Dataset name (fashion_mnist, digits, synthetic) or import path 'pkg.mod:Class'.",
     )
     dataset_params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of the dataset, e.g. alpha and beta of synthetic."
     )
     data_dir: str | None = Field(
-        default=None, description="Directory of the dataset files; --data-dir and FELES_DATA_DIR override it."
+        default=None,
+        min_length=1,
+        max_length=PATH_LENGTH,
+        description="Directory of the dataset files; --data-dir and FELES_DATA_DIR override it.",
     )
     model: str | None = Field(
         default=None,
+        min_length=1,
+        max_length=NAME_LENGTH,
         description="Model name (logreg, mlp, cnn) or import path; null picks the dataset's default.",
     )
     metric: Literal["accuracy"] = Field(default="accuracy", description="Metric evaluated on devices and test split.")
@@ -56,6 +69,7 @@ class SimulationSection(Section):
     initializer: str = Field(
         default="default",
         min_length=1,
+        max_length=NAME_LENGTH,
         description="Initial weights: default, xavier_uniform, kaiming_uniform, zeros, or import path.",
     )
 
@@ -72,12 +86,19 @@ class PhaseParams(Section):
 
 
 class PhaseSection(Section):
-    selection: str = Field(default="random", min_length=1, description="Selection strategy name or import path.")
-    update: str = Field(default="static", min_length=1, description="Update strategy (E, B, N per device).")
-    data: str = Field(default="random", min_length=1, description="Local data strategy (which examples).")
+    selection: str = Field(
+        default="random", min_length=1, max_length=NAME_LENGTH, description="Selection strategy name or import path."
+    )
+    update: str = Field(
+        default="static", min_length=1, max_length=NAME_LENGTH, description="Update strategy (E, B, N per device)."
+    )
+    data: str = Field(
+        default="random", min_length=1, max_length=NAME_LENGTH, description="Local data strategy (which examples)."
+    )
     aggregation: str | None = Field(
         default=None,
         min_length=1,
+        max_length=NAME_LENGTH,
         description="Aggregation (fedavg, fednova, feddyn) or import path; fit phase only; null: the algorithm's own.",
     )
     params: PhaseParams = Field(default_factory=PhaseParams)
@@ -87,7 +108,9 @@ class PhaseSection(Section):
 
 
 class AlgorithmsSection(Section):
-    federated_algorithm: str = Field(default="fedavg", min_length=1, description="Federated algorithm or import path.")
+    federated_algorithm: str = Field(
+        default="fedavg", min_length=1, max_length=NAME_LENGTH, description="Federated algorithm or import path."
+    )
     algorithm_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the algorithm.")
     fit: PhaseSection = Field(default_factory=PhaseSection)
     eval: PhaseSection = Field(default_factory=PhaseSection)

@@ -32,6 +32,9 @@ def _bounds(field: FieldInfo) -> str:
             value = getattr(item, name, None)
             if value is not None:
                 parts.append(f"{symbol} {value}")
+        longest = getattr(item, "max_length", None)
+        if longest is not None:
+            parts.append(f"at most {longest} characters")
         pattern = getattr(item, "pattern", None)
         if pattern:
             parts.append(f"matches `{pattern}`")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from feles_operator.crd import crd_yaml
 
+from feles_operator.crd import crd_yaml
 from tests.operator.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from feles_operator.crd import crd_yaml
-from feles_operator.settings import ENV
 from typer.testing import CliRunner
 
 from feles.cli import app
+from feles_operator.crd import crd_yaml
+from feles_operator.settings import ENV
 
 runner = CliRunner()
 

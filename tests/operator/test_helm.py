@@ -11,10 +11,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from feles_operator import names
-from feles_operator.crd import custom_resource_definition
 
 from feles.config import deep_merge
+from feles_operator import names
+from feles_operator.crd import custom_resource_definition
 from tests.operator.helm import CHART, ROOT, helm, notes, template
 from tests.operator.tools import ToolsUnavailable, tool
 

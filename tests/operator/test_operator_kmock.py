@@ -18,12 +18,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import feles_operator  # noqa: F401  (registers the operator's handlers in kopf's default registry)
 import kmock
 import kopf
 import pytest
 import pytest_asyncio
 import yaml
+
+import feles_operator  # noqa: F401  (registers the operator's handlers in kopf's default registry)
 from feles_operator import names
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]

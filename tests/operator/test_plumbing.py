@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import kubernetes.client
 import pytest
+
 from feles_operator import events
 from feles_operator.kube import ApiError, KubeApi, object_path, path
 from feles_operator.poller import Indexed, StatusPoller, Written

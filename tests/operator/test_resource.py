@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from feles_operator.resource import ResourceError, parse_resource
 
 DIGITS = {"simulation": {"dataset": "digits"}, "devices": {"num": 20}}

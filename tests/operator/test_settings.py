@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from feles_operator.settings import DEFAULT_URL_TEMPLATE, OperatorSettings, SettingsError
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from feles.protocol import SimulationPhase, SimulationStatus
 from feles_operator.status import (
     MAX_ROUND_EVENTS,
     FelesSimulationStatus,
@@ -17,8 +19,6 @@ from feles_operator.status import (
     rfc3339,
     summarize_pods,
 )
-
-from feles.protocol import SimulationPhase, SimulationStatus
 
 T0 = 1_800_000_000.0
 
