@@ -362,3 +362,88 @@ def run_operator(
         debug=debug,
         quiet=quiet,
     )
+
+
+# --- Results analysis: tables and plots of results files (feles.analyze; matplotlib is imported lazily) ---
+
+
+def _analysis_format(value: str) -> str:
+    from feles.analysis.tables import TableFormat
+
+    choices = [table_format.value for table_format in TableFormat]
+    if value not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+@app.command()
+def analyze(
+    results: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Results files (results.json) or folders; a folder means every results file under it, recursively.",
+            show_default=False,
+        ),
+    ],
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the PNG plots (default: a 'plots' folder inside the first RESULTS folder).",
+            show_default=False,
+        ),
+    ] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Draw no plots.")] = False,
+    print_table: Annotated[bool, typer.Option("--print/--no-print", help="Print the table on standard output.")] = True,
+    table_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            callback=_analysis_format,
+            help="Table format: table (for a terminal), csv, json or markdown.",
+        ),
+    ] = "table",
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            "-l",
+            help="Name of a run in the table and legends; repeat once per results file, in the order listed.",
+            show_default=False,
+        ),
+    ] = None,
+    target: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Test accuracy for 'rounds to target' (default: each run's simulation.stop_conds.metric).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Summarise results: per run, final and best test accuracy, rounds to the target, simulated time,
+    energy and failures (mean ± std over repetitions); PNG plots with every run overlaid.
+
+    Example: feles analyze output/ --plots plots/ --format markdown
+    """
+    from feles.analysis.tables import TEXT_RENDERERS, TableFormat, print_rich_table
+    from feles.analyze import LoadError, default_plots_folder
+    from feles.analyze import analyze as run_analysis
+
+    folder = None if no_plots else (plots or default_plots_folder(results))
+    try:
+        outcome = run_analysis(
+            results, folder, label or (), target, lambda message: console.print(f"[yellow]warning:[/yellow] {message}")
+        )
+    except LoadError as error:
+        console.print(f"[red]cannot analyse:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    if print_table:
+        chosen = TableFormat(table_format)
+        if chosen is TableFormat.TABLE:
+            print_rich_table(outcome.summaries, Console())
+        else:
+            typer.echo(TEXT_RENDERERS[chosen](outcome.summaries), nl=False)
+    if outcome.plots:
+        console.print(f"plots: {', '.join(str(path) for path in outcome.plots)}", highlight=False)

@@ -1,0 +1,123 @@
+"""Per-run figures of the analysis table, as mean ± standard deviation over the run's repetitions."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from feles.analysis.loading import Run
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation (0 for a single value) of n values; mean None when n is 0."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        finite = [float(value) for value in values if value is not None and math.isfinite(value)]
+        if not finite:
+            return cls(None, None, 0)
+        std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        return cls(statistics.fmean(finite), std, len(finite))
+
+
+@dataclass(frozen=True)
+class RepetitionFigures:
+    """What one repetition achieved; rounds_to_target None when the target was never reached (or unset)."""
+
+    repetition: int
+    rounds: int
+    final_accuracy: float
+    best_accuracy: float
+    final_loss: float | None
+    rounds_to_target: int | None
+    simulated_time: float
+    energy: float
+    failures: int
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the analysis table: a run's figures over its repetitions."""
+
+    label: str
+    path: str
+    algorithm: str
+    dataset: str
+    status: str
+    repetitions: int
+    rounds: Stat
+    final_accuracy: Stat
+    best_accuracy: Stat
+    final_loss: Stat
+    target: float | None
+    rounds_to_target: Stat
+    target_reached: int
+    simulated_time: Stat
+    energy: Stat
+    failures: Stat
+
+
+def repetition_rounds(rounds: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The round records grouped by repetition, each group in round order."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for record in rounds:
+        groups.setdefault(int(record["repetition"]), []).append(record)
+    return {rep: sorted(records, key=lambda record: record["round"]) for rep, records in sorted(groups.items())}
+
+
+def repetition_figures(repetition: int, records: Sequence[dict[str, Any]], target: float | None) -> RepetitionFigures:
+    """The figures of one repetition from its round records (at least one)."""
+    accuracies = [_number(record["test_accuracy"]) for record in records]
+    reached = None
+    if target is not None:
+        reached = next((i + 1 for i, accuracy in enumerate(accuracies) if accuracy >= target), None)
+    return RepetitionFigures(
+        repetition=repetition,
+        rounds=len(records),
+        final_accuracy=accuracies[-1],
+        best_accuracy=max((a for a in accuracies if math.isfinite(a)), default=math.nan),
+        final_loss=records[-1].get("test_loss"),
+        rounds_to_target=reached,
+        simulated_time=_number(records[-1]["simulated_time"]),
+        energy=sum(_number(record["energy"]) for record in records),
+        failures=sum(int(record["fit_failed"]) + int(record["eval_failed"]) for record in records),
+    )
+
+
+def summarise(run: Run, target: float | None = None) -> RunSummary:
+    """The run's table row; `target` (a test accuracy) overrides the spec's stop_conds.metric."""
+    goal = target if target is not None else run.target_metric
+    figures = [repetition_figures(rep, records, goal) for rep, records in repetition_rounds(run.rounds).items()]
+    reached = [f.rounds_to_target for f in figures if f.rounds_to_target is not None]
+    simulation = run.spec.get("simulation") or {}
+    return RunSummary(
+        label=run.label,
+        path=str(run.path),
+        algorithm=run.algorithm,
+        dataset=str(simulation.get("dataset", "?")),
+        status=str(run.document.get("status", "?")),
+        repetitions=len(figures),
+        rounds=Stat.of([f.rounds for f in figures]),
+        final_accuracy=Stat.of([f.final_accuracy for f in figures]),
+        best_accuracy=Stat.of([f.best_accuracy for f in figures]),
+        final_loss=Stat.of([f.final_loss for f in figures]),
+        target=goal,
+        rounds_to_target=Stat.of(reached),
+        target_reached=len(reached),
+        simulated_time=Stat.of([f.simulated_time for f in figures]),
+        energy=Stat.of([f.energy for f in figures]),
+        failures=Stat.of([f.failures for f in figures]),
+    )
+
+
+def _number(value: Any) -> float:
+    # The results JSON writes non-finite floats as null.
+    return math.nan if value is None else float(value)

@@ -1,0 +1,154 @@
+"""The analysis table in four formats: a rich table for terminals, CSV, JSON and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from enum import StrEnum
+
+from rich.console import Console
+from rich.table import Table
+
+from feles.analysis.summary import RunSummary, Stat
+
+#: Marks a figure that does not exist: the target was never reached, or no round was recorded.
+MISSING = "n/a"
+#: Marks a rounds-to-target cell of a run without a target accuracy.
+NO_TARGET = "-"
+
+
+class TableFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+def format_stat(stat: Stat, digits: int, thousands: bool = False) -> str:
+    """`mean ± std` (just the mean for one repetition, n/a for none)."""
+    if stat.mean is None or stat.std is None:
+        return MISSING
+    spec = f"{',' if thousands else ''}.{digits}f"
+    if stat.n == 1:
+        return format(stat.mean, spec)
+    return f"{format(stat.mean, spec)} ± {format(stat.std, spec)}"
+
+
+def format_rounds_to_target(summary: RunSummary) -> str:
+    """Rounds until the test accuracy first reached the target, over the repetitions that reached it."""
+    if summary.target is None:
+        return NO_TARGET
+    if summary.target_reached == 0:
+        return MISSING
+    text = format_stat(summary.rounds_to_target, 1 if summary.rounds_to_target.n > 1 else 0)
+    if summary.target_reached < summary.repetitions:
+        text += f" ({summary.target_reached}/{summary.repetitions} reps)"
+    return text
+
+
+#: (header, cell) of the human-readable table, shared by the rich and Markdown renderings (one-line headers there).
+COLUMNS: list[tuple[str, Callable[[RunSummary], str]]] = [
+    ("run", lambda s: s.label if s.status == "succeeded" else f"{s.label} [{s.status}]"),
+    ("reps", lambda s: str(s.repetitions)),
+    ("rounds", lambda s: format_stat(s.rounds, 0 if s.rounds.std == 0 else 1)),
+    ("final\ntest acc", lambda s: format_stat(s.final_accuracy, 4)),
+    ("best\ntest acc", lambda s: format_stat(s.best_accuracy, 4)),
+    ("target\nacc", lambda s: NO_TARGET if s.target is None else f"{s.target:g}"),
+    ("rounds to\ntarget", format_rounds_to_target),
+    ("simulated\ntime (s)", lambda s: format_stat(s.simulated_time, 1, thousands=True)),
+    ("energy\n(mWh)", lambda s: format_stat(s.energy, 0, thousands=True)),
+    ("failures", lambda s: format_stat(s.failures, 0 if s.failures.std == 0 else 1)),
+]
+
+
+def rich_table(summaries: Sequence[RunSummary]) -> Table:
+    """The table for a terminal; the caption says what the ± means."""
+    table = Table(caption="mean ± sample std over repetitions; failures = failed fit + eval jobs", title_justify="left")
+    for index, (header, _) in enumerate(COLUMNS):
+        table.add_column(header, justify="left" if index == 0 else "right", overflow="fold")
+    for summary in summaries:
+        table.add_row(*(cell(summary) for _, cell in COLUMNS))
+    return table
+
+
+def print_rich_table(summaries: Sequence[RunSummary], console: Console) -> None:
+    """Print the table; to a file or pipe at its natural width, since there is no terminal to fit."""
+    table = rich_table(summaries)
+    if not console.is_terminal:
+        unbounded = console.options.update_width(100_000)
+        console.width = max(console.width, console.measure(table, options=unbounded).maximum)
+    console.print(table)
+
+
+def markdown_table(summaries: Sequence[RunSummary]) -> str:
+    lines = [
+        "| " + " | ".join(header.replace("\n", " ") for header, _ in COLUMNS) + " |",
+        "|" + "|".join("---" if index == 0 else "---:" for index in range(len(COLUMNS))) + "|",
+    ]
+    for summary in summaries:
+        cells = (cell(summary).replace("|", "\\|") for _, cell in COLUMNS)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+#: Figures of the CSV, each as two columns `<name>_mean` and `<name>_std`.
+STAT_FIELDS = [
+    "rounds",
+    "final_accuracy",
+    "best_accuracy",
+    "final_loss",
+    "rounds_to_target",
+    "simulated_time",
+    "energy",
+    "failures",
+]
+CSV_COLUMNS = [
+    "label",
+    "path",
+    "algorithm",
+    "dataset",
+    "status",
+    "repetitions",
+    "target",
+    "target_reached",
+    *(f"{name}_{part}" for name in STAT_FIELDS for part in ("mean", "std")),
+]
+
+
+def csv_table(summaries: Sequence[RunSummary]) -> str:
+    """One row per run with plain numbers (empty cell: no value); times in s, energy in mWh."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for summary in summaries:
+        row: dict[str, object] = {
+            "label": summary.label,
+            "path": summary.path,
+            "algorithm": summary.algorithm,
+            "dataset": summary.dataset,
+            "status": summary.status,
+            "repetitions": summary.repetitions,
+            "target": "" if summary.target is None else summary.target,
+            "target_reached": summary.target_reached,
+        }
+        for name in STAT_FIELDS:
+            stat: Stat = getattr(summary, name)
+            row[f"{name}_mean"] = "" if stat.mean is None else repr(stat.mean)
+            row[f"{name}_std"] = "" if stat.std is None else repr(stat.std)
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def json_table(summaries: Sequence[RunSummary]) -> str:
+    """A list of runs; each figure is {mean, std, n} with null for a missing value."""
+    return json.dumps([asdict(summary) for summary in summaries], indent=2) + "\n"
+
+
+TEXT_RENDERERS: dict[TableFormat, Callable[[Sequence[RunSummary]], str]] = {
+    TableFormat.CSV: csv_table,
+    TableFormat.JSON: json_table,
+    TableFormat.MARKDOWN: markdown_table,
+}

@@ -1,0 +1,73 @@
+"""`feles analyze` on the results of a real (tiny) simulation: table on stdout, PNG plots on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feles.analysis.plots import PLOTS
+from feles.local import LocalRun, LocalRunOptions
+from tests.integration.conftest import write_spec
+
+pytestmark = pytest.mark.integration
+
+
+def analyze(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feles", "analyze", *arguments], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def results_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits run of 2 repetitions x 3 rounds with a target accuracy, run by real processes."""
+    folder = tmp_path_factory.mktemp("analyze")
+    spec = write_spec(folder, {"simulation": {"num_rounds": 3, "repetitions": 2, "stop_conds": {"metric": 0.99}}})
+    outcome = LocalRun(LocalRunOptions(spec, workers=2)).run()
+    assert outcome.status.phase.value == "Succeeded", outcome.status.message
+    return folder
+
+
+def test_analyze_prints_the_table_and_writes_the_plots(results_folder: Path, tmp_path: Path) -> None:
+    done = analyze(str(results_folder), "--plots", str(tmp_path / "plots"), "--format", "markdown", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    document = json.loads((results_folder / "out" / "results.json").read_text())
+    final = [row["test_accuracy"] for row in document["rounds"] if row["round"] == 2]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("| run | reps | rounds | final test acc |")
+    (row,) = [line for line in lines if line.startswith("| out (fedavg) |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:3] == ["2", "3 ± 0"]  # repetitions, rounds (both ran all 3)
+    mean = sum(final) / 2
+    assert cells[3].startswith(f"{mean:.4f} ± ")
+    assert cells[5] == "0.99" and cells[6] == "n/a"  # digits in 3 rounds stays below 99 %
+    for kind in PLOTS:
+        assert (tmp_path / "plots" / f"{kind}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_analyze_without_plots_option_writes_them_beside_the_results(results_folder: Path, tmp_path: Path) -> None:
+    done = analyze(str(results_folder / "out"), "--format", "csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("label,path,algorithm,")
+    assert sorted(path.name for path in (results_folder / "out" / "plots").iterdir()) == sorted(
+        f"{kind}.png" for kind in PLOTS
+    )
+
+
+def test_analyze_of_a_missing_path_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    done = analyze(str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "nowhere: no such file or folder" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_analyze_of_a_folder_without_results_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "notes.json").write_text('{"hello": "world"}')
+    done = analyze(str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "no FELES results file under it" in done.stderr
+    assert "skipped" in done.stderr and "notes.json" in done.stderr
