@@ -24,6 +24,7 @@ from feles.algorithms.base import (
     build_server,
     resolve_algorithm,
 )
+from feles.algorithms.checks import plugin_errors
 
 __all__ = [
     "AGGREGATIONS",
@@ -42,6 +43,7 @@ __all__ = [
     "build_client",
     "build_server",
     "default_aggregation",
+    "plugin_errors",
     "resolve_algorithm",
     "weighted_average",
 ]
