@@ -22,7 +22,7 @@ def run(folder: Path, overrides: dict[str, Any], name: str = "spec.yaml", worker
     """Run the digits spec with `overrides` in its own folder; the round records without wall-clock fields."""
     folder.mkdir(parents=True, exist_ok=True)
     outcome = LocalRun(LocalRunOptions(write_spec(folder, overrides, name), workers=workers)).run()
-    assert outcome.status.phase.value == "Succeeded", (folder / "out" / "logs").glob("*.log")
+    assert outcome.status.phase.value == "Succeeded", f"{outcome.status.message}; logs in {outcome.log_dir}"
     return comparable_rounds(outcome.results_path)
 
 
