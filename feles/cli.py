@@ -54,12 +54,19 @@ LeaseOption = Annotated[
 ]
 
 
-def _load(config: Path):
+def _load(config: Path) -> SimulationSpec:
+    """The spec of a file, with its plug-ins checked; every problem printed with its field path, exit 1."""
+    from feles.algorithms import plugin_errors
+
     try:
-        return load_spec(config)
+        spec = load_spec(config)
+        errors = plugin_errors(spec)
+        if errors:
+            raise SpecError(str(config), errors)
     except SpecError as error:
         console.print(f"[red]invalid spec[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(1) from None
+    return spec
 
 
 @app.command()

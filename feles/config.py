@@ -45,7 +45,7 @@ class SimulationSection(Section):
         default="fashion_mnist",
         min_length=1,
         max_length=NAME_LENGTH,
-        description="Dataset name (fashion_mnist, digits, synthetic) or import path 'pkg.mod:Class'.",
+        description="Dataset name (fashion_mnist, digits, synthetic, shakespeare) or import path 'pkg.mod:Class'.",
     )
     dataset_params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of the dataset, e.g. alpha and beta of synthetic."
@@ -60,7 +60,7 @@ class SimulationSection(Section):
         default=None,
         min_length=1,
         max_length=NAME_LENGTH,
-        description="Model name (logreg, mlp, cnn) or import path; null picks the dataset's default.",
+        description="Model name (logreg, mlp, cnn, char_gru, char_lstm) or import path; null: the dataset's default.",
     )
     metric: Literal["accuracy"] = Field(default="accuracy", description="Metric evaluated on devices and test split.")
     num_rounds: int = Field(default=10, ge=1, le=100_000, description="Rounds per repetition.")

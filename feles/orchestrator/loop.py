@@ -41,12 +41,20 @@ class SimulationStopped(Exception):
 
 @dataclass
 class DeviceHistory:
-    """Per-device memory across rounds that strategies may read (arrays indexed by device id)."""
+    """Memory across a repetition's rounds that strategies may read, checkpointed with the model.
+
+    Per device (indexed by id): fit phases selected and failed, last round selected (-1 = never),
+    last local training loss (NaN = never), and the sum and sum of squares of the simulated time of
+    its completed fit jobs. Per round: the fit phase's simulated time, in round order.
+    """
 
     times_selected: np.ndarray
     times_failed: np.ndarray
     last_selected_round: np.ndarray
     last_loss: np.ndarray
+    time_sum: np.ndarray
+    time_sq_sum: np.ndarray
+    round_times: np.ndarray
 
     @classmethod
     def empty(cls, num_devices: int) -> DeviceHistory:
@@ -55,12 +63,21 @@ class DeviceHistory:
             times_failed=np.zeros(num_devices, dtype=np.int64),
             last_selected_round=np.full(num_devices, -1, dtype=np.int64),
             last_loss=np.full(num_devices, np.nan),
+            time_sum=np.zeros(num_devices),
+            time_sq_sum=np.zeros(num_devices),
+            round_times=np.zeros(0),
         )
 
-    def record_fit(self, round_: int, selected: np.ndarray, failed: np.ndarray, losses: Mapping[int, float]) -> None:
+    def record_fit(self, round_: int, costs: JobCosts, losses: Mapping[int, float]) -> None:
+        """Account for a fit phase: `costs.failed` already includes devices whose result never came."""
+        selected, failed = costs.devices, costs.failed
         self.times_selected[selected] += 1
         self.last_selected_round[selected] = round_
         self.times_failed[selected[failed]] += 1
+        completed, times = selected[~failed], costs.time[~failed]
+        self.time_sum[completed] += times
+        self.time_sq_sum[completed] += times**2
+        self.round_times = np.append(self.round_times, costs.round_time())
         for device, loss in losses.items():
             self.last_loss[device] = loss
 
@@ -109,7 +126,7 @@ class SimulationLoop:
         self.data_dir = data_dir
         self.checkpoint = checkpoint
         self.stop_event = threading.Event()
-        self.server = build_server(self.spec.algorithms)
+        self.server = build_server(self.spec.algorithms, num_devices=self.spec.devices.num)
         self.phases = {
             Phase.FIT: _PhaseStrategies(self.spec.algorithms.fit),
             Phase.EVAL: _PhaseStrategies(self.spec.algorithms.eval),
@@ -171,7 +188,7 @@ class SimulationLoop:
         )
         model = build_model(self.status.model_name, dataset.input_shape, dataset.num_classes)
         initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
-        self.server = build_server(spec.algorithms)
+        self.server = build_server(spec.algorithms, num_devices=spec.devices.num)
         self.status.models.publish(model.state_dict())
         return Repetition(
             index, population, DeviceHistory.empty(spec.devices.num), model, dataset.test.x, dataset.test.y
@@ -257,6 +274,10 @@ class SimulationLoop:
             last_selected_round=rep.history.last_selected_round,
             last_loss=rep.history.last_loss,
             model_parameters=_parameter_count(rep.model),
+            time_sum=rep.history.time_sum,
+            time_sq_sum=rep.history.time_sq_sum,
+            pow_comp_s=self.spec.energy.pow_comp_s,
+            pow_net_s=self.spec.energy.pow_net_s,
         )
         seed = self.spec.simulation.seed
         selected = strategies.select(
@@ -270,6 +291,7 @@ class SimulationLoop:
                 available=conditions.available_ids,
                 devices=view,
                 rng=numpy_rng(seed, f"select-{phase}", rep.index, round_),
+                round_times=rep.history.round_times,
             )
         )
         work = strategies.update.plan(
@@ -305,11 +327,11 @@ class SimulationLoop:
         jobs = [job.model_copy(update={"has_tensors": True}) if job.id in payloads else job for job in jobs]
         results = self._execute(jobs, payloads)
         by_device = {job.device: results[job.id] for job in jobs if job.id in results}
-        failed = costs.failed | ~np.isin(selected, list(by_device))
+        costs = _with_failures(costs, costs.failed | ~np.isin(selected, list(by_device)))
         if phase is Phase.FIT:
             losses = {device: result.loss for device, (result, _) in by_device.items()}
-            rep.history.record_fit(round_, selected, failed, losses)
-        return PhaseOutcome(selected, _with_failures(costs, failed), by_device)
+            rep.history.record_fit(round_, costs, losses)
+        return PhaseOutcome(selected, costs, by_device)
 
     def _job(self, repetition: int, round_: int, phase: Phase, device: int, work: LocalWork, index: int) -> Job:
         return Job(

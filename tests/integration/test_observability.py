@@ -55,7 +55,6 @@ def test_metrics_and_json_logs_follow_a_real_run(tmp_path: Path, processes: Proc
     assert samples[("feles_job_round_trip_seconds_count", ())] == completed
     assert samples[("feles_workers_registered", ())] == 1
 
-
     lines = [json.loads(line) for line in processes.log("orchestrator").splitlines() if line.startswith("{")]
     rounds = [line for line in lines if "accuracy" in line]
     assert [line["round"] for line in rounds] == [1, 2, 3]
