@@ -24,6 +24,8 @@ WORKER = "worker"
 
 #: Port of the orchestrator's HTTP API (and of /healthz, /readyz, /metrics).
 API_PORT = 8080
+#: Port of a worker's Prometheus metrics (feles worker --metrics-port).
+WORKER_METRICS_PORT = 9100
 #: Key of the API token in the `<name>-api-token` Secret.
 TOKEN_KEY = "token"
 #: Key of the spec in the `<name>-spec` ConfigMap (mounted at CONFIG_DIR).

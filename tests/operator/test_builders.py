@@ -164,7 +164,18 @@ def test_workers_stateful_set_and_services() -> None:
     assert selector.items() <= sts["spec"]["template"]["metadata"]["labels"].items()
     (container,) = pod(sts)["containers"]
     url = f"http://{service['metadata']['name']}.team-a.svc:{service['spec']['ports'][0]['port']}"
-    assert container["args"] == ["worker", "--orchestrator", url, "--name", "$(POD_NAME)", "--threads", "1"]
+    assert container["args"] == [
+        "worker",
+        "--orchestrator",
+        url,
+        "--name",
+        "$(POD_NAME)",
+        "--threads",
+        "1",
+        "--metrics-port",
+        "9100",
+    ]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
     assert container["env"][0] == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
     assert container["env"][1]["valueFrom"]["secretKeyRef"] == {"name": "demo-api-token", "key": "token"}
     assert service["spec"]["selector"] == children["Deployment"]["spec"]["selector"]["matchLabels"]

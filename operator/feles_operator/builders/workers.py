@@ -31,6 +31,8 @@ def worker_args(sim: Simulation) -> list[str]:
         "$(POD_NAME)",
         "--threads",
         str(threads(sim, names.WORKER)),
+        "--metrics-port",
+        str(names.WORKER_METRICS_PORT),
         *data_args(sim),
     ]
 
@@ -44,6 +46,7 @@ def worker_pod_template(sim: Simulation) -> dict[str, Any]:
         mounts.append(data[1])
     env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, token_env(sim)]
     main = container(sim, names.WORKER, worker_args(sim), env, mounts)
+    main["ports"] = [{"name": "metrics", "containerPort": names.WORKER_METRICS_PORT, "protocol": "TCP"}]
     return {
         "metadata": {"labels": labels(sim, names.WORKER)},
         "spec": pod_spec(sim, names.WORKER, main, volumes),
