@@ -1,0 +1,373 @@
+"""Orchestrator cost of large device populations: per-round scheduling time and peak memory.
+
+Part 1 (in-process, no workers; one fresh process per case): for 10,000 and 100,000 devices, times
+each orchestrator-side step of a round as feles.orchestrator.loop does it, with the simulator's own
+functions and classes: RoundConditions draw, selection, update plan + job costs + failures, Job objects
++ queue submit, queue bookkeeping of the results (lease, complete, take, as the API handlers and the loop
+do), device history, and FedAvg aggregation of the completed updates of a small model (logreg on 8x8
+digits, 650 parameters), then the eval phase's selection and jobs. The results-file and checkpoint
+writes of the round are timed apart; the case's peak RSS includes torch and the benchmark itself.
+
+Part 2 (real processes): a `feles orchestrator --insecure` process with 100,000 devices and two
+`feles worker` processes run a few rounds of digits/logreg; the orchestrator's peak RSS (VmHWM) is read
+from /proc/<pid>/status before it exits.
+
+Usage: python bench/population.py [--devices 10000 100000] [--k 0.01 0.1] [--rounds 5] [--process-k 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from report import header, verdict
+
+from feles.algorithms import DeviceUpdate, build_server
+from feles.config import SimulationSpec, parse_spec
+from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
+from feles.models import build_model
+from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
+from feles.orchestrator.jobs import JobQueue
+from feles.orchestrator.loop import DeviceHistory
+from feles.orchestrator.results import ResultsDocument, RoundRecord
+from feles.protocol import Job, JobResult, Phase
+from feles.seeding import numpy_rng, torch_seed
+from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
+
+TARGET_SECONDS = 0.100
+TARGET_RSS_BYTES = 1 << 30
+STEPS = ["conditions", "selection", "plan + costs", "jobs + submit", "queue bookkeeping", "history", "aggregation"]
+
+
+def spec_for(devices: int, k: float, rounds: int, output: Path) -> dict[str, Any]:
+    """Digits with logistic regression, `devices` devices of ~10 examples, k of them per round."""
+    return {
+        "simulation": {
+            "dataset": "digits",
+            "model": "logreg",
+            "num_rounds": rounds,
+            "seed": 1,
+            "output_folder": str(output),
+        },
+        "algorithms": {
+            "fit": {"params": {"k": k, "epochs": 1, "batch_size": 10}},
+            "eval": {"params": {"k": k / 2, "batch_size": 64}},
+        },
+        "devices": {"num": devices, "p_available": 0.8, "p_fail": 0.1},
+        "data": {"num_examples_mean": 10, "num_examples_var": 5},
+    }
+
+
+class Timer:
+    """Accumulates seconds per named step."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+
+    def __call__(self, step: str, action: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        value = action()
+        self.seconds[step] += time.perf_counter() - started
+        return value
+
+
+def schedule_phase(
+    spec: SimulationSpec,
+    phase: Phase,
+    round_: int,
+    population: DevicePopulation,
+    conditions: RoundConditions,
+    energy_left: np.ndarray,
+    history: DeviceHistory,
+    queue: JobQueue,
+    model: dict[str, torch.Tensor],
+    timer: Timer,
+) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[JobResult, dict[str, torch.Tensor]]]]:
+    """One phase as the loop runs it, with every job completed at once by an in-process 'worker'."""
+    section = spec.algorithms.fit if phase is Phase.FIT else spec.algorithms.eval
+    seed, parameters = spec.simulation.seed, sum(t.numel() for t in model.values())
+    view = DeviceView(
+        ips=population.ips,
+        data_sizes=population.data_sizes,
+        net_speed=conditions.net_speed,
+        energy=energy_left,
+        times_selected=history.times_selected,
+        times_failed=history.times_failed,
+        last_selected_round=history.last_selected_round,
+        last_loss=history.last_loss,
+        model_parameters=parameters,
+        time_sum=history.time_sum,
+        time_sq_sum=history.time_sq_sum,
+        pow_comp_s=spec.energy.pow_comp_s,
+        pow_net_s=spec.energy.pow_net_s,
+    )
+    selector = SELECTORS.get(section.selection)(section.selection_params)
+
+    def select() -> np.ndarray:
+        context = SelectionContext(
+            repetition=0,
+            round=round_,
+            phase=phase.value,
+            k=section.params.k,
+            num_devices=spec.devices.num,
+            params=section.params,
+            available=conditions.available_ids,
+            devices=view,
+            rng=numpy_rng(seed, f"select-{phase}", 0, round_),
+            round_times=history.round_times,
+        )
+        chosen = np.asarray(selector.select_devices(context), dtype=np.int64)
+        # The loop's validity check of a strategy's answer.
+        if not np.isin(chosen, context.available).all() or len(np.unique(chosen)) != len(chosen):
+            raise RuntimeError("invalid selection")
+        return np.sort(chosen)
+
+    selected = timer("selection", select)
+
+    def plan() -> tuple[Any, Any]:
+        work = UPDATE_OPTIMIZERS.get(section.update)(section.update_params).plan(
+            UpdateContext(0, round_, phase.value, selected, section.params, view, numpy_rng(seed, "u", 0, round_))
+        )
+        iterations = local_iterations(work.epochs, work.batch_size, work.num_examples)
+        failures = draw_failures(spec, 0, round_, phase.value, selected)
+        costs = job_costs(
+            spec, population, conditions, selected, iterations, parameters, phase.value, energy_left, failures
+        )
+        energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
+        return work, costs
+
+    work, costs = timer("plan + costs", plan)
+
+    def jobs() -> list[Job]:
+        created = [
+            Job(
+                id=f"run.0.{round_}.{phase.value}.{int(device)}",
+                run_id="0" * 32,
+                repetition=0,
+                round=round_,
+                phase=phase,
+                device=int(device),
+                model_version=round_,
+                epochs=int(work.epochs[i]),
+                batch_size=int(work.batch_size[i]),
+                num_examples=int(work.num_examples[i]),
+                seed=torch_seed(seed, f"job-{phase.value}", 0, round_, int(device)),
+                lease_seconds=queue.lease_seconds,
+            )
+            for i, device in enumerate(selected)
+            if not costs.failed[i]
+        ]
+        queue.submit(created)
+        return created
+
+    submitted = timer("jobs + submit", jobs)
+
+    def bookkeeping() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:
+        # What the API handlers do per job (lease on GET /jobs/next, complete on POST .../result), then the loop.
+        while (job := queue.lease("w")) is not None:
+            result = JobResult(
+                job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0.0
+            )
+            queue.complete(job.id, result, model)
+        ids = [job.id for job in submitted]
+        queue.wait_done(ids, timeout=1.0)
+        results = queue.take_results(ids)
+        return {job.device: results[job.id] for job in submitted if job.id in results}
+
+    by_device = timer("queue bookkeeping", bookkeeping)
+    failed = costs.failed | ~np.isin(selected, list(by_device))
+    if phase is Phase.FIT:
+        losses = {device: result.loss for device, (result, _) in by_device.items()}
+        done = JobCosts(costs.devices, costs.computation_time, costs.communication_time, costs.energy, failed)
+        timer("history", lambda: history.record_fit(round_, done, losses))
+    return selected, failed, by_device
+
+
+def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, Any]:
+    """Seconds per step of each round (and of writing results and checkpoint) for one population."""
+    spec = parse_spec(spec_for(devices, k, rounds, output))
+    population = DevicePopulation.draw(spec, 0)
+    history = DeviceHistory.empty(devices)
+    model = {name: t.detach().clone() for name, t in build_model("logreg", (8, 8), 10).state_dict().items()}
+    server = build_server(spec.algorithms)
+    queue = JobQueue(lease_seconds=120.0)
+    results = ResultsDocument(spec, "0" * 32)
+    per_round, persistence, selected_counts = [], [], []
+    for round_ in range(rounds):
+        timer = Timer()
+        started = time.perf_counter()
+        conditions = timer("conditions", lambda r=round_: RoundConditions.draw(spec, 0, r))
+        energy_left = conditions.energy.copy()
+        selected, _, fit = schedule_phase(
+            spec, Phase.FIT, round_, population, conditions, energy_left, history, queue, model, timer
+        )
+
+        def aggregate(fit: dict = fit, model: dict = model) -> dict[str, torch.Tensor]:
+            updates = [DeviceUpdate(d, r.num_examples, r.num_steps, r.loss, t) for d, (r, t) in sorted(fit.items())]
+            return server.aggregate(model, updates)
+
+        model = timer("aggregation", aggregate)
+        schedule_phase(spec, Phase.EVAL, round_, population, conditions, energy_left, history, queue, model, timer)
+        per_round.append((time.perf_counter() - started, timer.seconds))
+        selected_counts.append(len(selected))
+        written = time.perf_counter()
+        results.rounds.append(RoundRecord(0, round_, round_ + 1, int(conditions.available.sum()), len(selected), 0,
+                                          0, 0, 1.0, 1.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0))  # fmt: skip
+        results.write()
+        save_checkpoint(
+            output,
+            Checkpoint(
+                run_id="0" * 32,
+                spec=spec.model_dump(mode="json"),
+                repetition=0,
+                next_round=round_ + 1,
+                finished=False,
+                model_version=round_ + 1,
+                simulated_time=0.0,
+                energy=0.0,
+                results=results.to_dict(),
+                weights=model,
+                server_state=server.state_dict(),
+                history=asdict(history),
+            ),
+        )
+        persistence.append(time.perf_counter() - written)
+    # The first round pays one-off costs (imports, allocations); the others are the steady state.
+    steady = per_round[1:] or per_round
+    return {
+        "devices": devices,
+        "k": k,
+        "selected": int(statistics.median(selected_counts)),
+        "round_seconds": statistics.median(total for total, _ in steady),
+        "first_round_seconds": per_round[0][0],
+        "steps": {step: statistics.median(s[step] for _, s in steady) for step in STEPS},
+        "persistence_seconds": statistics.median(persistence[1:] or persistence),
+    }
+
+
+def orchestrator_peak_rss(devices: int, k: float, rounds: int, workers: int, folder: Path) -> dict[str, Any]:
+    """Run a real orchestrator and workers; the orchestrator's VmHWM and its rounds' wall times."""
+    spec_path = folder / "population.yaml"
+    spec_path.write_text(yaml.safe_dump(spec_for(devices, k, rounds, folder / "out")))
+    port_file = folder / "port"
+    feles = [sys.executable, "-m", "feles"]
+    command = [*feles, "orchestrator", "--insecure", "--config", str(spec_path), "--host", "127.0.0.1", "--port", "0"]
+    command += ["--port-file", str(port_file), "--fresh", "--log-level", "warning"]
+    print(f"  orchestrator: {shlex.join(command)}")
+    log = (folder / "orchestrator.log").open("wb")
+    orchestrator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    started_workers: list[subprocess.Popen[bytes]] = []
+    try:
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if orchestrator.poll() is not None:
+                raise SystemExit(f"orchestrator exited: {(folder / 'orchestrator.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        for index in range(workers):
+            worker = [*feles, "worker", "--orchestrator", url, "--name", f"w{index}", "--log-level", "warning"]
+            started_workers.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        print(f"  workers: {workers} x {shlex.join([*feles, 'worker', '--orchestrator', url])}")
+        results = folder / "out" / "results.json"
+        while True:
+            if orchestrator.poll() is not None:
+                raise SystemExit(f"orchestrator exited: {(folder / 'orchestrator.log').read_text()[-2000:]}")
+            if results.exists():
+                document = json.loads(results.read_text())
+                if document["status"] != "running":
+                    break
+            time.sleep(0.5)
+        peak = _vm_hwm(orchestrator.pid)
+    finally:
+        for process in [*started_workers, orchestrator]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [*started_workers, orchestrator]:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+    if document["status"] != "succeeded":
+        raise SystemExit(f"simulation {document['status']}: {document['message']}")
+    walls = [row["wall_time"] for row in document["rounds"]]
+    return {"peak_rss": peak, "round_wall_seconds": walls, "selected": document["rounds"][0]["fit_selected"]}
+
+
+def _vm_hwm(pid: int) -> int:
+    """Peak resident set size of a live process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc status")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--k", type=float, nargs="+", default=[0.01, 0.1], help="Fractions selected per round.")
+    parser.add_argument("--rounds", type=int, default=6, help="Rounds timed in-process (the first is warm-up).")
+    parser.add_argument("--process-devices", type=int, default=100_000)
+    parser.add_argument("--process-k", type=float, default=0.01)
+    parser.add_argument("--process-rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-process", action="store_true", help="Only the in-process timings.")
+    parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.case:
+        row = time_rounds(int(args.case[0]), float(args.case[1]), args.rounds, args.output)
+        print(json.dumps({**row, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+        return
+    header("population: orchestrator per-round scheduling time and peak memory")
+    print("part 1, in-process, a process per case (median of rounds 2..n; ms):")
+    print("  devices  k      selected  round   " + "  ".join(f"{step:>{max(len(step), 6)}}" for step in STEPS)
+          + "  results+checkpoint  peak RSS (MiB)")  # fmt: skip
+    worst: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="feles-population-") as folder:
+        for devices in args.devices:
+            for k in args.k:
+                # A fresh process per case: one population per orchestrator, no garbage of the previous case.
+                case = [sys.executable, str(Path(__file__).resolve()), "--case", str(devices), str(k)]
+                case += ["--rounds", str(args.rounds), "--output", str(Path(folder) / f"{devices}-{k}")]
+                row = json.loads(subprocess.run(case, capture_output=True, text=True, check=True).stdout)
+                steps = "  ".join(f"{row['steps'][s] * 1e3:>{max(len(s), 6)}.1f}" for s in STEPS)
+                print(
+                    f"  {devices:>7,}  {k:<5}  {row['selected']:>8,}  {row['round_seconds'] * 1e3:6.1f}   {steps}"
+                    f"  {row['persistence_seconds'] * 1e3:18.1f}  {row['peak_rss'] / 2**20:,.0f}"
+                )
+                worst[devices] = max(worst.get(devices, 0.0), row["round_seconds"])
+        for devices, seconds in worst.items():
+            print("  " + verdict(f"scheduling per round, {devices:,} devices, largest k", seconds * 1e3,
+                                 TARGET_SECONDS * 1e3, higher_is_better=False, unit=" ms"))  # fmt: skip
+        if args.skip_process:
+            return
+        devices, k = args.process_devices, args.process_k
+        print(
+            f"part 2, real processes: {devices:,} devices, k {k}, {args.process_rounds} rounds, {args.workers} workers"
+        )
+        outcome = orchestrator_peak_rss(devices, k, args.process_rounds, args.workers, Path(folder))
+        walls = ", ".join(f"{seconds:.2f}" for seconds in outcome["round_wall_seconds"])
+        print(
+            f"  {outcome['selected']:,} fit jobs per round; orchestrator round wall times (s, with training): {walls}"
+        )
+        print("  " + verdict(f"orchestrator peak RSS, {devices:,} devices", outcome["peak_rss"] / 2**20,
+                             TARGET_RSS_BYTES / 2**20, higher_is_better=False, unit=" MiB"))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
