@@ -142,9 +142,15 @@ def plot(kind: str, runs: Sequence[Run]) -> Figure:
     figure = Figure(figsize=size, layout="constrained")
     draw(runs, figure)
     handles = [Line2D([], [], color=f"C{index}", linewidth=2) for index in range(len(runs))]
-    figure.legend(handles, [run.label for run in runs], loc="outside lower center", ncols=min(len(runs), 3))
-    if any(len({record["repetition"] for record in run.rounds}) > 1 for run in runs):
-        figure.text(0.995, 0.995, "lines: mean; bands: ± std over repetitions", ha="right", va="top", fontsize=8)
+    repeated = any(len({record["repetition"] for record in run.rounds}) > 1 for run in runs)
+    figure.legend(
+        handles,
+        [run.label for run in runs],
+        loc="outside lower center",
+        ncols=min(len(runs), 3),
+        title="lines: mean over repetitions; bands: ± one standard deviation" if repeated else None,
+        title_fontsize="small",
+    )
     for axes in figure.axes:
         axes.grid(True, alpha=0.3)
     return figure
