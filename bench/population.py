@@ -154,7 +154,7 @@ def schedule_phase(
 
     def jobs() -> list[Job]:
         created = [
-            Job(
+            Job.model_construct(  # as SimulationLoop._job builds them
                 id=f"run.0.{round_}.{phase.value}.{int(device)}",
                 run_id="0" * 32,
                 repetition=0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import deque
@@ -75,6 +76,7 @@ class JobQueue:
         self._entries: dict[str, _Entry] = {}
         self._pending: deque[str] = deque()
         self._retired: set[str] = set()
+        self._deadlines: list[tuple[float, str]] = []
         self._reissued = 0
         self._closed = False
 
@@ -93,25 +95,33 @@ class JobQueue:
         with self._lock:
             self._reclaim_expired()
             while self._pending:
-                entry = self._entries[self._pending.popleft()]
+                job_id = self._pending.popleft()
+                entry = self._entries[job_id]
                 if entry.done:
                     continue  # finished by a late result while it waited for re-issue
                 entry.worker = worker_id
                 entry.leased_at = self._clock()
-                entry.deadline = entry.leased_at + self.lease_seconds
+                self._set_deadline(job_id, entry, entry.leased_at + self.lease_seconds)
                 entry.attempts += 1
                 return entry.job
             return None
 
+    def _set_deadline(self, job_id: str, entry: _Entry, deadline: float) -> None:
+        entry.deadline = deadline
+        heapq.heappush(self._deadlines, (deadline, job_id))
+
     def _reclaim_expired(self) -> None:
+        """Put back the jobs whose lease ran out: a heap of deadlines makes this O(expired), not O(jobs)."""
         now = self._clock()
-        expired = [
-            job_id
-            for job_id, entry in self._entries.items()
-            if entry.worker is not None and not entry.done and entry.deadline <= now
-        ]
-        for job_id in expired:
-            self._entries[job_id].worker = None
+        expired: list[str] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, job_id = heapq.heappop(self._deadlines)
+            entry = self._entries.get(job_id)
+            # Stale heap items: the job finished, was released, or a heartbeat moved its deadline.
+            if entry is None or entry.worker is None or entry.done or entry.deadline != deadline:
+                continue
+            entry.worker = None
+            expired.append(job_id)
         # Re-issued jobs go first, in their original order: the round is waiting for them.
         self._pending.extendleft(reversed(expired))
         self._reissued += len(expired)
@@ -147,7 +157,7 @@ class JobQueue:
             entry = self._holding(job_id, worker_id)
             if isinstance(entry, LeaseChange):
                 return entry
-            entry.deadline = self._clock() + self.lease_seconds
+            self._set_deadline(job_id, entry, self._clock() + self.lease_seconds)
             return LeaseChange.DONE
 
     def release_worker(self, worker_id: str) -> list[str]:
