@@ -55,7 +55,8 @@ def test_worker_started_before_the_orchestrator_waits_for_it(tmp_path: Path, pro
 
 
 def test_restarted_orchestrator_resumes_and_workers_reconnect(tmp_path: Path, processes: Processes) -> None:
-    overrides = {"simulation": {"num_rounds": 5}}
+    # A CNN makes rounds slow enough that the kill lands mid-run.
+    overrides = {"simulation": {"num_rounds": 5, "model": "cnn"}}
     reference_folder = tmp_path / "reference"
     reference_folder.mkdir()
     reference = LocalRun(LocalRunOptions(write_spec(reference_folder, overrides), workers=1)).run()
@@ -94,7 +95,8 @@ def test_orchestrator_refuses_a_checkpoint_of_another_spec(tmp_path: Path, proce
 
 
 def test_workers_joining_and_leaving_change_no_result(tmp_path: Path, processes: Processes) -> None:
-    overrides = {"simulation": {"num_rounds": 8}, "algorithms": {"fit": {"params": {"epochs": 8}}}}
+    # A CNN makes each round last long enough for late workers to start while the run goes on.
+    overrides = {"simulation": {"num_rounds": 20, "model": "cnn"}, "algorithms": {"fit": {"params": {"epochs": 8}}}}
     reference_folder = tmp_path / "reference"
     reference_folder.mkdir()
     reference = LocalRun(LocalRunOptions(write_spec(reference_folder, overrides), workers=2)).run()
