@@ -108,12 +108,15 @@ async def next_job(
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 20.0,
 ) -> Job | Response:
     """Long-poll for the next job: 200 with a job, 204 when none came within `wait` seconds."""
-    if not state.touch_worker(worker):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker!r}: register again")
     deadline = time.monotonic() + wait
     while True:
         if state.queue.closed:
             return Response(status_code=status.HTTP_410_GONE)
+        # Checked before every lease: a worker that left during the long-poll (its client is gone)
+        # must not be handed a job that would then wait out its lease. `leave` runs on this event
+        # loop too, so nothing comes between this check and the lease.
+        if not state.touch_worker(worker):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker!r}: register again")
         job = state.queue.lease(worker)
         if job is not None:
             return job
@@ -197,7 +200,7 @@ def heartbeat(job_id: str, worker: WorkerQuery, state: StatusDep) -> dict[str, f
 
 
 @router.delete("/workers/{worker_id}", responses={404: {"description": "Unknown worker"}})
-def leave(worker_id: str, state: StatusDep) -> dict[str, list[str]]:
+async def leave(worker_id: str, state: StatusDep) -> dict[str, list[str]]:
     """A worker is stopping: its leased jobs go back to the queue at once, first in line."""
     if not state.forget_worker(worker_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker_id!r}")
