@@ -188,3 +188,14 @@ def build_server(config: AlgorithmsSection, num_devices: int | None = None) -> S
 def build_client(config: AlgorithmsSection) -> ClientAlgorithm:
     """The worker half the spec's `algorithms` section asks for."""
     return resolve_algorithm(config.federated_algorithm).client(algorithm_params(config))
+
+
+def positive_parameter(name: str) -> Callable[[Mapping[str, Any]], None]:
+    """A `validate` for algorithms whose one parameter `name` must be a number > 0 (not a bool)."""
+
+    def validate(values: Mapping[str, Any]) -> None:
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+
+    return validate

@@ -16,6 +16,7 @@ from feles.algorithms.base import (
     LocalTask,
     ObjectiveTerm,
     ServerSetup,
+    positive_parameter,
 )
 from feles.algorithms.tensors import DeviceTensors, check_known_keys, select_prefix, strip_prefix, with_prefix
 
@@ -96,15 +97,9 @@ class FedDynServer(AggregatingServer):
         self.gradients.load_state_dict(GRADIENT, state)
 
 
-def _check_params(values: Mapping[str, Any]) -> None:
-    alpha = values["alpha"]
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha <= 0:
-        raise ValueError(f"alpha must be a number > 0, got {alpha!r}")
-
-
 @ALGORITHMS.register("feddyn")
 class FedDyn(FederatedAlgorithm):
     server = FedDynServer
     client = FedDynClient
     param_defaults: ClassVar[Mapping[str, Any]] = {"alpha": DEFAULT_ALPHA, "num_devices": None}
-    validate = staticmethod(_check_params)
+    validate = staticmethod(positive_parameter("alpha"))

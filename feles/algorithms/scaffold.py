@@ -16,6 +16,7 @@ from feles.algorithms.base import (
     LocalTask,
     ObjectiveTerm,
     ServerSetup,
+    positive_parameter,
 )
 from feles.algorithms.tensors import (
     DeviceTensors,
@@ -117,15 +118,9 @@ class ScaffoldServer(AggregatingServer):
         self.c_i.load_state_dict(DEVICE_VARIATE, state)
 
 
-def _check_params(values: Mapping[str, Any]) -> None:
-    rate = values["server_learning_rate"]
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-        raise ValueError(f"server_learning_rate must be a number > 0, got {rate!r}")
-
-
 @ALGORITHMS.register("scaffold")
 class Scaffold(FederatedAlgorithm):
     server = ScaffoldServer
     client = ScaffoldClient
     param_defaults: ClassVar[Mapping[str, Any]] = {"server_learning_rate": 1.0, "num_devices": None}
-    validate = staticmethod(_check_params)
+    validate = staticmethod(positive_parameter("server_learning_rate"))

@@ -173,7 +173,8 @@ def parse_resource(spec: Mapping[str, Any] | None) -> FelesSimulationSpec:
             errors.extend((f"spec.simulation.{path}", message) for path, message in error.errors)
     rest = {key: value for key, value in document.items() if key != "simulation"}
     try:
-        # A placeholder keeps the rest's errors apart from the simulation's (already reported).
+        # A default spec stands in for an invalid simulation, whose errors are already collected above,
+        # so that only the rest of .spec is reported here.
         parsed = FelesSimulationSpec.model_validate({**rest, "simulation": simulation or SimulationSpec()})
     except ValidationError as error:
         errors.extend((f"spec.{path}" if path != "<root>" else "spec", message) for path, message in _paths(error))
