@@ -195,7 +195,7 @@ def run(
     lease_seconds: LeaseOption = 120.0,
     threads: ThreadsOption = 1,
     orchestrator_threads: Annotated[
-        int, typer.Option(min=1, help="torch threads of the orchestrator's test-split evaluation.")
+        int, typer.Option(min=1, help="torch threads of the orchestrator (aggregation).")
     ] = 2,
     resume: Annotated[
         bool, typer.Option(help="Continue from the checkpoint in the output folder instead of starting over.")

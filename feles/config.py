@@ -63,6 +63,12 @@ class SimulationSection(Section):
         description="Model name (logreg, mlp, cnn, char_gru, char_lstm) or import path; null: the dataset's default.",
     )
     metric: Literal["accuracy"] = Field(default="accuracy", description="Metric evaluated on devices and test split.")
+    test_shard_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000_000,
+        description="Test-split examples per test job: workers evaluate each round's model in shards of this size.",
+    )
     num_rounds: int = Field(default=10, ge=1, le=100_000, description="Rounds per repetition.")
     stop_conds: StopConditions = Field(default_factory=StopConditions)
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of every random stream of the run.")

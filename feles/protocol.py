@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -28,8 +28,11 @@ class WireModel(BaseModel):
 
 
 class Phase(StrEnum):
+    """What a job does: train a device, evaluate a device, or evaluate a shard of the test split."""
+
     FIT = "fit"
     EVAL = "eval"
+    TEST = "test"
 
 
 class RegisterRequest(WireModel):
@@ -46,15 +49,31 @@ class RegisterReply(WireModel):
     lease_seconds: float
 
 
+class ExampleRange(WireModel):
+    """The examples [start, stop) of a split."""
+
+    start: int = Field(ge=0)
+    stop: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ExampleRange:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
+        return self
+
+
 class Job(WireModel):
-    """One device's computation in one phase of one round."""
+    """One device's computation in one phase of one round, or one shard of the round's test evaluation."""
 
     id: str
     run_id: str
     repetition: int = Field(ge=0)
     round: int = Field(ge=0)
     phase: Phase
-    device: int = Field(ge=0)
+    device: int | None = Field(default=None, ge=0, description="The simulated device; null for test jobs.")
+    test_examples: ExampleRange | None = Field(
+        default=None, description="Test jobs only: the examples of the test split to evaluate the model on."
+    )
     model_version: int = Field(ge=0)
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
@@ -63,14 +82,25 @@ class Job(WireModel):
     has_tensors: bool = Field(default=False, description="Algorithm tensors wait at /v1/jobs/{id}/tensors.")
     lease_seconds: float = Field(gt=0, description="The job is re-issued when no result came this long after.")
 
+    @model_validator(mode="after")
+    def _device_or_test_examples(self) -> Job:
+        if self.phase is Phase.TEST and (self.device is not None or self.test_examples is None):
+            raise ValueError("test jobs have test_examples and no device")
+        if self.phase is not Phase.TEST and (self.device is None or self.test_examples is not None):
+            raise ValueError(f"{self.phase.value} jobs have a device and no test_examples")
+        return self
+
 
 class JobResult(WireModel):
     """Metadata that travels with a result; the update itself travels as safetensors tensors."""
 
+    # A diverged model has a NaN or infinite loss, which is a result to report, not a malformed message.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
     job_id: str = Field(min_length=1, max_length=200)
     worker_id: str = Field(min_length=1, max_length=200)
     loss: float
-    accuracy: float | None = Field(default=None, ge=0, le=1, description="Eval jobs only.")
+    accuracy: float | None = Field(default=None, ge=0, le=1, description="Eval and test jobs only.")
     num_examples: int = Field(ge=0)
     num_steps: int = Field(ge=0)
     train_seconds: float = Field(ge=0, description="Wall-clock seconds the worker spent (not simulated).")
@@ -187,6 +217,18 @@ def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, to
                 f"got {got.dtype} {tuple(got.shape)}"
             )
     check_finite(tensors)
+
+
+def check_test_result(job: Job, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Raise CodecError unless a test job's result has an accuracy, no tensors and one example per test example."""
+    assert job.test_examples is not None
+    expected = job.test_examples.stop - job.test_examples.start
+    if result.accuracy is None:
+        raise CodecError("a test result needs an accuracy")
+    if result.num_examples != expected:
+        raise CodecError(f"num_examples is {result.num_examples}, the test shard has {expected}")
+    if tensors:
+        raise CodecError(f"a test result carries no tensors, got {sorted(tensors)}")
 
 
 def finite_or_none(value: float | None) -> float | None:

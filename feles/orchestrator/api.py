@@ -30,6 +30,7 @@ from feles.protocol import (
     ResultAck,
     SimulationStatus,
     check_finite,
+    check_test_result,
     check_update,
     decode_result,
     split_extra,
@@ -175,6 +176,8 @@ async def post_result(job_id: str, request: Request, state: StatusDep) -> Result
             model, extra = split_extra(tensors)
             check_update(model, state.models.current())
             check_finite(extra)
+        elif job is not None and job.phase is Phase.TEST:
+            check_test_result(job, result, tensors)
     except CodecError as error:
         # A worker re-running the job would produce the same bytes: the device fails the round instead.
         if state.queue.reject(job_id):

@@ -15,13 +15,13 @@ from feles.algorithms import DeviceUpdate, build_server
 from feles.config import PhaseSection, SimulationSpec
 from feles.data import DataRequest, load_dataset, resolve_data_dir
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
-from feles.evaluation import Evaluation, evaluate
+from feles.evaluation import EVAL_BATCH_SIZE, Evaluation, combine, shard_ranges
 from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.results import RepetitionSummary, RoundRecord
 from feles.orchestrator.status import OrchestratorStatus
-from feles.protocol import Job, JobResult, Phase, SimulationPhase, encode_tensors, split_extra
+from feles.protocol import ExampleRange, Job, JobResult, Phase, SimulationPhase, encode_tensors, split_extra
 from feles.seeding import numpy_rng, torch_seed
 from feles.strategies import (
     SELECTORS,
@@ -109,8 +109,7 @@ class Repetition:
     population: DevicePopulation
     history: DeviceHistory
     model: torch.nn.Module
-    test_x: torch.Tensor
-    test_y: torch.Tensor
+    test_size: int
     simulated_time: float = 0.0
     energy: float = 0.0
 
@@ -190,9 +189,7 @@ class SimulationLoop:
         initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
         self.server = build_server(spec.algorithms, num_devices=spec.devices.num)
         self.status.models.publish(model.state_dict())
-        return Repetition(
-            index, population, DeviceHistory.empty(spec.devices.num), model, dataset.test.x, dataset.test.y
-        )
+        return Repetition(index, population, DeviceHistory.empty(spec.devices.num), model, len(dataset.test.y))
 
     def _resume_repetition(self, rep: Repetition, checkpoint: Checkpoint) -> int:
         """Put the checkpoint's model, server state and history in place; the next round to run."""
@@ -220,8 +217,7 @@ class SimulationLoop:
         fit = self._run_phase(rep, round_, Phase.FIT, conditions, energy_left)
         self._aggregate(rep, fit)
         evaluation = self._run_phase(rep, round_, Phase.EVAL, conditions, energy_left)
-        rep.model.load_state_dict(self.status.models.current())
-        test = evaluate(rep.model, rep.test_x, rep.test_y)
+        test = self._test(rep, round_)
         round_time = fit.costs.round_time() + evaluation.costs.round_time()
         energy = fit.costs.energy_spent() + evaluation.costs.energy_spent()
         rep.simulated_time += round_time
@@ -347,6 +343,35 @@ class SimulationLoop:
             batch_size=int(work.batch_size[index]),
             num_examples=int(work.num_examples[index]),
             seed=torch_seed(self.spec.simulation.seed, f"job-{phase.value}", repetition, round_, device),
+            lease_seconds=self.status.queue.lease_seconds,
+        )
+
+    def _test(self, rep: Repetition, round_: int) -> Evaluation:
+        """The new global model on the test split: workers evaluate it in shards, combined in shard order."""
+        jobs = [
+            self._test_job(rep.index, round_, shard, start, stop)
+            for shard, (start, stop) in enumerate(shard_ranges(rep.test_size, self.spec.simulation.test_shard_size))
+        ]
+        results = self._execute(jobs, {})
+        refused = [job.id for job in jobs if job.id not in results]
+        if refused:
+            raise RuntimeError(f"the results of test jobs {refused} were refused as malformed")
+        shards = [results[job.id][0] for job in jobs]
+        return combine([Evaluation(shard.loss, shard.accuracy or 0.0, shard.num_examples) for shard in shards])
+
+    def _test_job(self, repetition: int, round_: int, shard: int, start: int, stop: int) -> Job:
+        return Job(
+            id=f"{self.status.run_id[:8]}.{repetition}.{round_}.test.{shard}",
+            run_id=self.status.run_id,
+            repetition=repetition,
+            round=round_,
+            phase=Phase.TEST,
+            test_examples=ExampleRange(start=start, stop=stop),
+            model_version=self.status.models.version,
+            epochs=1,
+            batch_size=EVAL_BATCH_SIZE,
+            num_examples=stop - start,
+            seed=0,  # evaluation draws nothing at random
             lease_seconds=self.status.queue.lease_seconds,
         )
 

@@ -8,7 +8,7 @@ import torch
 
 from feles.algorithms import LocalTask
 from feles.config import AlgorithmsSection
-from feles.evaluation import evaluate
+from feles.evaluation import EVAL_BATCH_SIZE, evaluate
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
 from feles.worker.status import WorkerStatus
@@ -34,29 +34,50 @@ def device_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch
     return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[positions_t]
 
 
+def test_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shard of the test split a test job evaluates."""
+    assert job.test_examples is not None  # Job's validator guarantees it for test jobs
+    test = status.repetition_data(job.repetition).dataset.test
+    start, stop = job.test_examples.start, job.test_examples.stop
+    return test.x[start:stop], test.y[start:stop]
+
+
 def run_job(
     status: WorkerStatus,
     job: Job,
     weights: dict[str, torch.Tensor],
     job_tensors: dict[str, torch.Tensor] | None = None,
 ) -> tuple[JobResult, dict[str, torch.Tensor]]:
-    """Train or evaluate the job's device from the global `weights`; the result and its tensors."""
+    """Train or evaluate the job's device, or a test shard, from the global `weights`; result and tensors."""
     started = time.perf_counter()
     model = status.module(job.repetition)
     model.load_state_dict(weights)
+    if job.phase is Phase.FIT:
+        return _train(status, job, model, weights, job_tensors, started)
+    x, y = test_examples(status, job) if job.phase is Phase.TEST else device_examples(status, job)
+    # A device's eval batch size only prices its simulated time; the forward passes use the fast one.
+    evaluation = evaluate(model, x, y, batch_size=job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE)
+    result = JobResult(
+        job_id=job.id,
+        worker_id=status.worker_id,
+        loss=evaluation.loss,
+        accuracy=evaluation.accuracy,
+        num_examples=evaluation.num_examples,
+        num_steps=0,
+        train_seconds=time.perf_counter() - started,
+    )
+    return result, {}
+
+
+def _train(
+    status: WorkerStatus,
+    job: Job,
+    model: torch.nn.Module,
+    weights: dict[str, torch.Tensor],
+    job_tensors: dict[str, torch.Tensor] | None,
+    started: float,
+) -> tuple[JobResult, dict[str, torch.Tensor]]:
     x, y = device_examples(status, job)
-    if job.phase is Phase.EVAL:
-        evaluation = evaluate(model, x, y)
-        result = JobResult(
-            job_id=job.id,
-            worker_id=status.worker_id,
-            loss=evaluation.loss,
-            accuracy=evaluation.accuracy,
-            num_examples=evaluation.num_examples,
-            num_steps=0,
-            train_seconds=time.perf_counter() - started,
-        )
-        return result, {}
     generator = torch.Generator().manual_seed(job.seed)
     torch.manual_seed(job.seed)  # layers that draw from the global generator (dropout) stay reproducible
     task = LocalTask(

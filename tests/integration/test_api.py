@@ -109,6 +109,29 @@ def test_results_without_metadata_or_without_tensors_are_rejected(api: httpx.Cli
     assert no_tensors.status_code == 422 and "missing" in no_tensors.text
 
 
+def test_a_malformed_test_result_fails_the_simulation_naming_the_job(api: httpx.Client) -> None:
+    worker = api.post("/v1/workers", json={"name": "hand"}).json()["worker_id"]
+    weights, _ = decode_tensors(api.get("/v1/models/0").content)
+    while True:
+        job = api.get("/v1/jobs/next", params={"worker": worker, "wait": 5}).json()
+        if job["phase"] == "test":
+            break
+        tensors = weights if job["phase"] == "fit" else {}
+        accuracy = None if job["phase"] == "fit" else 0.5
+        assert _post(api, job["id"], encode_result(_result(job, worker, accuracy), tensors)).status_code == 200
+    assert job["device"] is None and job["test_examples"]["stop"] > job["test_examples"]["start"]
+    short = _result(job, worker, accuracy=0.5).model_copy(update={"num_examples": job["num_examples"] - 1})
+    refused = _post(api, job["id"], encode_result(short, {}))
+    assert refused.status_code == 422 and "the test shard has" in refused.text
+    # The other shards come back fine; the round cannot be recorded without the refused one.
+    while (response := api.get("/v1/jobs/next", params={"worker": worker, "wait": 5})).status_code == 200:
+        other = response.json()
+        assert _post(api, other["id"], encode_result(_result(other, worker, accuracy=0.5), {})).status_code == 200
+    status = api.get("/v1/status").json()
+    assert status["phase"] == "Failed"
+    assert f"the results of test jobs ['{job['id']}'] were refused as malformed" in status["message"]
+
+
 def test_every_v1_route_needs_the_token_and_health_does_not(api: httpx.Client) -> None:
     base = str(api.base_url)
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):

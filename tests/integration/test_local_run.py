@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from feles.config import load_spec
+from feles.data import DataRequest, load_dataset
+from feles.devices import DevicePopulation
+from feles.evaluation import evaluate
 from feles.local import LocalRun, LocalRunOptions
+from feles.models import build_model
+from feles.orchestrator.checkpoint import load_checkpoint
 from feles.orchestrator.results import CSV_COLUMNS
 from tests.integration.conftest import comparable_rounds, write_spec
 
@@ -56,6 +62,24 @@ def test_same_results_with_1_2_and_4_workers(tmp_path: Path) -> None:
         results.append(comparable_rounds(outcome.results_path))
     assert results[0] == results[1] == results[2]
     assert len(results[0]) == 4
+
+
+def test_sharded_test_evaluation_equals_evaluating_the_whole_split(tmp_path: Path) -> None:
+    spec_path = write_spec(tmp_path, {"simulation": {"num_rounds": 2, "test_shard_size": 37}})
+    outcome = LocalRun(LocalRunOptions(spec_path, workers=2)).run()
+    last = json.loads(outcome.results_path.read_text())["rounds"][-1]
+
+    # The final checkpoint holds the last round's global model: evaluate it here in one go.
+    spec = load_spec(spec_path)
+    checkpoint = load_checkpoint(spec.simulation.output_folder)
+    assert checkpoint is not None and checkpoint.finished
+    sizes = DevicePopulation.draw(spec, 0).data_sizes
+    dataset = load_dataset("digits", DataRequest(spec.simulation.seed, 0, sizes, None, {}))
+    model = build_model("mlp", dataset.input_shape, dataset.num_classes)
+    model.load_state_dict(checkpoint.weights)
+    whole = evaluate(model, dataset.test.x, dataset.test.y)
+    assert last["test_accuracy"] == whole.accuracy  # 10 shards of 37 and one of 26, combined exactly
+    assert last["test_loss"] == pytest.approx(whole.loss, rel=1e-5)
 
 
 def test_target_accuracy_stops_early(tmp_path: Path) -> None:

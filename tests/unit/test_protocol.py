@@ -9,10 +9,16 @@ import re
 import pytest
 import torch
 
+from pydantic import ValidationError
+
 from feles.protocol import (
     RESULT_METADATA_KEY,
     CodecError,
+    ExampleRange,
+    Job,
     JobResult,
+    Phase,
+    check_test_result,
     check_update,
     decode_result,
     decode_tensors,
@@ -206,6 +212,12 @@ def test_result_metadata_missing_a_field_names_it() -> None:
         decode_result(data)
 
 
+@pytest.mark.parametrize("loss", [math.nan, math.inf])
+def test_a_diverged_loss_travels_as_a_result(loss: float) -> None:
+    decoded, _ = decode_result(encode_result(sample_result(loss=loss, accuracy=0.1), {}))
+    assert decoded.loss == loss or (math.isnan(loss) and math.isnan(decoded.loss))
+
+
 def test_result_metadata_that_is_not_json() -> None:
     data = encode_tensors({"w": torch.ones(1)}, {RESULT_METADATA_KEY: "{not json"})
     with pytest.raises(CodecError, match="result metadata field <root>"):
@@ -323,3 +335,69 @@ def test_json_safe_of_scalars() -> None:
     assert finite_or_none(None) is None
     assert finite_or_none(math.inf) is None
     assert finite_or_none(-1.0) == -1.0
+
+
+# --- jobs and test results --------------------------------------------------------------------------
+
+
+def job_fields(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "id": "run.0.3.test.2",
+        "run_id": "run",
+        "repetition": 0,
+        "round": 3,
+        "phase": "test",
+        "test_examples": {"start": 200, "stop": 300},
+        "model_version": 4,
+        "epochs": 1,
+        "batch_size": 256,
+        "num_examples": 100,
+        "seed": 0,
+        "lease_seconds": 60,
+    }
+    fields.update(overrides)
+    return fields
+
+
+def test_a_test_job_names_its_examples_and_no_device() -> None:
+    job = Job.model_validate(job_fields())
+    assert job.phase is Phase.TEST and job.device is None
+    assert job.test_examples == ExampleRange(start=200, stop=300)
+    assert Job.model_validate_json(job.model_dump_json()) == job
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"test_examples": None}, "test jobs have test_examples and no device"),
+        ({"device": 3}, "test jobs have test_examples and no device"),
+        ({"phase": "fit", "device": 3}, "fit jobs have a device and no test_examples"),
+        ({"phase": "eval", "test_examples": None}, "eval jobs have a device and no test_examples"),
+        ({"test_examples": {"start": 5, "stop": 5}}, "stop \\(5\\) must be greater than start \\(5\\)"),
+    ],
+)
+def test_inconsistent_jobs_are_refused(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Job.model_validate(job_fields(**overrides))
+
+
+def test_check_test_result_accepts_a_full_shard() -> None:
+    job = Job.model_validate(job_fields())
+    check_test_result(job, sample_result(job_id=job.id, accuracy=0.5, num_examples=100), {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "tensors", "message"),
+    [
+        ({"accuracy": None}, {}, "needs an accuracy"),
+        ({"num_examples": 99}, {}, "num_examples is 99, the test shard has 100"),
+        ({}, {"w": torch.ones(1)}, "carries no tensors, got \\['w'\\]"),
+    ],
+)
+def test_check_test_result_refuses_what_a_test_job_cannot_produce(
+    overrides: dict[str, object], tensors: dict[str, torch.Tensor], message: str
+) -> None:
+    job = Job.model_validate(job_fields())
+    result = sample_result(**{"job_id": job.id, "accuracy": 0.5, "num_examples": 100, **overrides})
+    with pytest.raises(CodecError, match=message):
+        check_test_result(job, result, tensors)
