@@ -3,8 +3,8 @@
 The baseline derives each round's devices, epochs, batches, examples and seeds with the simulator's own
 pure functions (feles.devices, feles.strategies, feles.seeding, feles.data.partition_devices), then trains
 them with a plain SGD loop, averages them FedAvg-style, runs the same device evaluations and evaluates the
-global model on the test split every round as the orchestrator does. It must end with the same test
-accuracies as the simulator, which this script checks.
+global model on the whole test split every round (the simulator's workers do it in shards). It must end
+with the same test accuracies as the simulator, which this script checks.
 
 Usage: python bench/overhead.py [--config examples/quickstart.yaml] [--repeat 2] [--data-dir DIR]
 (internally `python bench/overhead.py --baseline SPEC` runs the baseline in its own process).
@@ -39,6 +39,7 @@ from feles.data import (
     resolve_data_dir,
 )
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
+from feles.evaluation import EVAL_BATCH_SIZE
 from feles.models import build_model, initialize_model
 from feles.orchestrator.loop import DeviceHistory
 from feles.seeding import numpy_rng, torch_seed
@@ -47,8 +48,8 @@ from feles.strategies.update import UpdateContext
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.15
-#: torch threads of `feles run` defaults: 1 per worker (training, device evaluation), 2 for the test split.
-WORKER_THREADS, ORCHESTRATOR_THREADS = 1, 2
+#: torch threads of a `feles run` worker (training, device and test evaluation): both sides use one core.
+WORKER_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,9 @@ class LocalExamples:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE
+) -> tuple[float, float]:
     model.eval()
     loss, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
@@ -247,9 +250,7 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
             model.load_state_dict(weights)
             for job in eval_jobs:
                 evaluate(model, *examples.of(job, "eval"))
-            torch.set_num_threads(ORCHESTRATOR_THREADS)
             _, accuracy = evaluate(model, dataset.test.x, dataset.test.y)
-            torch.set_num_threads(WORKER_THREADS)
             accuracies.append(accuracy)
             round_seconds.append(time.perf_counter() - round_started)
             target = spec.simulation.stop_conds.metric
