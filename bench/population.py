@@ -5,8 +5,10 @@ each orchestrator-side step of a round as feles.orchestrator.loop does it, with 
 functions and classes: RoundConditions draw, selection, update plan + job costs + failures, Job objects
 + queue submit, queue bookkeeping of the results (lease, complete, take, as the API handlers and the loop
 do), device history, and FedAvg aggregation of the completed updates of a small model (logreg on 8x8
-digits, 650 parameters), then the eval phase's selection and jobs. The results-file and checkpoint
-writes of the round are timed apart; the case's peak RSS includes torch and the benchmark itself.
+digits, 650 parameters), then the eval phase's selection and jobs, and the test jobs (shards of the test
+split) and their combination. The results-file and checkpoint writes of the round are timed apart; the
+case's peak RSS includes torch and the benchmark itself. Like `feles orchestrator`, each case freezes
+the objects of its imports out of the garbage collector's reach (gc.freeze) before it starts.
 
 Part 2 (real processes): a `feles orchestrator --insecure` process with 100,000 devices and two
 `feles worker` processes run a few rounds of digits/logreg; the orchestrator's peak RSS (VmHWM) is read
@@ -18,6 +20,7 @@ Usage: python bench/population.py [--devices 10000 100000] [--k 0.01 0.1] [--rou
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import shlex
@@ -38,19 +41,30 @@ from report import header, verdict
 
 from feles.algorithms import DeviceUpdate, build_server
 from feles.config import SimulationSpec, parse_spec
+from feles.data import DataRequest, load_dataset
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
+from feles.evaluation import EVAL_BATCH_SIZE, Evaluation, combine, shard_ranges
 from feles.models import build_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.loop import DeviceHistory
 from feles.orchestrator.results import ResultsDocument, RoundRecord
-from feles.protocol import Job, JobResult, Phase
-from feles.seeding import numpy_rng, torch_seed
+from feles.protocol import ExampleRange, Job, JobResult, Phase
+from feles.seeding import numpy_rng, torch_seeds
 from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
 
 TARGET_SECONDS = 0.100
 TARGET_RSS_BYTES = 1 << 30
-STEPS = ["conditions", "selection", "plan + costs", "jobs + submit", "queue bookkeeping", "history", "aggregation"]
+STEPS = [
+    "conditions",
+    "selection",
+    "plan + costs",
+    "jobs + submit",
+    "queue bookkeeping",
+    "history",
+    "aggregation",
+    "test jobs",
+]
 
 
 def spec_for(devices: int, k: float, rounds: int, output: Path) -> dict[str, Any]:
@@ -153,6 +167,7 @@ def schedule_phase(
     work, costs = timer("plan + costs", plan)
 
     def jobs() -> list[Job]:
+        seeds = torch_seeds(seed, f"job-{phase.value}", (0, round_), selected)
         created = [
             Job.model_construct(  # as SimulationLoop._job builds them
                 id=f"run.0.{round_}.{phase.value}.{int(device)}",
@@ -165,7 +180,7 @@ def schedule_phase(
                 epochs=int(work.epochs[i]),
                 batch_size=int(work.batch_size[i]),
                 num_examples=int(work.num_examples[i]),
-                seed=torch_seed(seed, f"job-{phase.value}", 0, round_, int(device)),
+                seed=int(seeds[i]),
                 lease_seconds=queue.lease_seconds,
             )
             for i, device in enumerate(selected)
@@ -197,6 +212,36 @@ def schedule_phase(
     return selected, failed, by_device
 
 
+def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) -> Evaluation:
+    """The round's test jobs as the loop makes them, completed at once, then combined in shard order."""
+    jobs = [
+        Job(
+            id=f"run.0.{round_}.test.{shard}",
+            run_id="0" * 32,
+            repetition=0,
+            round=round_,
+            phase=Phase.TEST,
+            test_examples=ExampleRange(start=start, stop=stop),
+            model_version=round_,
+            epochs=1,
+            batch_size=EVAL_BATCH_SIZE,
+            num_examples=stop - start,
+            seed=0,
+            lease_seconds=queue.lease_seconds,
+        )
+        for shard, (start, stop) in enumerate(shard_ranges(test_size, shard_size))
+    ]
+    queue.submit(jobs)
+    while (job := queue.lease("w")) is not None:
+        result = JobResult(
+            job_id=job.id, worker_id="w", loss=1.0, accuracy=0.5, num_examples=job.num_examples, num_steps=0,
+            train_seconds=0.0,
+        )  # fmt: skip
+        queue.complete(job.id, result, {})
+    results = queue.take_results([job.id for job in jobs])
+    return combine([Evaluation(r.loss, r.accuracy or 0.0, r.num_examples) for r, _ in results.values()])
+
+
 def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, Any]:
     """Seconds per step of each round (and of writing results and checkpoint) for one population."""
     spec = parse_spec(spec_for(devices, k, rounds, output))
@@ -206,6 +251,7 @@ def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, 
     server = build_server(spec.algorithms)
     queue = JobQueue(lease_seconds=120.0)
     results = ResultsDocument(spec, "0" * 32)
+    test_size = len(load_dataset("digits", DataRequest(1, 0, population.data_sizes, None, {})).test.y)
     per_round, persistence, selected_counts = [], [], []
     for round_ in range(rounds):
         timer = Timer()
@@ -222,6 +268,7 @@ def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, 
 
         model = timer("aggregation", aggregate)
         schedule_phase(spec, Phase.EVAL, round_, population, conditions, energy_left, history, queue, model, timer)
+        timer("test jobs", lambda r=round_: test_phase(r, test_size, spec.simulation.test_shard_size, queue))
         per_round.append((time.perf_counter() - started, timer.seconds))
         selected_counts.append(len(selected))
         written = time.perf_counter()
@@ -330,6 +377,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.case:
+        gc.freeze()  # as `feles orchestrator` does before it serves
         row = time_rounds(int(args.case[0]), float(args.case[1]), args.rounds, args.output)
         print(json.dumps({**row, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
         return

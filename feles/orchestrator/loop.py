@@ -22,7 +22,7 @@ from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.results import RepetitionSummary, RoundRecord
 from feles.orchestrator.status import OrchestratorStatus
 from feles.protocol import ExampleRange, Job, JobResult, Phase, SimulationPhase, encode_tensors, split_extra
-from feles.seeding import numpy_rng, torch_seed
+from feles.seeding import numpy_rng, torch_seed, torch_seeds
 from feles.strategies import (
     SELECTORS,
     UPDATE_OPTIMIZERS,
@@ -314,8 +314,9 @@ class SimulationLoop:
             draw_failures(self.spec, rep.index, round_, phase.value, selected),
         )
         energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
+        seeds = torch_seeds(seed, f"job-{phase.value}", (rep.index, round_), selected)
         jobs = [
-            self._job(rep.index, round_, phase, int(device), work, i)
+            self._job(rep.index, round_, phase, int(device), work, i, int(seeds[i]))
             for i, device in enumerate(selected)
             if not costs.failed[i]
         ]
@@ -329,7 +330,9 @@ class SimulationLoop:
             rep.history.record_fit(round_, costs, losses)
         return PhaseOutcome(selected, costs, by_device)
 
-    def _job(self, repetition: int, round_: int, phase: Phase, device: int, work: LocalWork, index: int) -> Job:
+    def _job(
+        self, repetition: int, round_: int, phase: Phase, device: int, work: LocalWork, index: int, seed: int
+    ) -> Job:
         # model_construct: these values are the loop's own, and validating 10,000 jobs a round costs ~0.2 s.
         return Job.model_construct(
             id=f"{self.status.run_id[:8]}.{repetition}.{round_}.{phase.value}.{device}",
@@ -342,7 +345,7 @@ class SimulationLoop:
             epochs=int(work.epochs[index]),
             batch_size=int(work.batch_size[index]),
             num_examples=int(work.num_examples[index]),
-            seed=torch_seed(self.spec.simulation.seed, f"job-{phase.value}", repetition, round_, device),
+            seed=seed,
             lease_seconds=self.status.queue.lease_seconds,
         )
 

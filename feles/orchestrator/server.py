@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import threading
@@ -118,6 +119,10 @@ def serve(spec: SimulationSpec, options: OrchestratorOptions) -> int:
     """Serve until stopped (or until the simulation ends, with exit_on_completion); 0 on success."""
     torch.set_num_threads(options.threads)
     app, state = build_app(spec, options)
+    # The ~250,000 objects of the imports (torch, pydantic, FastAPI) live as long as the process; out of
+    # the collector's reach, full collections no longer walk them while 10,000 jobs a round come and go
+    # (measured: 0.56 s of collections in 4 rounds of 100,000 devices with k = 0.1, 0.05 s once frozen).
+    gc.freeze()
     sock = bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     if options.port_file is not None:
