@@ -48,7 +48,7 @@ def serve(parameters: int, jobs: int) -> None:
     from feles.config import parse_spec
     from feles.orchestrator.api import create_app
     from feles.orchestrator.jobs import JobQueue
-    from feles.orchestrator.server import bind_socket
+    from feles.orchestrator.listener import bind_socket
     from feles.orchestrator.status import OrchestratorStatus
     from feles.protocol import Job, Phase
 

@@ -85,6 +85,12 @@ def orchestrator(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8080,
     port_file: Annotated[Path | None, typer.Option(help="Write the port actually used to this file.")] = None,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Serve on this inherited listening socket (from feles run, systemd) instead of --host/--port."
+        ),
+    ] = None,
     lease_seconds: LeaseOption = 120.0,
     data_dir: DataDirOption = None,
     exit_on_completion: Annotated[
@@ -106,6 +112,7 @@ def orchestrator(
 ) -> None:
     """Run the orchestrator alone: the HTTP API and the simulation loop (resumes from a checkpoint)."""
     from feles.orchestrator.checkpoint import CheckpointError
+    from feles.orchestrator.listener import InheritedSocketError
     from feles.orchestrator.server import OrchestratorOptions, serve
 
     configure_logging(log_level, log_format.value)
@@ -126,12 +133,16 @@ def orchestrator(
         threads=threads,
         api_token=token,
         fresh=fresh,
+        fd=fd,
     )
     try:
         code = serve(spec, options)
     except CheckpointError as error:
         console.print(f"[red]cannot resume:[/red] {error}")
         raise typer.Exit(1) from None
+    except InheritedSocketError as error:
+        console.print(f"[red]--fd:[/red] {error}")
+        raise typer.Exit(2) from None
     raise typer.Exit(code)
 
 

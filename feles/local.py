@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -16,6 +15,7 @@ import httpx
 
 from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
+from feles.orchestrator.listener import bind_socket
 from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
 
 #: Seconds a process gets to exit after SIGTERM before it is killed.
@@ -65,49 +65,43 @@ class LocalRun:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             stack.callback(self.stop)
-            url = self._start_orchestrator(stack)
+            url = self._start_orchestrator()
+            # The socket already listens: workers start now, importing torch and loading data while the
+            # orchestrator does the same; their first requests wait in the socket's backlog.
             for index in range(self.options.workers):
                 self._start_worker(index, url)
             status = self._follow(url, on_status)
         return LocalRunOutcome(status, self.results_path, self.log_dir, time.monotonic() - started)
 
-    def _spawn(self, name: str, arguments: list[str]) -> None:
+    def _spawn(self, name: str, arguments: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         log_file = (self.log_dir / f"{name}.log").open("wb")
         command = [sys.executable, "-m", "feles", *arguments]
         environment = {**os.environ, TOKEN_ENV: self.token}
-        self.processes[name] = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+        self.processes[name] = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, pass_fds=pass_fds
+        )
         log_file.close()
 
-    def _start_orchestrator(self, stack: ExitStack) -> str:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feles-")))
-        port_file = folder / "port"
-        arguments = [
-            "orchestrator",
-            "--config",
-            str(self.options.config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--lease-seconds",
-            str(self.options.lease_seconds),
-            "--threads",
-            str(self.options.orchestrator_threads),
-        ]
-        if not self.options.resume:
-            arguments.append("--fresh")
-        if self.options.data_dir:
-            arguments += ["--data-dir", self.options.data_dir]
-        self._spawn("orchestrator", arguments)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not (port_file.exists() and port_file.read_text().strip()):
-            self._check_alive("orchestrator")
-            if time.monotonic() > deadline:
-                raise LocalRunError(self._with_log("orchestrator", "did not start listening in time"))
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{int(port_file.read_text())}"
+    def _start_orchestrator(self) -> str:
+        """Bind a free port on 127.0.0.1 here and hand the listening socket to the orchestrator; its URL."""
+        with bind_socket("127.0.0.1", 0) as sock:
+            arguments = [
+                "orchestrator",
+                "--config",
+                str(self.options.config),
+                "--fd",
+                str(sock.fileno()),
+                "--lease-seconds",
+                str(self.options.lease_seconds),
+                "--threads",
+                str(self.options.orchestrator_threads),
+            ]
+            if not self.options.resume:
+                arguments.append("--fresh")
+            if self.options.data_dir:
+                arguments += ["--data-dir", self.options.data_dir]
+            self._spawn("orchestrator", arguments, pass_fds=(sock.fileno(),))
+            return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     def _start_worker(self, index: int, url: str) -> None:
         arguments = [
@@ -125,11 +119,15 @@ class LocalRun:
 
     def _follow(self, url: str, on_status: Callable[[SimulationStatus], None]) -> SimulationStatus:
         headers = {"Authorization": f"Bearer {self.token}"}
+        answered, deadline = False, time.monotonic() + STARTUP_TIMEOUT_SECONDS
         with httpx.Client(base_url=url, timeout=10, headers=headers) as http:
             while True:
                 self._check_alive("orchestrator")
                 status = _fetch_status(http)
+                if status is None and not answered and time.monotonic() > deadline:
+                    raise LocalRunError(self._with_log("orchestrator", "did not answer in time"))
                 if status is not None:
+                    answered = True
                     on_status(status)
                     if _finished(status):
                         return status

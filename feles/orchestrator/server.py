@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from feles.data import default_model_for
 from feles.orchestrator.api import create_app
 from feles.orchestrator.checkpoint import Checkpoint, CheckpointError, checkpoint_path, load_checkpoint
 from feles.orchestrator.jobs import JobQueue
+from feles.orchestrator.listener import bind_socket, inherited_socket
 from feles.orchestrator.loop import SimulationLoop
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.notify import JobSignal
@@ -44,6 +44,7 @@ class OrchestratorOptions:
     threads: int = 2
     api_token: str | None = None
     fresh: bool = False
+    fd: int | None = None
 
 
 def build_status(
@@ -102,35 +103,22 @@ def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastA
     return create_app(state, options.api_token, lifespan=lifespan, metrics=metrics), state
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket; port 0 picks a free one (see `port_file`)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it small responses wait ~40 ms for the client's delayed ACK (uvicorn writes headers and
-    # body separately).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
-
-
 def serve(spec: SimulationSpec, options: OrchestratorOptions) -> int:
     """Serve until stopped (or until the simulation ends, with exit_on_completion); 0 on success."""
     torch.set_num_threads(options.threads)
+    sock = inherited_socket(options.fd) if options.fd is not None else bind_socket(options.host, options.port)
     app, state = build_app(spec, options)
     # The ~250,000 objects of the imports (torch, pydantic, FastAPI) live as long as the process; out of
     # the collector's reach, full collections no longer walk them while 10,000 jobs a round come and go
     # (measured: 0.56 s of collections in 4 rounds of 100,000 devices with k = 0.1, 0.05 s once frozen).
     gc.freeze()
-    sock = bind_socket(options.host, options.port)
-    port = sock.getsockname()[1]
+    host, port = sock.getsockname()[:2]
     if options.port_file is not None:
         options.port_file.write_text(f"{port}\n")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     if options.exit_on_completion:
         threading.Thread(target=_exit_when_finished, args=(state, server), daemon=True).start()
-    log.info("orchestrator listening on %s:%d (run %s)", options.host, port, state.run_id)
+    log.info("orchestrator listening on %s:%d (run %s)", host, port, state.run_id)
     server.run(sockets=[sock])
     return 1 if state.progress.phase is SimulationPhase.FAILED else 0
 

@@ -8,7 +8,6 @@ import re
 
 import pytest
 import torch
-
 from pydantic import ValidationError
 
 from feles.protocol import (
