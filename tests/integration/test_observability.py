@@ -43,6 +43,8 @@ def test_metrics_and_json_logs_follow_a_real_run(tmp_path: Path, processes: Proc
     worker_jobs = sum(value for (name, _), value in worker_samples.items() if name == "feles_worker_jobs_total")
     assert worker_jobs >= 3 * 6  # floor(0.3 * 20) fit jobs per round, at least
     assert worker_samples[("feles_worker_job_seconds_total", (("phase", "fit"),))] > 0
+    # The only worker ran every test job: 4 shards of the 359 digits test examples per round, 3 rounds at least.
+    assert worker_samples[("feles_worker_jobs_total", (("phase", "test"),))] >= 3 * 4
 
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)  # no token needed
     assert metrics.status_code == 200
