@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from feles.config import SimulationSpec
 from feles.data import default_model_for
@@ -69,12 +70,25 @@ def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None
     checkpoint = load_checkpoint(folder)
     if checkpoint is None:
         return None
-    if _comparable(checkpoint.spec) != _comparable(spec.model_dump(mode="json")):
+    if _comparable(_with_defaults(checkpoint.spec, folder)) != _comparable(spec.model_dump(mode="json")):
         raise CheckpointError(
             f"{checkpoint_path(folder)} belongs to a different simulation spec; "
             "use another output folder, or --fresh to discard it and start over"
         )
     return checkpoint
+
+
+def _with_defaults(document: dict, folder: str) -> dict:
+    """A checkpoint's spec as this version writes it: keys added since it was written take their defaults."""
+    try:
+        return SimulationSpec.model_validate(document).model_dump(mode="json")
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise CheckpointError(
+            f"{checkpoint_path(folder)} holds a spec this version cannot read ({field}: {first['msg']}); "
+            "use another output folder, or --fresh to discard it and start over"
+        ) from None
 
 
 def _comparable(spec: dict) -> dict:
