@@ -167,24 +167,37 @@ def schedule_phase(
     work, costs = timer("plan + costs", plan)
 
     def jobs() -> list[Job]:
-        seeds = torch_seeds(seed, f"job-{phase.value}", (0, round_), selected)
+        # As SimulationLoop._jobs builds them: one template per phase, copied per device.
+        seeds = torch_seeds(seed, f"job-{phase.value}", (0, round_), selected).tolist()
+        template = Job.model_construct(
+            id="",
+            run_id="0" * 32,
+            repetition=0,
+            round=round_,
+            phase=phase,
+            device=0,
+            model_version=round_,
+            epochs=1,
+            batch_size=1,
+            num_examples=1,
+            seed=0,
+            lease_seconds=queue.lease_seconds,
+        )
+        epochs, batch_sizes, examples = work.epochs.tolist(), work.batch_size.tolist(), work.num_examples.tolist()
+        skip = costs.failed.tolist()
         created = [
-            Job.model_construct(  # as SimulationLoop._job builds them
-                id=f"run.0.{round_}.{phase.value}.{int(device)}",
-                run_id="0" * 32,
-                repetition=0,
-                round=round_,
-                phase=phase,
-                device=int(device),
-                model_version=round_,
-                epochs=int(work.epochs[i]),
-                batch_size=int(work.batch_size[i]),
-                num_examples=int(work.num_examples[i]),
-                seed=int(seeds[i]),
-                lease_seconds=queue.lease_seconds,
+            template.model_copy(
+                update={
+                    "id": f"run.0.{round_}.{phase.value}.{device}",
+                    "device": device,
+                    "epochs": epochs[i],
+                    "batch_size": batch_sizes[i],
+                    "num_examples": examples[i],
+                    "seed": seeds[i],
+                }
             )
-            for i, device in enumerate(selected)
-            if not costs.failed[i]
+            for i, device in enumerate(selected.tolist())
+            if not skip[i]
         ]
         queue.submit(created)
         return created

@@ -315,11 +315,7 @@ class SimulationLoop:
         )
         energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
         seeds = torch_seeds(seed, f"job-{phase.value}", (rep.index, round_), selected)
-        jobs = [
-            self._job(rep.index, round_, phase, int(device), work, i, int(seeds[i]))
-            for i, device in enumerate(selected)
-            if not costs.failed[i]
-        ]
+        jobs = self._jobs(rep.index, round_, phase, selected, costs.failed, work, seeds)
         payloads = self._payloads(jobs) if phase is Phase.FIT else {}
         jobs = [job.model_copy(update={"has_tensors": True}) if job.id in payloads else job for job in jobs]
         results = self._execute(jobs, payloads)
@@ -330,24 +326,50 @@ class SimulationLoop:
             rep.history.record_fit(round_, costs, losses)
         return PhaseOutcome(selected, costs, by_device)
 
-    def _job(
-        self, repetition: int, round_: int, phase: Phase, device: int, work: LocalWork, index: int, seed: int
-    ) -> Job:
-        # model_construct: these values are the loop's own, and validating 10,000 jobs a round costs ~0.2 s.
-        return Job.model_construct(
-            id=f"{self.status.run_id[:8]}.{repetition}.{round_}.{phase.value}.{device}",
+    def _jobs(
+        self,
+        repetition: int,
+        round_: int,
+        phase: Phase,
+        selected: np.ndarray,
+        failed: np.ndarray,
+        work: LocalWork,
+        seeds: np.ndarray,
+    ) -> list[Job]:
+        """A job for each selected device that did not fail, in device order."""
+        # model_construct and model_copy: the values are the loop's own, and validating 10,000 jobs a round
+        # costs ~0.2 s; copying one template of the phase's common fields halves the cost of constructing each.
+        template = Job.model_construct(
+            id="",
             run_id=self.status.run_id,
             repetition=repetition,
             round=round_,
             phase=phase,
-            device=device,
+            device=0,
             model_version=self.status.models.version,
-            epochs=int(work.epochs[index]),
-            batch_size=int(work.batch_size[index]),
-            num_examples=int(work.num_examples[index]),
-            seed=seed,
+            epochs=1,
+            batch_size=1,
+            num_examples=1,
+            seed=0,
             lease_seconds=self.status.queue.lease_seconds,
         )
+        prefix = f"{self.status.run_id[:8]}.{repetition}.{round_}.{phase.value}"
+        epochs, batch_sizes, examples = work.epochs.tolist(), work.batch_size.tolist(), work.num_examples.tolist()
+        seed_list, skip = seeds.tolist(), failed.tolist()
+        return [
+            template.model_copy(
+                update={
+                    "id": f"{prefix}.{device}",
+                    "device": device,
+                    "epochs": epochs[i],
+                    "batch_size": batch_sizes[i],
+                    "num_examples": examples[i],
+                    "seed": seed_list[i],
+                }
+            )
+            for i, device in enumerate(selected.tolist())
+            if not skip[i]
+        ]
 
     def _test(self, rep: Repetition, round_: int) -> Evaluation:
         """The new global model on the test split: workers evaluate it in shards, combined in shard order."""
