@@ -55,7 +55,7 @@ def test_a_checkpoint_whose_spec_this_version_cannot_read_names_the_key(tmp_path
     document = spec_in(tmp_path).model_dump(mode="json")
     document["simulation"]["retired_key"] = 1
     write_checkpoint(document)
-    with pytest.raises(CheckpointError, match="simulation.retired_key: Extra inputs are not permitted"):
+    with pytest.raises(CheckpointError, match=r"simulation\.retired_key: Extra inputs are not permitted"):
         resumable_checkpoint(spec_in(tmp_path), fresh=False)
 
 
