@@ -47,13 +47,15 @@ def test_chaos_run_ends_with_the_results_of_an_undisturbed_run(tmp_path: Path, p
             victim.wait()
             workers.append(processes.worker(port, f"w{spawned}"))
             spawned += 1
-            if seen_round == ROUNDS // 2 and not orchestrator_killed:
-                orchestrator.send_signal(signal.SIGKILL)
-                orchestrator.wait()
-                orchestrator = processes.orchestrator(spec, port, "--lease-seconds", "3")
-                orchestrator_killed = True
+        # Not tied to a poll that sees leased jobs: such polls may miss the last rounds, which are short.
+        if status["round"] >= ROUNDS // 2 and not orchestrator_killed:
+            orchestrator.send_signal(signal.SIGKILL)
+            orchestrator.wait()
+            orchestrator = processes.orchestrator(spec, port, "--lease-seconds", "3")
+            orchestrator_killed = True
         time.sleep(0.1)
 
     assert orchestrator_killed
-    assert spawned - 3 >= ROUNDS - 1, "a worker was killed in (nearly) every round"
+    # The round of the orchestrator restart, and a short one now and then, pass between two polls.
+    assert spawned - 3 >= ROUNDS - 2, "a worker was killed in nearly every round"
     assert comparable_rounds(tmp_path / "out" / "results.json") == comparable_rounds(reference.results_path)
