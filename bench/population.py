@@ -43,13 +43,13 @@ from feles.algorithms import DeviceUpdate, build_server
 from feles.config import SimulationSpec, parse_spec
 from feles.data import DataRequest, load_dataset
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
-from feles.evaluation import EVAL_BATCH_SIZE, Evaluation, combine, shard_ranges
+from feles.evaluation import Evaluation, combine
 from feles.models import build_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.jobs import JobQueue
-from feles.orchestrator.loop import DeviceHistory
+from feles.orchestrator.loop import DeviceHistory, device_jobs, job_template, shard_jobs
 from feles.orchestrator.results import ResultsDocument, RoundRecord
-from feles.protocol import ExampleRange, Job, JobResult, Phase
+from feles.protocol import Job, JobResult, Phase
 from feles.seeding import numpy_rng, torch_seeds
 from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
 
@@ -167,38 +167,9 @@ def schedule_phase(
     work, costs = timer("plan + costs", plan)
 
     def jobs() -> list[Job]:
-        # As SimulationLoop._jobs builds them: one template per phase, copied per device.
-        seeds = torch_seeds(seed, f"job-{phase.value}", (0, round_), selected).tolist()
-        template = Job.model_construct(
-            id="",
-            run_id="0" * 32,
-            repetition=0,
-            round=round_,
-            phase=phase,
-            device=0,
-            model_version=round_,
-            epochs=1,
-            batch_size=1,
-            num_examples=1,
-            seed=0,
-            lease_seconds=queue.lease_seconds,
-        )
-        epochs, batch_sizes, examples = work.epochs.tolist(), work.batch_size.tolist(), work.num_examples.tolist()
-        skip = costs.failed.tolist()
-        created = [
-            template.model_copy(
-                update={
-                    "id": f"run.0.{round_}.{phase.value}.{device}",
-                    "device": device,
-                    "epochs": epochs[i],
-                    "batch_size": batch_sizes[i],
-                    "num_examples": examples[i],
-                    "seed": seeds[i],
-                }
-            )
-            for i, device in enumerate(selected.tolist())
-            if not skip[i]
-        ]
+        seeds = torch_seeds(seed, f"job-{phase.value}", (0, round_), selected)
+        template = job_template("0" * 32, 0, round_, phase, round_, queue.lease_seconds)
+        created = device_jobs(template, selected, costs.failed, work, seeds)
         queue.submit(created)
         return created
 
@@ -227,23 +198,7 @@ def schedule_phase(
 
 def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) -> Evaluation:
     """The round's test jobs as the loop makes them, completed at once, then combined in shard order."""
-    jobs = [
-        Job(
-            id=f"run.0.{round_}.test.{shard}",
-            run_id="0" * 32,
-            repetition=0,
-            round=round_,
-            phase=Phase.TEST,
-            test_examples=ExampleRange(start=start, stop=stop),
-            model_version=round_,
-            epochs=1,
-            batch_size=EVAL_BATCH_SIZE,
-            num_examples=stop - start,
-            seed=0,
-            lease_seconds=queue.lease_seconds,
-        )
-        for shard, (start, stop) in enumerate(shard_ranges(test_size, shard_size))
-    ]
+    jobs = shard_jobs(job_template("0" * 32, 0, round_, Phase.TEST, round_, queue.lease_seconds), test_size, shard_size)
     queue.submit(jobs)
     while (job := queue.lease("w")) is not None:
         result = JobResult(

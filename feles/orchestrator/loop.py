@@ -315,7 +315,7 @@ class SimulationLoop:
         )
         energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
         seeds = torch_seeds(seed, f"job-{phase.value}", (rep.index, round_), selected)
-        jobs = self._jobs(rep.index, round_, phase, selected, costs.failed, work, seeds)
+        jobs = device_jobs(self._template(rep, round_, phase), selected, costs.failed, work, seeds)
         payloads = self._payloads(jobs) if phase is Phase.FIT else {}
         jobs = [job.model_copy(update={"has_tensors": True}) if job.id in payloads else job for job in jobs]
         results = self._execute(jobs, payloads)
@@ -326,57 +326,9 @@ class SimulationLoop:
             rep.history.record_fit(round_, costs, losses)
         return PhaseOutcome(selected, costs, by_device)
 
-    def _jobs(
-        self,
-        repetition: int,
-        round_: int,
-        phase: Phase,
-        selected: np.ndarray,
-        failed: np.ndarray,
-        work: LocalWork,
-        seeds: np.ndarray,
-    ) -> list[Job]:
-        """A job for each selected device that did not fail, in device order."""
-        # model_construct and model_copy: the values are the loop's own, and validating 10,000 jobs a round
-        # costs ~0.2 s; copying one template of the phase's common fields halves the cost of constructing each.
-        template = Job.model_construct(
-            id="",
-            run_id=self.status.run_id,
-            repetition=repetition,
-            round=round_,
-            phase=phase,
-            device=0,
-            model_version=self.status.models.version,
-            epochs=1,
-            batch_size=1,
-            num_examples=1,
-            seed=0,
-            lease_seconds=self.status.queue.lease_seconds,
-        )
-        prefix = f"{self.status.run_id[:8]}.{repetition}.{round_}.{phase.value}"
-        epochs, batch_sizes, examples = work.epochs.tolist(), work.batch_size.tolist(), work.num_examples.tolist()
-        seed_list, skip = seeds.tolist(), failed.tolist()
-        return [
-            template.model_copy(
-                update={
-                    "id": f"{prefix}.{device}",
-                    "device": device,
-                    "epochs": epochs[i],
-                    "batch_size": batch_sizes[i],
-                    "num_examples": examples[i],
-                    "seed": seed_list[i],
-                }
-            )
-            for i, device in enumerate(selected.tolist())
-            if not skip[i]
-        ]
-
     def _test(self, rep: Repetition, round_: int) -> Evaluation:
         """The new global model on the test split: workers evaluate it in shards, combined in shard order."""
-        jobs = [
-            self._test_job(rep.index, round_, shard, start, stop)
-            for shard, (start, stop) in enumerate(shard_ranges(rep.test_size, self.spec.simulation.test_shard_size))
-        ]
+        jobs = shard_jobs(self._template(rep, round_, Phase.TEST), rep.test_size, self.spec.simulation.test_shard_size)
         results = self._execute(jobs, {})
         refused = [job.id for job in jobs if job.id not in results]
         if refused:
@@ -384,21 +336,9 @@ class SimulationLoop:
         shards = [results[job.id][0] for job in jobs]
         return combine([Evaluation(shard.loss, shard.accuracy or 0.0, shard.num_examples) for shard in shards])
 
-    def _test_job(self, repetition: int, round_: int, shard: int, start: int, stop: int) -> Job:
-        return Job(
-            id=f"{self.status.run_id[:8]}.{repetition}.{round_}.test.{shard}",
-            run_id=self.status.run_id,
-            repetition=repetition,
-            round=round_,
-            phase=Phase.TEST,
-            test_examples=ExampleRange(start=start, stop=stop),
-            model_version=self.status.models.version,
-            epochs=1,
-            batch_size=EVAL_BATCH_SIZE,
-            num_examples=stop - start,
-            seed=0,  # evaluation draws nothing at random
-            lease_seconds=self.status.queue.lease_seconds,
-        )
+    def _template(self, rep: Repetition, round_: int, phase: Phase) -> Job:
+        models, queue = self.status.models, self.status.queue
+        return job_template(self.status.run_id, rep.index, round_, phase, models.version, queue.lease_seconds)
 
     def _payloads(self, jobs: list[Job]) -> dict[str, bytes]:
         """The algorithm's per-device tensors of each fit job, encoded once."""
@@ -503,6 +443,72 @@ class SimulationLoop:
         if conditions.loss is not None and record.test_loss <= conditions.loss:
             return "TargetLossReached"
         return None
+
+
+def job_template(
+    run_id: str, repetition: int, round_: int, phase: Phase, model_version: int, lease_seconds: float
+) -> Job:
+    """A job with the fields every job of one phase of a round shares; the others are placeholders."""
+    # model_construct (and model_copy below): the values are the loop's own, and validating 10,000 jobs
+    # a round costs ~0.2 s; copying one template halves the cost of constructing each job.
+    return Job.model_construct(
+        id="",
+        run_id=run_id,
+        repetition=repetition,
+        round=round_,
+        phase=phase,
+        device=None,
+        test_examples=None,
+        model_version=model_version,
+        epochs=1,
+        batch_size=1,
+        num_examples=1,
+        seed=0,
+        lease_seconds=lease_seconds,
+    )
+
+
+def _id_prefix(template: Job) -> str:
+    # Job ids start with the run id: a result meant for another run is never taken for this one's.
+    return f"{template.run_id[:8]}.{template.repetition}.{template.round}.{template.phase.value}"
+
+
+def device_jobs(
+    template: Job, selected: np.ndarray, failed: np.ndarray, work: LocalWork, seeds: np.ndarray
+) -> list[Job]:
+    """A fit or eval job for each selected device that did not fail, in device order."""
+    epochs, batch_sizes, examples = work.epochs.tolist(), work.batch_size.tolist(), work.num_examples.tolist()
+    seed_list, skip, prefix = seeds.tolist(), failed.tolist(), _id_prefix(template)
+    return [
+        template.model_copy(
+            update={
+                "id": f"{prefix}.{device}",
+                "device": device,
+                "epochs": epochs[i],
+                "batch_size": batch_sizes[i],
+                "num_examples": examples[i],
+                "seed": seed_list[i],
+            }
+        )
+        for i, device in enumerate(selected.tolist())
+        if not skip[i]
+    ]
+
+
+def shard_jobs(template: Job, test_size: int, shard_size: int) -> list[Job]:
+    """The test jobs of a round: one per shard of `shard_size` test examples, in shard order."""
+    prefix = _id_prefix(template)
+    return [
+        template.model_copy(
+            update={
+                "id": f"{prefix}.{shard}",
+                "test_examples": ExampleRange(start=start, stop=stop),
+                "batch_size": EVAL_BATCH_SIZE,
+                "num_examples": stop - start,
+            }
+        )
+        for shard, (start, stop) in enumerate(shard_ranges(test_size, shard_size))
+    ]
 
 
 class _PhaseStrategies:
