@@ -1,10 +1,11 @@
 """Overhead of `feles run` over a plain single-process torch loop that does exactly the same training.
 
 The baseline derives each round's devices, epochs, batches, examples and seeds with the simulator's own
-pure functions (feles.devices, feles.strategies, feles.seeding, feles.data.partition_devices), then trains
-them with a plain SGD loop, averages them FedAvg-style, runs the same device evaluations and evaluates the
-global model on the whole test split every round (the simulator's workers do it in shards). It must end
-with the same test accuracies as the simulator, which this script checks.
+pure functions (feles.devices, feles.strategies, feles.seeding, feles.orchestrator.loop.device_view and
+feles.worker.status.build_repetition_data), then trains them with a plain SGD loop, averages them
+FedAvg-style, runs the same device evaluations and evaluates the global model on the whole test split
+every round (the simulator's workers do it in shards). It must end with the same test accuracies as the
+simulator, which this script checks.
 
 Usage: python bench/overhead.py [--config examples/quickstart.yaml] [--repeat 2] [--data-dir DIR]
 (internally `python bench/overhead.py --baseline SPEC` runs the baseline in its own process).
@@ -30,21 +31,19 @@ from report import header, verdict
 
 from feles.config import PhaseSection, SimulationSpec, load_spec
 from feles.data import (
-    DataRequest,
     DevicePartitions,
     FederatedDataset,
     default_model_for,
-    load_dataset,
-    partition_devices,
     resolve_data_dir,
 )
 from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
 from feles.evaluation import EVAL_BATCH_SIZE
 from feles.models import build_model, initialize_model
-from feles.orchestrator.loop import DeviceHistory
+from feles.orchestrator.loop import DeviceHistory, device_view
 from feles.seeding import numpy_rng, torch_seed
-from feles.strategies import LOCAL_DATA_OPTIMIZERS, SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext
+from feles.strategies import LOCAL_DATA_OPTIMIZERS, SELECTORS, UPDATE_OPTIMIZERS, SelectionContext
 from feles.strategies.update import UpdateContext
+from feles.worker.status import build_repetition_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.15
@@ -77,21 +76,7 @@ class Schedule:
         """The phase's costs (with its failures) and the jobs of the devices that did not fail."""
         section: PhaseSection = self.sections[phase]
         seed = self.spec.simulation.seed
-        view = DeviceView(
-            ips=self.population.ips,
-            data_sizes=self.population.data_sizes,
-            net_speed=conditions.net_speed,
-            energy=energy_left,
-            times_selected=self.history.times_selected,
-            times_failed=self.history.times_failed,
-            last_selected_round=self.history.last_selected_round,
-            last_loss=self.history.last_loss,
-            model_parameters=self.parameters,
-            time_sum=self.history.time_sum,
-            time_sq_sum=self.history.time_sq_sum,
-            pow_comp_s=self.spec.energy.pow_comp_s,
-            pow_net_s=self.spec.energy.pow_net_s,
-        )
+        view = device_view(self.spec, self.population, conditions, energy_left, self.history, self.parameters)
         context = SelectionContext(
             repetition=self.repetition,
             round=round_,
@@ -200,22 +185,8 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
     round_seconds: list[float] = []
     for repetition in range(spec.simulation.repetitions):
         population = DevicePopulation.draw(spec, repetition)
-        request = DataRequest(
-            spec.simulation.seed,
-            repetition,
-            population.data_sizes,
-            resolve_data_dir(data_dir, spec.simulation.data_dir),
-            spec.simulation.dataset_params,
-        )
-        dataset = load_dataset(spec.simulation.dataset, request)
-        partitions = partition_devices(
-            dataset,
-            population.data_sizes,
-            spec.data.non_iid_partitions,
-            spec.data.mislabelling_percentage,
-            spec.simulation.seed,
-            repetition,
-        )
+        data = build_repetition_data(spec, repetition, resolve_data_dir(data_dir, spec.simulation.data_dir))
+        dataset, partitions = data.dataset, data.partitions
         model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
         model = build_model(model_name, dataset.input_shape, dataset.num_classes)
         initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", repetition))

@@ -47,11 +47,11 @@ from feles.evaluation import Evaluation, combine
 from feles.models import build_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.jobs import JobQueue
-from feles.orchestrator.loop import DeviceHistory, device_jobs, job_template, shard_jobs
+from feles.orchestrator.loop import DeviceHistory, device_jobs, device_view, job_template, shard_jobs
 from feles.orchestrator.results import ResultsDocument, RoundRecord
 from feles.protocol import Job, JobResult, Phase
 from feles.seeding import numpy_rng, torch_seeds
-from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, DeviceView, SelectionContext, UpdateContext
+from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, SelectionContext, UpdateContext
 
 TARGET_SECONDS = 0.100
 TARGET_RSS_BYTES = 1 << 30
@@ -114,21 +114,7 @@ def schedule_phase(
     """One phase as the loop runs it, with every job completed at once by an in-process 'worker'."""
     section = spec.algorithms.fit if phase is Phase.FIT else spec.algorithms.eval
     seed, parameters = spec.simulation.seed, sum(t.numel() for t in model.values())
-    view = DeviceView(
-        ips=population.ips,
-        data_sizes=population.data_sizes,
-        net_speed=conditions.net_speed,
-        energy=energy_left,
-        times_selected=history.times_selected,
-        times_failed=history.times_failed,
-        last_selected_round=history.last_selected_round,
-        last_loss=history.last_loss,
-        model_parameters=parameters,
-        time_sum=history.time_sum,
-        time_sq_sum=history.time_sq_sum,
-        pow_comp_s=spec.energy.pow_comp_s,
-        pow_net_s=spec.energy.pow_net_s,
-    )
+    view = device_view(spec, population, conditions, energy_left, history, parameters)
     selector = SELECTORS.get(section.selection)(section.selection_params)
 
     def select() -> np.ndarray:

@@ -260,21 +260,7 @@ class SimulationLoop:
         self, rep: Repetition, round_: int, phase: Phase, conditions: RoundConditions, energy_left: np.ndarray
     ) -> PhaseOutcome:
         strategies = self.phases[phase]
-        view = DeviceView(
-            ips=rep.population.ips,
-            data_sizes=rep.population.data_sizes,
-            net_speed=conditions.net_speed,
-            energy=energy_left,
-            times_selected=rep.history.times_selected,
-            times_failed=rep.history.times_failed,
-            last_selected_round=rep.history.last_selected_round,
-            last_loss=rep.history.last_loss,
-            model_parameters=_parameter_count(rep.model),
-            time_sum=rep.history.time_sum,
-            time_sq_sum=rep.history.time_sq_sum,
-            pow_comp_s=self.spec.energy.pow_comp_s,
-            pow_net_s=self.spec.energy.pow_net_s,
-        )
+        view = device_view(self.spec, rep.population, conditions, energy_left, rep.history, _parameter_count(rep.model))
         seed = self.spec.simulation.seed
         selected = strategies.select(
             SelectionContext(
@@ -445,10 +431,39 @@ class SimulationLoop:
         return None
 
 
+def device_view(
+    spec: SimulationSpec,
+    population: DevicePopulation,
+    conditions: RoundConditions,
+    energy_left: np.ndarray,
+    history: DeviceHistory,
+    model_parameters: int,
+) -> DeviceView:
+    """What selection and update strategies may read about the devices in this phase of a round."""
+    return DeviceView(
+        ips=population.ips,
+        data_sizes=population.data_sizes,
+        net_speed=conditions.net_speed,
+        energy=energy_left,
+        times_selected=history.times_selected,
+        times_failed=history.times_failed,
+        last_selected_round=history.last_selected_round,
+        last_loss=history.last_loss,
+        model_parameters=model_parameters,
+        time_sum=history.time_sum,
+        time_sq_sum=history.time_sq_sum,
+        pow_comp_s=spec.energy.pow_comp_s,
+        pow_net_s=spec.energy.pow_net_s,
+    )
+
+
 def job_template(
     run_id: str, repetition: int, round_: int, phase: Phase, model_version: int, lease_seconds: float
 ) -> Job:
-    """A job with the fields every job of one phase of a round shares; the others are placeholders."""
+    """A job holding the fields shared by every job of one phase of a round.
+
+    device_jobs and shard_jobs copy it and set the per-job fields (id, device or test examples, work, seed).
+    """
     # model_construct (and model_copy below): the values are the loop's own, and validating 10,000 jobs
     # a round costs ~0.2 s; copying one template halves the cost of constructing each job.
     return Job.model_construct(

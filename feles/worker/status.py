@@ -34,6 +34,24 @@ class RepetitionData:
     partitions: DevicePartitions
 
 
+def build_repetition_data(spec: SimulationSpec, repetition: int, data_dir: Path | None) -> RepetitionData:
+    """The dataset and the device partitions of a repetition, from spec and seed alone (as on every worker)."""
+    population = DevicePopulation.draw(spec, repetition)
+    request = DataRequest(
+        spec.simulation.seed, repetition, population.data_sizes, data_dir, spec.simulation.dataset_params
+    )
+    dataset = load_dataset(spec.simulation.dataset, request)
+    partitions = partition_devices(
+        dataset,
+        population.data_sizes,
+        spec.data.non_iid_partitions,
+        spec.data.mislabelling_percentage,
+        spec.simulation.seed,
+        repetition,
+    )
+    return RepetitionData(dataset, partitions)
+
+
 @dataclass
 class WorkerStatus:
     """The run's spec turned into the objects jobs need, plus caches of data and models."""
@@ -70,25 +88,7 @@ class WorkerStatus:
         """The dataset and the device partitions of a repetition, built once from spec and seed."""
         if repetition not in self._data:
             self._data.clear()  # repetitions run in order: the previous one is done with
-            spec = self.spec
-            population = DevicePopulation.draw(spec, repetition)
-            request = DataRequest(
-                spec.simulation.seed,
-                repetition,
-                population.data_sizes,
-                self.data_dir,
-                spec.simulation.dataset_params,
-            )
-            dataset = load_dataset(spec.simulation.dataset, request)
-            partitions = partition_devices(
-                dataset,
-                population.data_sizes,
-                spec.data.non_iid_partitions,
-                spec.data.mislabelling_percentage,
-                spec.simulation.seed,
-                repetition,
-            )
-            self._data[repetition] = RepetitionData(dataset, partitions)
+            self._data[repetition] = build_repetition_data(self.spec, repetition, self.data_dir)
         return self._data[repetition]
 
     def module(self, repetition: int) -> nn.Module:
