@@ -1,7 +1,7 @@
 """Overhead of `feles run` over a plain single-process torch loop that does exactly the same training.
 
 The baseline derives each round's devices, epochs, batches, examples and seeds with the simulator's own
-pure functions (feles.devices, feles.strategies, feles.seeding, feles.orchestrator.loop.device_view and
+pure functions (feles.devices, feles.strategies, feles.seeding, feles.orchestrator.planning.plan_phase and
 feles.worker.status.build_repetition_data), then trains them with a plain SGD loop, averages them
 FedAvg-style, runs the same device evaluations and evaluates the global model on the whole test split
 every round (the simulator's workers do it in shards). It must end with the same test accuracies as the
@@ -29,20 +29,21 @@ import torch
 import yaml
 from report import header, verdict
 
-from feles.config import PhaseSection, SimulationSpec, load_spec
+from feles.config import SimulationSpec, load_spec
 from feles.data import (
     DevicePartitions,
     FederatedDataset,
     default_model_for,
     resolve_data_dir,
 )
-from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
+from feles.devices import CostModel, DevicePopulation, JobCosts, RoundConditions
 from feles.evaluation import EVAL_BATCH_SIZE
 from feles.models import build_model, initialize_model
-from feles.orchestrator.loop import DeviceHistory, device_view
+from feles.orchestrator.planning import DeviceState, PhaseStrategies, plan_phase, spend_energy
+from feles.protocol import Phase
 from feles.seeding import numpy_rng, torch_seed
-from feles.strategies import LOCAL_DATA_OPTIMIZERS, SELECTORS, UPDATE_OPTIMIZERS, SelectionContext
-from feles.strategies.update import UpdateContext
+from feles.strategies import LOCAL_DATA_OPTIMIZERS
+from feles.strategies.history import DeviceHistory
 from feles.worker.status import build_repetition_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,59 +67,23 @@ class Schedule:
     def __init__(self, spec: SimulationSpec, repetition: int, population: DevicePopulation, parameters: int) -> None:
         self.spec, self.repetition, self.population, self.parameters = spec, repetition, population, parameters
         self.history = DeviceHistory.empty(spec.devices.num)
-        self.sections = {"fit": spec.algorithms.fit, "eval": spec.algorithms.eval}
-        self.selectors = {phase: SELECTORS.get(s.selection)(s.selection_params) for phase, s in self.sections.items()}
-        self.updates = {phase: UPDATE_OPTIMIZERS.get(s.update)(s.update_params) for phase, s in self.sections.items()}
+        self.strategies = {"fit": PhaseStrategies(spec.algorithms.fit), "eval": PhaseStrategies(spec.algorithms.eval)}
 
     def phase(
         self, round_: int, phase: str, conditions: RoundConditions, energy_left: np.ndarray
     ) -> tuple[JobCosts, list[PlainJob]]:
         """The phase's costs (with its failures) and the jobs of the devices that did not fail."""
-        section: PhaseSection = self.sections[phase]
-        seed = self.spec.simulation.seed
-        view = device_view(self.spec, self.population, conditions, energy_left, self.history, self.parameters)
-        context = SelectionContext(
-            repetition=self.repetition,
-            round=round_,
-            phase=phase,
-            k=section.params.k,
-            num_devices=self.spec.devices.num,
-            params=section.params,
-            available=conditions.available_ids,
-            devices=view,
-            rng=numpy_rng(seed, f"select-{phase}", self.repetition, round_),
-            round_times=self.history.round_times,
-        )
-        selected = np.sort(np.asarray(self.selectors[phase].select_devices(context), dtype=np.int64))
-        work = self.updates[phase].plan(
-            UpdateContext(
-                self.repetition,
-                round_,
-                phase,
-                selected,
-                section.params,
-                view,
-                numpy_rng(seed, f"update-{phase}", self.repetition, round_),
-            )
-        )
-        iterations = local_iterations(work.epochs, work.batch_size, work.num_examples)
-        failures = draw_failures(self.spec, self.repetition, round_, phase, selected)
-        costs = job_costs(
-            self.spec, self.population, conditions, selected, iterations, self.parameters, phase, energy_left, failures
-        )
-        energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
+        state = DeviceState(self.population, conditions, energy_left, self.history)
+        when = (self.repetition, round_, Phase(phase))
+        plan = plan_phase(self.spec, self.strategies[phase], when, state, CostModel.of(self.spec, self.parameters))
+        spend_energy(plan, energy_left)
+        work = plan.work
         jobs = [
-            PlainJob(
-                int(device),
-                int(work.epochs[i]),
-                int(work.batch_size[i]),
-                int(work.num_examples[i]),
-                torch_seed(seed, f"job-{phase}", self.repetition, round_, int(device)),
-            )
-            for i, device in enumerate(selected)
-            if not costs.failed[i]
+            PlainJob(int(device), int(work.epochs[i]), int(work.batch_size[i]), int(work.num_examples[i]), seed)
+            for i, (device, seed) in enumerate(zip(plan.selected.tolist(), plan.seeds.tolist(), strict=True))
+            if not plan.costs.failed[i]
         ]
-        return costs, jobs
+        return plan.costs, jobs
 
 
 class LocalExamples:

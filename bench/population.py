@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,23 +41,22 @@ from report import header, verdict
 from feles.algorithms import DeviceUpdate, build_server
 from feles.config import SimulationSpec, parse_spec
 from feles.data import DataRequest, load_dataset
-from feles.devices import DevicePopulation, JobCosts, RoundConditions, draw_failures, job_costs, local_iterations
+from feles.devices import CostModel, DevicePopulation, RoundConditions
 from feles.evaluation import Evaluation, combine
 from feles.models import build_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.jobs import JobQueue
-from feles.orchestrator.loop import DeviceHistory, device_jobs, device_view, job_template, shard_jobs
+from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
 from feles.orchestrator.results import ResultsDocument, RoundRecord
+from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
 from feles.protocol import Job, JobResult, Phase
-from feles.seeding import numpy_rng, torch_seeds
-from feles.strategies import SELECTORS, UPDATE_OPTIMIZERS, SelectionContext, UpdateContext
+from feles.strategies.history import DeviceHistory
 
 TARGET_SECONDS = 0.100
 TARGET_RSS_BYTES = 1 << 30
 STEPS = [
     "conditions",
-    "selection",
-    "plan + costs",
+    "plan (selection, work, costs, seeds)",
     "jobs + submit",
     "queue bookkeeping",
     "history",
@@ -103,59 +101,26 @@ def schedule_phase(
     spec: SimulationSpec,
     phase: Phase,
     round_: int,
-    population: DevicePopulation,
-    conditions: RoundConditions,
-    energy_left: np.ndarray,
-    history: DeviceHistory,
+    state: DeviceState,
     queue: JobQueue,
     model: dict[str, torch.Tensor],
     timer: Timer,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[JobResult, dict[str, torch.Tensor]]]]:
     """One phase as the loop runs it, with every job completed at once by an in-process 'worker'."""
     section = spec.algorithms.fit if phase is Phase.FIT else spec.algorithms.eval
-    seed, parameters = spec.simulation.seed, sum(t.numel() for t in model.values())
-    view = device_view(spec, population, conditions, energy_left, history, parameters)
-    selector = SELECTORS.get(section.selection)(section.selection_params)
+    costs = CostModel.of(spec, sum(t.numel() for t in model.values()))
+    strategies = PhaseStrategies(section)
 
-    def select() -> np.ndarray:
-        context = SelectionContext(
-            repetition=0,
-            round=round_,
-            phase=phase.value,
-            k=section.params.k,
-            num_devices=spec.devices.num,
-            params=section.params,
-            available=conditions.available_ids,
-            devices=view,
-            rng=numpy_rng(seed, f"select-{phase}", 0, round_),
-            round_times=history.round_times,
-        )
-        chosen = np.asarray(selector.select_devices(context), dtype=np.int64)
-        # The loop's validity check of a strategy's answer.
-        if not np.isin(chosen, context.available).all() or len(np.unique(chosen)) != len(chosen):
-            raise RuntimeError("invalid selection")
-        return np.sort(chosen)
+    def plan() -> PhasePlan:
+        planned = plan_phase(spec, strategies, (0, round_, phase), state, costs)
+        spend_energy(planned, state.energy_left)
+        return planned
 
-    selected = timer("selection", select)
-
-    def plan() -> tuple[Any, Any]:
-        work = UPDATE_OPTIMIZERS.get(section.update)(section.update_params).plan(
-            UpdateContext(0, round_, phase.value, selected, section.params, view, numpy_rng(seed, "u", 0, round_))
-        )
-        iterations = local_iterations(work.epochs, work.batch_size, work.num_examples)
-        failures = draw_failures(spec, 0, round_, phase.value, selected)
-        costs = job_costs(
-            spec, population, conditions, selected, iterations, parameters, phase.value, energy_left, failures
-        )
-        energy_left[selected[~costs.failed]] -= costs.energy[~costs.failed]
-        return work, costs
-
-    work, costs = timer("plan + costs", plan)
+    planned = timer("plan (selection, work, costs, seeds)", plan)
 
     def jobs() -> list[Job]:
-        seeds = torch_seeds(seed, f"job-{phase.value}", (0, round_), selected)
         template = job_template("0" * 32, 0, round_, phase, round_, queue.lease_seconds)
-        created = device_jobs(template, selected, costs.failed, work, seeds)
+        created = device_jobs(template, planned.selected, planned.costs.failed, planned.work, planned.seeds)
         queue.submit(created)
         return created
 
@@ -174,12 +139,11 @@ def schedule_phase(
         return {job.device: results[job.id] for job in submitted if job.id in results}
 
     by_device = timer("queue bookkeeping", bookkeeping)
-    failed = costs.failed | ~np.isin(selected, list(by_device))
+    failed = planned.costs.failed | ~np.isin(planned.selected, list(by_device))
     if phase is Phase.FIT:
         losses = {device: result.loss for device, (result, _) in by_device.items()}
-        done = JobCosts(costs.devices, costs.computation_time, costs.communication_time, costs.energy, failed)
-        timer("history", lambda: history.record_fit(round_, done, losses))
-    return selected, failed, by_device
+        timer("history", lambda: state.history.record_fit(round_, planned.costs.with_failed(failed), losses))
+    return planned.selected, failed, by_device
 
 
 def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) -> Evaluation:
@@ -211,17 +175,15 @@ def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, 
         timer = Timer()
         started = time.perf_counter()
         conditions = timer("conditions", lambda r=round_: RoundConditions.draw(spec, 0, r))
-        energy_left = conditions.energy.copy()
-        selected, _, fit = schedule_phase(
-            spec, Phase.FIT, round_, population, conditions, energy_left, history, queue, model, timer
-        )
+        state = DeviceState(population, conditions, conditions.energy.copy(), history)
+        selected, _, fit = schedule_phase(spec, Phase.FIT, round_, state, queue, model, timer)
 
         def aggregate(fit: dict = fit, model: dict = model) -> dict[str, torch.Tensor]:
             updates = [DeviceUpdate(d, r.num_examples, r.num_steps, r.loss, t) for d, (r, t) in sorted(fit.items())]
             return server.aggregate(model, updates)
 
         model = timer("aggregation", aggregate)
-        schedule_phase(spec, Phase.EVAL, round_, population, conditions, energy_left, history, queue, model, timer)
+        schedule_phase(spec, Phase.EVAL, round_, state, queue, model, timer)
         timer("test jobs", lambda r=round_: test_phase(r, test_size, spec.simulation.test_shard_size, queue))
         per_round.append((time.perf_counter() - started, timer.seconds))
         selected_counts.append(len(selected))
@@ -243,7 +205,7 @@ def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, 
                 results=results.to_dict(),
                 weights=model,
                 server_state=server.state_dict(),
-                history=asdict(history),
+                history=history.arrays(),
             ),
         )
         persistence.append(time.perf_counter() - written)

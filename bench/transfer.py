@@ -49,10 +49,10 @@ def serve(parameters: int, jobs: int) -> None:
     from feles.orchestrator.api import create_app
     from feles.orchestrator.jobs import JobQueue
     from feles.orchestrator.listener import bind_socket
-    from feles.orchestrator.status import OrchestratorStatus
+    from feles.orchestrator.state import OrchestratorState
     from feles.protocol import Job, Phase
 
-    state = OrchestratorStatus(spec=parse_spec({}), queue=JobQueue(lease_seconds=600.0), model_name="benchmark")
+    state = OrchestratorState(spec=parse_spec({}), queue=JobQueue(lease_seconds=600.0), model_name="benchmark")
     state.models.publish(model_of(parameters))
     state.queue.submit(
         Job(

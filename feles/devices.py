@@ -6,7 +6,7 @@ independent of the hardware that runs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -82,9 +82,14 @@ class JobCosts:
 
     devices: np.ndarray
     computation_time: np.ndarray
-    communication_time: np.ndarray
+    download_time: np.ndarray
+    upload_time: np.ndarray
     energy: np.ndarray
     failed: np.ndarray
+
+    @property
+    def communication_time(self) -> np.ndarray:
+        return self.download_time + self.upload_time
 
     @property
     def time(self) -> np.ndarray:
@@ -99,21 +104,43 @@ class JobCosts:
         """Energy the completed jobs consumed [mWh]."""
         return float(self.energy[~self.failed].sum())
 
+    def with_failed(self, failed: np.ndarray) -> JobCosts:
+        """The same costs with another failure mask (devices whose result never came, or was refused)."""
+        return replace(self, failed=failed)
 
-def job_costs(
-    spec: SimulationSpec,
-    population: DevicePopulation,
-    conditions: RoundConditions,
-    devices: np.ndarray,
-    iterations: np.ndarray,
-    model_parameters: int,
-    phase: str,
-    energy_left: np.ndarray,
-    random_failures: np.ndarray,
-) -> JobCosts:
-    """Time and energy of each job, and which devices fail (random failure or energy exhausted)."""
-    computation = iterations / population.ips[devices]
-    communication = MODEL_TRANSFERS[phase] * model_parameters / conditions.net_speed[devices]
-    energy = spec.energy.pow_comp_s * computation + spec.energy.pow_net_s * communication
-    failed = random_failures | (energy > energy_left[devices])
-    return JobCosts(devices, computation, communication, energy, failed)
+
+@dataclass(frozen=True)
+class PhaseWork:
+    """A phase's selected devices, their local iterations and their random failure draws, aligned."""
+
+    phase: str
+    devices: np.ndarray
+    iterations: np.ndarray
+    random_failures: np.ndarray
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """What a job costs apart from the device it runs on: the energy model's powers and the model's size."""
+
+    pow_comp_s: float
+    pow_net_s: float
+    model_parameters: int
+
+    @classmethod
+    def of(cls, spec: SimulationSpec, model_parameters: int) -> CostModel:
+        return cls(spec.energy.pow_comp_s, spec.energy.pow_net_s, model_parameters)
+
+    def job_costs(
+        self, work: PhaseWork, population: DevicePopulation, conditions: RoundConditions, energy_left: np.ndarray
+    ) -> JobCosts:
+        """Time and energy of each job, and which devices fail (random failure or energy exhausted)."""
+        devices = work.devices
+        computation = work.iterations / population.ips[devices]
+        # One model transfer each way: the same float operations as MODEL_TRANSFERS * parameters / speed.
+        transfer = self.model_parameters / conditions.net_speed[devices]
+        download = transfer
+        upload = (MODEL_TRANSFERS[work.phase] - 1.0) * transfer
+        energy = self.pow_comp_s * computation + self.pow_net_s * (download + upload)
+        failed = work.random_failures | (energy > energy_left[devices])
+        return JobCosts(devices, computation, download, upload, energy, failed)

@@ -21,23 +21,26 @@ from __future__ import annotations
 
 import os
 import tempfile
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+#: The media type of Parquet bytes served over HTTP.
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 #: The folder of the device records inside a run's output folder.
 RECORDS_FOLDER = "devices"
 
 
-class Table(str, Enum):
+class Table(StrEnum):
     RECORDS = "records"
     AVAILABILITY = "availability"
     POPULATION = "population"
 
 
-class Failure(str, Enum):
+class Failure(StrEnum):
     """Why a selected device did not complete its job."""
 
     RANDOM = "random"  # the Bernoulli(p_fail) draw
@@ -136,13 +139,13 @@ def part_files(output_folder: str | Path, table: Table) -> list[Path]:
     return sorted(folder.glob(pattern))
 
 
-def write_part(path: Path, table: pa.Table) -> None:
-    """Write a part atomically (a reader, or a crash, never sees half a file)."""
+def write_part(path: Path, table: pa.Table, **options: Any) -> None:
+    """Write a part atomically (a reader, or a crash, never sees half a file); `options` go to the Parquet writer."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(table, temporary, compression="zstd")
+        pq.write_table(table, temporary, compression="zstd", **options)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -165,3 +168,10 @@ def read_table(
     if not files:
         return schema.empty_table()
     return pa.concat_tables([pq.read_table(path, schema=schema) for path in files])
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """A table as one Parquet file's bytes (what `/v1/results/devices` serves)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()

@@ -69,6 +69,13 @@ class DevicePartitions:
     indices: list[np.ndarray]
     labels: Sequence[torch.Tensor]
 
+    def label_counts(self, num_classes: int) -> np.ndarray:
+        """(devices, classes): how many examples of each class every device holds (after mislabelling)."""
+        counts = np.zeros((len(self.indices), num_classes), dtype=np.int64)
+        for device, labels in enumerate(self.labels):
+            counts[device] = np.bincount(labels.numpy(), minlength=num_classes)
+        return counts
+
 
 def partition_devices(
     dataset: FederatedDataset,

@@ -1,4 +1,4 @@
-"""The orchestrator's HTTP API (FastAPI): thin handlers over OrchestratorStatus and the job queue."""
+"""The orchestrator's HTTP API (FastAPI): thin handlers over the OrchestratorState and its job queue."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -18,7 +19,7 @@ from feles.api_token import tokens_match
 from feles.orchestrator.jobs import Completion, LeaseChange
 from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, BodyLimit
 from feles.orchestrator.metrics import OrchestratorMetrics
-from feles.orchestrator.status import OrchestratorStatus
+from feles.orchestrator.state import OrchestratorState
 from feles.protocol import (
     API_PREFIX,
     TENSOR_MEDIA_TYPE,
@@ -33,8 +34,10 @@ from feles.protocol import (
     check_test_result,
     check_update,
     decode_result,
+    json_safe,
     split_extra,
 )
+from feles.records import PARQUET_MEDIA_TYPE, Table, read_table, table_bytes
 
 log = logging.getLogger("feles.orchestrator.api")
 
@@ -46,7 +49,7 @@ MAX_RESULT_BYTES = 512 * 1024 * 1024
 MAX_WAIT_SECONDS = 60.0
 
 
-def get_status(request: Request) -> OrchestratorStatus:
+def get_state(request: Request) -> OrchestratorState:
     return request.app.state.orchestrator
 
 
@@ -63,11 +66,11 @@ def require_token(
     given = f"Bearer {credentials.credentials}" if credentials else None
     if not tokens_match(expected, given):
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
 
 
-StatusDep = Annotated[OrchestratorStatus, Depends(get_status)]
+StateDep = Annotated[OrchestratorState, Depends(get_state)]
 WorkerQuery = Annotated[str, Query(min_length=1, max_length=200)]
 router = APIRouter(
     prefix=API_PREFIX,
@@ -80,10 +83,10 @@ router = APIRouter(
 )
 
 
-@router.post("/workers", response_model=RegisterReply, status_code=status.HTTP_201_CREATED)
-def register_worker(body: RegisterRequest, state: StatusDep) -> RegisterReply:
+@router.post("/workers", response_model=RegisterReply, status_code=HTTPStatus.CREATED)
+def register_worker(body: RegisterRequest, state: StateDep) -> RegisterReply:
     """Register a worker; the reply carries everything it needs to run jobs."""
-    worker_id = state.register_worker(body.name)
+    worker_id = state.workers.register(body.name)
     log.info("worker %s registered", worker_id)
     return RegisterReply(
         worker_id=worker_id,
@@ -104,7 +107,7 @@ def register_worker(body: RegisterRequest, state: StatusDep) -> RegisterReply:
     },
 )
 async def next_job(
-    state: StatusDep,
+    state: StateDep,
     worker: WorkerQuery,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 20.0,
 ) -> Job | Response:
@@ -112,18 +115,18 @@ async def next_job(
     deadline = time.monotonic() + wait
     while True:
         if state.queue.closed:
-            return Response(status_code=status.HTTP_410_GONE)
+            return Response(status_code=HTTPStatus.GONE)
         # Checked before every lease: a worker that left during the long-poll (its client is gone)
         # must not be handed a job that would then wait out its lease. `leave` runs on this event
         # loop too, so nothing comes between this check and the lease.
-        if not state.touch_worker(worker):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker!r}: register again")
+        if not state.workers.touch(worker):
+            raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown worker {worker!r}: register again")
         job = state.queue.lease(worker)
         if job is not None:
             return job
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return Response(status_code=status.HTTP_204_NO_CONTENT)
+            return Response(status_code=HTTPStatus.NO_CONTENT)
         await state.job_signal.wait(min(remaining, 0.5))
 
 
@@ -132,11 +135,11 @@ async def next_job(
     response_class=Response,
     responses={200: {"content": {TENSOR_MEDIA_TYPE: {}}}, 404: {"description": "Unknown or expired version"}},
 )
-def get_model(version: int, state: StatusDep) -> Response:
+def get_model(version: int, state: StateDep) -> Response:
     """The global model's weights of `version` as safetensors bytes."""
     data = state.models.get(version)
     if data is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model version {version} is not available")
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"model version {version} is not available")
     headers = {"Cache-Control": "public, max-age=31536000, immutable"}
     return Response(content=data, media_type=TENSOR_MEDIA_TYPE, headers=headers)
 
@@ -146,11 +149,11 @@ def get_model(version: int, state: StatusDep) -> Response:
     response_class=Response,
     responses={200: {"content": {TENSOR_MEDIA_TYPE: {}}}, 404: {"description": "Unknown job or no tensors"}},
 )
-def get_job_tensors(job_id: str, state: StatusDep) -> Response:
+def get_job_tensors(job_id: str, state: StateDep) -> Response:
     """The algorithm tensors that travel with a job (e.g. SCAFFOLD's control variates), safetensors."""
     data = state.queue.payload(job_id)
     if data is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is unknown or has no tensors")
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"job {job_id!r} is unknown or has no tensors")
     return Response(content=data, media_type=TENSOR_MEDIA_TYPE)
 
 
@@ -165,7 +168,7 @@ def get_job_tensors(job_id: str, state: StatusDep) -> Response:
     },
     openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
 )
-async def post_result(job_id: str, request: Request, state: StatusDep) -> ResultAck:
+async def post_result(job_id: str, request: Request, state: StateDep) -> ResultAck:
     """A job's result: safetensors bytes with the JobResult metadata; the first result wins."""
     try:
         result, tensors = decode_result(await request.body())
@@ -182,12 +185,12 @@ async def post_result(job_id: str, request: Request, state: StatusDep) -> Result
         # A worker re-running the job would produce the same bytes: the device fails the round instead.
         if state.queue.reject(job_id):
             log.warning("job %s rejected: %s", job_id, error)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
     completion = state.queue.complete(job_id, result, tensors)
     if completion is Completion.UNKNOWN:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown job {job_id!r}")
     if completion is Completion.DUPLICATE:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} already has a result or its round is over")
+        raise HTTPException(HTTPStatus.CONFLICT, f"job {job_id!r} already has a result or its round is over")
     return ResultAck(accepted=True, reason="accepted")
 
 
@@ -195,18 +198,18 @@ async def post_result(job_id: str, request: Request, state: StatusDep) -> Result
     "/jobs/{job_id}/heartbeat",
     responses={404: {"description": "Unknown job"}, 409: {"description": "Job not leased to this worker"}},
 )
-def heartbeat(job_id: str, worker: WorkerQuery, state: StatusDep) -> dict[str, float]:
+def heartbeat(job_id: str, worker: WorkerQuery, state: StateDep) -> dict[str, float]:
     """Extend the lease of a job the worker is still running."""
     _lease_answer(state.queue.extend(job_id, worker), job_id)
-    state.touch_worker(worker)
+    state.workers.touch(worker)
     return {"lease_seconds": state.queue.lease_seconds}
 
 
 @router.delete("/workers/{worker_id}", responses={404: {"description": "Unknown worker"}})
-async def leave(worker_id: str, state: StatusDep) -> dict[str, list[str]]:
+async def leave(worker_id: str, state: StateDep) -> dict[str, list[str]]:
     """A worker is stopping: its leased jobs go back to the queue at once, first in line."""
-    if not state.forget_worker(worker_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown worker {worker_id!r}")
+    if not state.workers.forget(worker_id):
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown worker {worker_id!r}")
     released = state.queue.release_worker(worker_id)
     log.info("worker %s left; jobs given back: %s", worker_id, released or "none")
     return {"released": released}
@@ -214,20 +217,44 @@ async def leave(worker_id: str, state: StatusDep) -> dict[str, list[str]]:
 
 def _lease_answer(change: LeaseChange, job_id: str) -> None:
     if change is LeaseChange.UNKNOWN:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown job {job_id!r}")
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown job {job_id!r}")
     if change is LeaseChange.NOT_HOLDER:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is not leased to this worker")
+        raise HTTPException(HTTPStatus.CONFLICT, f"job {job_id!r} is not leased to this worker")
 
 
 @router.get("/status", response_model=SimulationStatus)
-def get_simulation_status(state: StatusDep) -> SimulationStatus:
+def get_simulation_status(state: StateDep) -> SimulationStatus:
     return state.snapshot()
 
 
 @router.get("/results")
-def get_results(state: StatusDep) -> JSONResponse:
+def get_results(state: StateDep) -> JSONResponse:
     """The full results document so far (spec, repetitions, rounds)."""
     return JSONResponse(state.results.to_dict())
+
+
+@router.get(
+    "/results/devices",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The rows as Parquet (default) or JSON (`format=json`: a list of row objects)",
+            "content": {PARQUET_MEDIA_TYPE: {}, "application/json": {}},
+        }
+    },
+)
+def get_device_records(
+    state: StateDep,
+    table: Table = Table.RECORDS,
+    repetition: Annotated[int | None, Query(ge=0)] = None,
+    round: Annotated[int | None, Query(ge=0)] = None,
+    format: Literal["parquet", "json"] = "parquet",
+) -> Response:
+    """Device records written so far (feles/records.py): every row, or those of a repetition and a round."""
+    rows = read_table(state.spec.simulation.output_folder, table, repetition, round)
+    if format == "json":
+        return JSONResponse(json_safe(rows.to_pylist()))
+    return Response(content=table_bytes(rows), media_type=PARQUET_MEDIA_TYPE)
 
 
 health = APIRouter()
@@ -245,10 +272,10 @@ def metrics(request: Request) -> Response:
 
 
 @health.get("/readyz", responses={503: {"description": "Not ready"}})
-def readyz(state: StatusDep) -> JSONResponse:
+def readyz(state: StateDep) -> JSONResponse:
     """Ready once the first model version is published (workers can start)."""
     ready = state.models.version >= 0
-    code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
+    code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
     return JSONResponse({"ready": ready, "phase": state.progress.phase.value}, status_code=code)
 
 
@@ -257,7 +284,7 @@ def body_limit_for(path: str) -> int:
 
 
 def create_app(
-    state: OrchestratorStatus,
+    state: OrchestratorState,
     api_token: str | None,
     lifespan: Lifespan | None = None,
     metrics: OrchestratorMetrics | None = None,

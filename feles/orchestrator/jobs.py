@@ -214,16 +214,23 @@ class JobQueue:
 
     def take_results(self, job_ids: Iterable[str]) -> dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]]:
         """Remove the jobs from the queue and return the results of those that have one."""
+        return self.take(job_ids)[0]
+
+    def take(self, job_ids: Iterable[str]) -> tuple[dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]], set[str]]:
+        """Remove the jobs from the queue: the results of those that have one, and the ids of those rejected."""
         results: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
+        rejected: set[str] = set()
         with self._lock:
             for job_id in job_ids:
                 entry = self._entries.pop(job_id, None)
                 self._retired.add(job_id)
                 if entry is not None and entry.result is not None and entry.tensors is not None:
                     results[job_id] = (entry.result, entry.tensors)
+                elif entry is not None and entry.rejected:
+                    rejected.add(job_id)
             pending = set(self._entries)
             self._pending = deque(job_id for job_id in self._pending if job_id in pending)
-        return results
+        return results, rejected
 
     def close(self) -> None:
         """No more jobs will come: wake every waiter."""

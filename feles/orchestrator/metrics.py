@@ -1,4 +1,4 @@
-"""Prometheus metrics of the orchestrator, read from its status at scrape time."""
+"""Prometheus metrics of the orchestrator, read from its state at scrape time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from feles.orchestrator.status import OrchestratorStatus
+from feles.orchestrator.state import OrchestratorState
 from feles.protocol import SimulationPhase
 
 #: Job round trips run from milliseconds (tiny models) to minutes (big models, slow workers).
@@ -16,9 +16,9 @@ ROUND_TRIP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 30
 
 
 class OrchestratorCollector(Collector):
-    """Gauges and counters computed from an OrchestratorStatus when Prometheus scrapes."""
+    """Gauges and counters computed from an OrchestratorState when Prometheus scrapes."""
 
-    def __init__(self, state: OrchestratorStatus) -> None:
+    def __init__(self, state: OrchestratorState) -> None:
         self.state = state
 
     def collect(self) -> Iterator[Metric]:
@@ -61,7 +61,7 @@ class OrchestratorCollector(Collector):
         yield CounterMetricFamily(
             "feles_jobs_reissued", "Jobs given to another worker (lease expired or worker left).", value=counts.reissued
         )
-        yield GaugeMetricFamily("feles_workers", "Workers seen recently.", value=state.live_workers())
+        yield GaugeMetricFamily("feles_workers", "Workers seen recently.", value=state.workers.live())
         yield GaugeMetricFamily("feles_workers_registered", "Workers registered.", value=len(state.workers))
 
 
@@ -77,7 +77,7 @@ class OrchestratorMetrics:
             registry=self.registry,
         )
 
-    def attach(self, state: OrchestratorStatus) -> None:
+    def attach(self, state: OrchestratorState) -> None:
         """Report `state` from now on."""
         self.registry.register(OrchestratorCollector(state))
 

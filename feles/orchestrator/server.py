@@ -22,10 +22,11 @@ from feles.orchestrator.api import create_app
 from feles.orchestrator.checkpoint import Checkpoint, CheckpointError, checkpoint_path, load_checkpoint
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.listener import bind_socket, inherited_socket
-from feles.orchestrator.loop import SimulationLoop
+from feles.orchestrator.loop import RunParts, SimulationLoop
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.notify import JobSignal
-from feles.orchestrator.status import OrchestratorStatus
+from feles.orchestrator.runner import QueueRunner
+from feles.orchestrator.state import OrchestratorState
 from feles.protocol import SimulationPhase
 
 log = logging.getLogger("feles.orchestrator")
@@ -48,15 +49,15 @@ class OrchestratorOptions:
     fd: int | None = None
 
 
-def build_status(
+def build_state(
     spec: SimulationSpec, lease_seconds: float, metrics: OrchestratorMetrics, run_id: str | None = None
-) -> OrchestratorStatus:
-    """An OrchestratorStatus whose queue wakes long-polls on submit (a new run id unless given)."""
+) -> OrchestratorState:
+    """An OrchestratorState whose queue wakes long-polls on submit (a new run id unless given)."""
     signal = JobSignal()
     queue = JobQueue(lease_seconds, on_submit=signal.notify, on_round_trip=metrics.round_trip.observe)
     model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
     extra = {"run_id": run_id} if run_id else {}
-    state = OrchestratorStatus(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
+    state = OrchestratorState(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
     metrics.attach(state)
     return state
 
@@ -97,12 +98,25 @@ def _comparable(spec: dict) -> dict:
     return {**spec, "simulation": simulation}
 
 
-def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastAPI, OrchestratorStatus]:
+def loop_parts(state: OrchestratorState) -> RunParts:
+    """The parts of the state the simulation loop reads and writes; its jobs go through the queue."""
+    return RunParts(
+        spec=state.spec,
+        run_id=state.run_id,
+        model_name=state.model_name,
+        runner=QueueRunner(state.queue),
+        models=state.models,
+        progress=state.progress,
+        results=state.results,
+    )
+
+
+def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastAPI, OrchestratorState]:
     """The API with a lifespan that runs (or resumes) the simulation loop while the server is up."""
     checkpoint = resumable_checkpoint(spec, options.fresh)
     metrics = OrchestratorMetrics()
-    state = build_status(spec, options.lease_seconds, metrics, checkpoint.run_id if checkpoint else None)
-    simulation = SimulationLoop(state, options.data_dir, checkpoint)
+    state = build_state(spec, options.lease_seconds, metrics, checkpoint.run_id if checkpoint else None)
+    simulation = SimulationLoop(loop_parts(state), options.data_dir, checkpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,8 +124,7 @@ def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastA
         thread = threading.Thread(target=simulation.run, name="simulation-loop", daemon=True)
         thread.start()
         yield
-        simulation.stop_event.set()
-        state.queue.close()
+        simulation.stop()
         thread.join(timeout=10)
 
     return create_app(state, options.api_token, lifespan=lifespan, metrics=metrics), state
@@ -137,7 +150,7 @@ def serve(spec: SimulationSpec, options: OrchestratorOptions) -> int:
     return 1 if state.progress.phase is SimulationPhase.FAILED else 0
 
 
-def _exit_when_finished(state: OrchestratorStatus, server: uvicorn.Server) -> None:
+def _exit_when_finished(state: OrchestratorState, server: uvicorn.Server) -> None:
     while not state.finished:
         threading.Event().wait(0.2)
     threading.Event().wait(EXIT_GRACE_SECONDS)

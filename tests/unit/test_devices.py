@@ -11,11 +11,12 @@ import pytest
 from feles.config import SimulationSpec, parse_spec
 from feles.devices import (
     MODEL_TRANSFERS,
+    CostModel,
     DevicePopulation,
     JobCosts,
+    PhaseWork,
     RoundConditions,
     draw_failures,
-    job_costs,
     local_iterations,
 )
 
@@ -243,16 +244,14 @@ def job_costs_of(
 ) -> JobCosts:
     """job_costs on the 4-device fixture with a 1,000-parameter model."""
     spec, population, conditions = cost_fixture(pow_comp_s, pow_net_s)
-    return job_costs(
-        spec,
-        population,
-        conditions,
-        np.array(devices),
-        iterations=np.array(iterations),
-        model_parameters=1000,
+    work = PhaseWork(
         phase=phase,
-        energy_left=np.full(4, 1e9) if energy_left is None else energy_left,
+        devices=np.array(devices),
+        iterations=np.array(iterations),
         random_failures=np.zeros(len(devices), dtype=bool) if failures is None else np.array(failures),
+    )
+    return CostModel.of(spec, model_parameters=1000).job_costs(
+        work, population, conditions, energy_left=np.full(4, 1e9) if energy_left is None else energy_left
     )
 
 
@@ -317,7 +316,8 @@ def test_job_costs_time_property() -> None:
     costs = JobCosts(
         devices=np.array([0, 1]),
         computation_time=np.array([1.0, 2.0]),
-        communication_time=np.array([0.5, 0.25]),
+        download_time=np.array([0.25, 0.125]),
+        upload_time=np.array([0.25, 0.125]),
         energy=np.array([3.0, 4.0]),
         failed=np.array([False, False]),
     )

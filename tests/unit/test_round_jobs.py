@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from feles.orchestrator.loop import device_jobs, job_template, shard_jobs
+from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
 from feles.protocol import Job, Phase
 from feles.seeding import torch_seed, torch_seeds
 from feles.strategies import LocalWork

@@ -1,0 +1,66 @@
+"""A repetition's memory of the devices' fit phases: what history-based strategies read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from feles.devices import JobCosts
+
+
+@dataclass
+class DeviceHistory:
+    """Memory across a repetition's rounds, checkpointed with the model; the loop writes it, strategies read it.
+
+    Per device (indexed by id): fit phases selected and failed, last round selected (-1 = never),
+    last local training loss (NaN = never), and the sum and sum of squares of the simulated time of
+    its completed fit jobs. Per round: the fit phase's simulated time, in round order.
+    """
+
+    times_selected: np.ndarray
+    times_failed: np.ndarray
+    last_selected_round: np.ndarray
+    last_loss: np.ndarray
+    time_sum: np.ndarray
+    time_sq_sum: np.ndarray
+    round_times: np.ndarray
+
+    @classmethod
+    def empty(cls, num_devices: int) -> DeviceHistory:
+        return cls(
+            times_selected=np.zeros(num_devices, dtype=np.int64),
+            times_failed=np.zeros(num_devices, dtype=np.int64),
+            last_selected_round=np.full(num_devices, -1, dtype=np.int64),
+            last_loss=np.full(num_devices, np.nan),
+            time_sum=np.zeros(num_devices),
+            time_sq_sum=np.zeros(num_devices),
+            round_times=np.zeros(0),
+        )
+
+    @classmethod
+    def restore(cls, arrays: Mapping[str, np.ndarray]) -> DeviceHistory:
+        """A history from what `arrays` returned (a checkpoint's copy)."""
+        return cls(**{name: np.array(array, copy=True) for name, array in arrays.items()})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    def per_device(self) -> dict[str, Any]:
+        """The arrays indexed by device id (everything but the per-round times)."""
+        return {name: array for name, array in self.arrays().items() if name != "round_times"}
+
+    def record_fit(self, round_: int, costs: JobCosts, losses: Mapping[int, float]) -> None:
+        """Account for a fit phase: `costs.failed` already includes devices whose result never came."""
+        selected, failed = costs.devices, costs.failed
+        self.times_selected[selected] += 1
+        self.last_selected_round[selected] = round_
+        self.times_failed[selected[failed]] += 1
+        completed, times = selected[~failed], costs.time[~failed]
+        self.time_sum[completed] += times
+        self.time_sq_sum[completed] += times**2
+        self.round_times = np.append(self.round_times, costs.round_time())
+        for device, loss in losses.items():
+            self.last_loss[device] = loss
