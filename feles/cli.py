@@ -56,7 +56,7 @@ LeaseOption = Annotated[
 
 def _load(config: Path) -> SimulationSpec:
     """The spec of a file, with its plug-ins checked; every problem printed with its field path, exit 1."""
-    from feles.algorithms import plugin_errors
+    from feles.plugin_checks import plugin_errors
 
     try:
         spec = load_spec(config)

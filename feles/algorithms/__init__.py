@@ -19,12 +19,8 @@ from feles.algorithms.base import (
     ObjectiveTerm,
     ServerAlgorithm,
     ServerSetup,
-    algorithm_params,
-    build_client,
-    build_server,
-    resolve_algorithm,
 )
-from feles.algorithms.checks import plugin_errors
+from feles.algorithms.factory import algorithm_params, build_client, build_server, resolve_algorithm
 
 __all__ = [
     "AGGREGATIONS",
@@ -43,7 +39,6 @@ __all__ = [
     "build_client",
     "build_server",
     "default_aggregation",
-    "plugin_errors",
     "resolve_algorithm",
     "weighted_average",
 ]

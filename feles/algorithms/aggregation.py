@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 
 from feles.algorithms.base import DeviceUpdate, FederatedAlgorithm, ServerAlgorithm, ServerSetup
-from feles.algorithms.tensors import check_known_keys, strip_prefix, with_prefix
+from feles.algorithms.tensors import check_known_keys, map_float_tensors, strip_prefix, with_prefix
 from feles.registry import Registry
 
 
@@ -46,16 +46,14 @@ def default_aggregation(algorithm: type[FederatedAlgorithm]) -> str:
 def weighted_average(updates: Sequence[DeviceUpdate], weights: Sequence[float]) -> dict[str, torch.Tensor]:
     """Per-tensor weighted mean in update order; integer tensors (counters) come from the first update."""
     total = float(sum(weights))
-    averaged: dict[str, torch.Tensor] = {}
-    for name, first in updates[0].tensors.items():
-        if not first.is_floating_point():
-            averaged[name] = first.clone()
-            continue
+
+    def mean(name: str, first: torch.Tensor) -> torch.Tensor:
         accumulator = torch.zeros_like(first, dtype=torch.float64)
         for update, weight in zip(updates, weights, strict=True):
             accumulator += update.tensors[name].to(torch.float64) * (weight / total)
-        averaged[name] = accumulator.to(first.dtype)
-    return averaged
+        return accumulator
+
+    return map_float_tensors(updates[0].tensors, mean)
 
 
 def required_num_devices(owner: str, values: Mapping[str, Any], setup: ServerSetup) -> int:
@@ -130,17 +128,15 @@ class FedNovaAggregation(Aggregation):
         shares = [update.num_examples / total for update in updates]
         norms = [self.norm(update.num_steps) for update in updates]
         tau_eff = sum(p * a for p, a in zip(shares, norms, strict=True))
-        merged: dict[str, torch.Tensor] = {}
-        for name, first in updates[0].tensors.items():
-            if not first.is_floating_point():
-                merged[name] = first.clone()
-                continue
+
+        def step(name: str, first: torch.Tensor) -> torch.Tensor:
             x = global_weights[name].to(torch.float64)
             direction = torch.zeros_like(x)
             for update, p, a in zip(updates, shares, norms, strict=True):
                 direction += (p / a) * (x - update.tensors[name].to(torch.float64))
-            merged[name] = (x - tau_eff * direction).to(first.dtype)
-        return merged
+            return x - tau_eff * direction
+
+        return map_float_tensors(updates[0].tensors, step)
 
 
 @AGGREGATIONS.register("feddyn")
@@ -161,11 +157,7 @@ class FedDynAggregation(Aggregation):
     def aggregate(
         self, global_weights: Mapping[str, torch.Tensor], updates: Sequence[DeviceUpdate]
     ) -> dict[str, torch.Tensor]:
-        merged: dict[str, torch.Tensor] = {}
-        for name, first in updates[0].tensors.items():
-            if not first.is_floating_point():
-                merged[name] = first.clone()
-                continue
+        def step(name: str, first: torch.Tensor) -> torch.Tensor:
             previous = global_weights[name].to(torch.float64)
             total = torch.zeros_like(previous)
             for update in updates:
@@ -173,8 +165,9 @@ class FedDynAggregation(Aggregation):
             h = self.h.get(name, torch.zeros_like(previous)).to(torch.float64)
             h = h - self.alpha / self.num_devices * (total - len(updates) * previous)
             self.h[name] = h.to(first.dtype)
-            merged[name] = (total / len(updates) - h / self.alpha).to(first.dtype)
-        return merged
+            return total / len(updates) - h / self.alpha
+
+        return map_float_tensors(updates[0].tensors, step)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return with_prefix(self.PREFIX, self.h)

@@ -1,4 +1,4 @@
-"""The two halves of a federated algorithm and the registry that names them."""
+"""The two halves of a federated algorithm and the registry that names them; `factory` builds them from a spec."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from torch import nn
 
 from feles.config import AlgorithmsSection
 from feles.registry import Registry
-from feles.strategies.params import StrategyParamsError, take_params
 
 
 @dataclass(frozen=True)
@@ -151,43 +150,6 @@ class FederatedAlgorithm:
 
 
 ALGORITHMS: Registry[type[FederatedAlgorithm]] = Registry("federated algorithm")
-
-
-def resolve_algorithm(name: str) -> type[FederatedAlgorithm]:
-    """The algorithm registered as `name` (or imported from `pkg.mod:Class`)."""
-    return ALGORITHMS.get(name)
-
-
-def algorithm_params(config: AlgorithmsSection) -> dict[str, Any]:
-    """`algorithm_params` over the defaults of the algorithm and its aggregation; unknown keys are errors."""
-    from feles.algorithms.aggregation import AGGREGATIONS, default_aggregation  # aggregation imports this module
-
-    algorithm = resolve_algorithm(config.federated_algorithm)
-    aggregation_name = config.fit.aggregation or default_aggregation(algorithm)
-    aggregation = AGGREGATIONS.get(aggregation_name)
-    if algorithm.param_defaults is None:
-        return {**aggregation.param_defaults, **config.algorithm_params}
-    owner = f"algorithms.algorithm_params of {config.federated_algorithm!r} with aggregation {aggregation_name!r}"
-    defaults = {**aggregation.param_defaults, **algorithm.param_defaults}
-    values = take_params(owner, config.algorithm_params, defaults)
-    validate = getattr(algorithm, "validate", None)
-    if validate is not None:
-        try:
-            validate(values)
-        except ValueError as error:
-            raise StrategyParamsError(f"{owner}: {error}") from None
-    return values
-
-
-def build_server(config: AlgorithmsSection, num_devices: int | None = None) -> ServerAlgorithm:
-    """The orchestrator half the spec's `algorithms` section asks for; SCAFFOLD and FedDyn need `num_devices`."""
-    algorithm = resolve_algorithm(config.federated_algorithm)
-    return algorithm.server(algorithm_params(config), ServerSetup(config, num_devices))
-
-
-def build_client(config: AlgorithmsSection) -> ClientAlgorithm:
-    """The worker half the spec's `algorithms` section asks for."""
-    return resolve_algorithm(config.federated_algorithm).client(algorithm_params(config))
 
 
 def positive_parameter(name: str) -> Callable[[Mapping[str, Any]], None]:

@@ -22,6 +22,7 @@ from feles.algorithms.tensors import (
     DeviceTensors,
     add_into,
     check_known_keys,
+    map_float_tensors,
     select_prefix,
     strip_prefix,
     with_prefix,
@@ -87,11 +88,12 @@ class ScaffoldServer(AggregatingServer):
     ) -> dict[str, torch.Tensor]:
         merged = self.aggregation.aggregate(global_weights, updates)
         if self.server_learning_rate != 1.0:
-            for name, value in merged.items():
-                if value.is_floating_point():
-                    x = global_weights[name].to(torch.float64)
-                    step = self.server_learning_rate * (value.to(torch.float64) - x)
-                    merged[name] = (x + step).to(value.dtype)
+
+            def step(name: str, value: torch.Tensor) -> torch.Tensor:
+                x = global_weights[name].to(torch.float64)
+                return x + self.server_learning_rate * (value.to(torch.float64) - x)
+
+            merged = map_float_tensors(merged, step)
         total: dict[str, torch.Tensor] = {}
         for update in updates:
             change = strip_prefix(VARIATE_CHANGE, update.extra)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -25,6 +25,20 @@ def strip_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, 
 def select_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The tensors whose names start with `prefix`, names unchanged."""
     return {name: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
+
+
+def map_float_tensors(
+    reference: Mapping[str, torch.Tensor], compute: Callable[[str, torch.Tensor], torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Per-tensor arithmetic in double precision, in `reference`'s name order.
+
+    A floating-point tensor becomes `compute(name, tensor)` (a float64 result) cast back to the tensor's dtype; an
+    integer tensor (a counter such as BatchNorm's num_batches_tracked) is copied from `reference` unchanged.
+    """
+    result: dict[str, torch.Tensor] = {}
+    for name, tensor in reference.items():
+        result[name] = compute(name, tensor).to(tensor.dtype) if tensor.is_floating_point() else tensor.clone()
+    return result
 
 
 def add_into(target: dict[str, torch.Tensor], delta: Mapping[str, torch.Tensor], scale: float = 1.0) -> None:

@@ -26,7 +26,7 @@ from feles.algorithms import (
 )
 from feles.algorithms.aggregation import FedAvgAggregation, FedDynAggregation, FedNovaAggregation
 from feles.config import AlgorithmsSection
-from feles.strategies.params import StrategyParamsError
+from feles.plugin_params import StrategyParamsError
 
 ALL = ["fedavg", "fedprox", "fednova", "scaffold", "feddyn"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from feles.config import PhaseParams
+from feles.plugin_params import StrategyParamsError
 from feles.strategies import SELECTORS, DeviceView, SelectionContext
-from feles.strategies.params import StrategyParamsError
 
 ORIGINAL_FELES = [
     "random",

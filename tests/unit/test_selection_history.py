@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from feles.plugin_params import StrategyParamsError
 from feles.strategies import SELECTORS
-from feles.strategies.params import StrategyParamsError
 from tests.unit.test_selection_common import a_history, population, select
 
 TRAINED = np.array([0, 2, 3, 4, 6])  # the devices of a_history() that completed a fit job

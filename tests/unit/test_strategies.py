@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from feles.config import PhaseParams
+from feles.plugin_params import StrategyParamsError, take_params
 from feles.registry import UnknownPluginError
 from feles.strategies import (
     LOCAL_DATA_OPTIMIZERS,
@@ -16,7 +17,6 @@ from feles.strategies import (
     UpdateContext,
 )
 from feles.strategies.data.random import RandomLocalData
-from feles.strategies.params import StrategyParamsError, take_params
 from feles.strategies.selection import selection_size
 from feles.strategies.selection.random import RandomSelector
 from feles.strategies.update.static import StaticUpdate

@@ -9,8 +9,8 @@ import pytest
 
 from feles.config import PhaseParams
 from feles.devices import local_iterations
+from feles.plugin_params import StrategyParamsError
 from feles.strategies import UPDATE_OPTIMIZERS, LocalWork, UpdateContext
-from feles.strategies.params import StrategyParamsError
 from tests.unit.test_selection_common import population
 
 ORIGINAL_FELES = ["static", "bestrt", "uniform", "equal_computation_time"]

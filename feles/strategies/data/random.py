@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import take_params
 from feles.strategies.data.base import LOCAL_DATA_OPTIMIZERS, LocalDataOptimizer
-from feles.strategies.params import take_params
 
 
 @LOCAL_DATA_OPTIMIZERS.register("random")

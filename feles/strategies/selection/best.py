@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from feles.strategies.params import take_params
+from feles.plugin_params import take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 from feles.strategies.selection.ranking import top
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import take_params
 from feles.strategies.estimates import round_time
-from feles.strategies.params import take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 from feles.strategies.selection.ranking import top
 

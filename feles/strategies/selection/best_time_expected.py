@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import PluginParamsError, number, take_params
 from feles.strategies.estimates import expected_time, observed_times
-from feles.strategies.params import StrategyParamsError, number, take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 from feles.strategies.selection.ranking import top
 
@@ -28,7 +28,7 @@ class BestTimeExpectedSelector(Selector):
         super().__init__(take_params(OWNER, params, DEFAULTS))
         self.weights = {key: number(OWNER, key, self.params[key], minimum=0.0) for key in DEFAULTS}
         if sum(self.weights.values()) == 0:
-            raise StrategyParamsError(f"{OWNER}: speed, stability and fairness cannot all be 0")
+            raise PluginParamsError(f"{OWNER}: speed, stability and fairness cannot all be 0")
 
     def scores(self, context: SelectionContext) -> np.ndarray:
         """The score of every device (indexed by device id); lower is better."""

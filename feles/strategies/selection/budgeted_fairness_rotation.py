@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from feles.strategies.params import number, optional_number, take_params
+from feles.plugin_params import number, optional_number, take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 from feles.strategies.selection.rotation import biggest_loss, fastest, least_selected
 

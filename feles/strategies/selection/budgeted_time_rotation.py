@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from feles.strategies.params import StrategyParamsError, integer, optional_number, take_params
+from feles.plugin_params import PluginParamsError, integer, optional_number, take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 from feles.strategies.selection.rotation import biggest_loss, fastest, least_selected
 
@@ -30,7 +30,7 @@ class BudgetedTimeRotationSelector(Selector):
         self.loss_rounds = integer(OWNER, "loss_rounds", self.params["loss_rounds"], minimum=0)
         self.fairness_rounds = integer(OWNER, "fairness_rounds", self.params["fairness_rounds"], minimum=0)
         if self.loss_rounds + self.fairness_rounds == 0:
-            raise StrategyParamsError(f"{OWNER}: loss_rounds and fairness_rounds cannot both be 0")
+            raise PluginParamsError(f"{OWNER}: loss_rounds and fairness_rounds cannot both be 0")
 
     def over_budget(self, context: SelectionContext) -> bool:
         """Whether the mean fit time of the earlier rounds exceeds the budget."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from feles.strategies.params import number, take_params
+from feles.plugin_params import number, take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 
 DEFAULTS = {"decay": 0.1}

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import optional_number, take_params
 from feles.strategies.estimates import communication_time, computation_time, planned_iterations, transferred_parameters
-from feles.strategies.params import optional_number, take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 from feles.strategies.selection.ranking import loss_scores, ranked
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import boolean, optional_number, take_params
 from feles.strategies.estimates import communication_time, computation_time
-from feles.strategies.params import boolean, optional_number, take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 
 LIMITS = ("computation_time_limit", "communication_time_limit", "total_time_limit")

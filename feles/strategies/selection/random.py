@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from feles.strategies.params import take_params
+from feles.plugin_params import take_params
 from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector, selection_size
 
 

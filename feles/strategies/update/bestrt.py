@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import take_params
 from feles.strategies.estimates import planned_examples
-from feles.strategies.params import take_params
 from feles.strategies.update.base import UPDATE_OPTIMIZERS, LocalWork, UpdateContext, UpdateOptimizer
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from feles.plugin_params import choice, number, take_params
 from feles.strategies.estimates import planned_examples
-from feles.strategies.params import choice, number, take_params
 from feles.strategies.update.base import UPDATE_OPTIMIZERS, LocalWork, UpdateContext, UpdateOptimizer
 
 DEFAULTS: dict[str, Any] = {"computation_time": 1.0, "vary": "epochs"}

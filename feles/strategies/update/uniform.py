@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from feles.strategies.params import StrategyParamsError, number, optional_integer, take_params
+from feles.plugin_params import PluginParamsError, number, optional_integer, take_params
 from feles.strategies.update.base import UPDATE_OPTIMIZERS, LocalWork, UpdateContext, UpdateOptimizer
 
 RANGES = ("epochs", "batch_size", "num_examples")
@@ -34,10 +34,10 @@ class UniformUpdate(UpdateOptimizer):
         for name in RANGES:
             low, high = self.bounds[f"{name}_min"], self.bounds[f"{name}_max"]
             if low is not None and high is not None and low > high:
-                raise StrategyParamsError(f"{OWNER}: {name}_min ({low}) is larger than {name}_max ({high})")
+                raise PluginParamsError(f"{OWNER}: {name}_min ({low}) is larger than {name}_max ({high})")
         self.p_heterogeneous = number(OWNER, "p_heterogeneous", self.params["p_heterogeneous"], minimum=0.0)
         if self.p_heterogeneous > 1:
-            raise StrategyParamsError(f"{OWNER}: p_heterogeneous must be at most 1, got {self.p_heterogeneous}")
+            raise PluginParamsError(f"{OWNER}: p_heterogeneous must be at most 1, got {self.p_heterogeneous}")
 
     def ranges(self, context: UpdateContext) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Inclusive (low, high) of E, B and N for each selected device."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from feles.algorithms.aggregation import AGGREGATIONS
-from feles.algorithms.base import algorithm_params, build_server, resolve_algorithm
+from feles.algorithms import AGGREGATIONS, algorithm_params, build_server, resolve_algorithm
 from feles.config import SimulationSpec
 from feles.registry import UnknownPluginError
 from feles.strategies import LOCAL_DATA_OPTIMIZERS, SELECTORS, UPDATE_OPTIMIZERS

@@ -1,4 +1,4 @@
-"""Validation of a strategy's free-form parameters against the keys it knows."""
+"""Validation of a plug-in's free-form parameters (strategies' and algorithms') against the keys it knows."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 
-class StrategyParamsError(ValueError):
-    """A strategy parameter that is unknown or out of range; the message names it."""
+class PluginParamsError(ValueError):
+    """A plug-in parameter that is unknown or out of range; the message names it."""
+
+
+#: The name this error had when only strategies used it; tests and plug-ins written against it still catch it.
+StrategyParamsError = PluginParamsError
 
 
 def take_params(owner: str, params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -15,7 +19,7 @@ def take_params(owner: str, params: Mapping[str, Any], defaults: Mapping[str, An
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "none"
-        raise StrategyParamsError(f"{owner}: unknown parameter(s) {', '.join(unknown)} (allowed: {allowed})")
+        raise PluginParamsError(f"{owner}: unknown parameter(s) {', '.join(unknown)} (allowed: {allowed})")
     return {**defaults, **params}
 
 
@@ -25,14 +29,14 @@ def _is_number(value: object) -> bool:
 
 
 def number(owner: str, key: str, value: Any, *, minimum: float | None = None, positive: bool = False) -> float:
-    """`value` as a float; StrategyParamsError naming owner and key unless it is a number in range."""
+    """`value` as a float; PluginParamsError naming owner and key unless it is a number in range."""
     bound = "> 0" if positive else (f">= {minimum}" if minimum is not None else None)
     out_of_range = (positive and _is_number(value) and value <= 0) or (
         minimum is not None and _is_number(value) and value < minimum
     )
     if not _is_number(value) or out_of_range:
         rule = f"a number {bound}" if bound else "a number"
-        raise StrategyParamsError(f"{owner}: {key} must be {rule}, got {value!r}")
+        raise PluginParamsError(f"{owner}: {key} must be {rule}, got {value!r}")
     return float(value)
 
 
@@ -42,9 +46,9 @@ def optional_number(owner: str, key: str, value: Any, *, positive: bool = False)
 
 
 def integer(owner: str, key: str, value: Any, *, minimum: int) -> int:
-    """`value` as an int >= minimum; StrategyParamsError naming owner and key otherwise."""
+    """`value` as an int >= minimum; PluginParamsError naming owner and key otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise StrategyParamsError(f"{owner}: {key} must be an integer >= {minimum}, got {value!r}")
+        raise PluginParamsError(f"{owner}: {key} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -54,11 +58,11 @@ def optional_integer(owner: str, key: str, value: Any, *, minimum: int) -> int |
 
 def boolean(owner: str, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise StrategyParamsError(f"{owner}: {key} must be true or false, got {value!r}")
+        raise PluginParamsError(f"{owner}: {key} must be true or false, got {value!r}")
     return value
 
 
 def choice(owner: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise StrategyParamsError(f"{owner}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+        raise PluginParamsError(f"{owner}: {key} must be one of {', '.join(allowed)}, got {value!r}")
     return value

@@ -1,11 +1,11 @@
-"""feles.algorithms.checks: a spec's plug-in names and parameters checked before a run, with field paths."""
+"""feles.plugin_checks: a spec's plug-in names and parameters checked before a run, with field paths."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from feles.algorithms.checks import plugin_errors
 from feles.config import SimulationSpec
+from feles.plugin_checks import plugin_errors
 
 
 def spec(algorithms: dict[str, Any], devices: int = 20) -> SimulationSpec:
