@@ -21,7 +21,7 @@ def run(
     if not namespaces and not all_namespaces:
         raise ValueError("give namespaces to watch, or all_namespaces")
     kopf.configure(debug=debug, verbose=verbose, quiet=quiet)
-    import feles_operator.handlers  # noqa: F401  (registers the handlers)
+    import feles_operator  # noqa: F401  (its __init__ registers every kind's handlers)
 
     kopf.run(
         clusterwide=all_namespaces,
