@@ -1,8 +1,8 @@
 """The operator's own start and stop (kopf's startup and cleanup), for every kind it serves.
 
-The startup configures kopf, reads the settings from FELES_* environment variables, connects to the API,
-waits for each kind's CRD and starts each kind's background loop. A kind's package announces itself with
-`serve(ServedKind(...))`.
+The startup configures kopf, takes the settings (from the memo `feles operator` hands to kopf, else from the
+FELES_* environment of `kopf run -m feles_operator`), connects to the API, waits for each kind's CRD and
+starts each kind's background loop. A kind's package announces itself with `serve(ServedKind(...))`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,17 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.reporting_component = names.MANAGER
 
 
+def operator_settings(memo: kopf.Memo) -> OperatorSettings:
+    """The settings given in the memo (`feles operator`), else those of the FELES_* environment variables."""
+    given = memo.get("settings")
+    if isinstance(given, OperatorSettings):
+        return given
+    try:
+        return OperatorSettings.from_env()
+    except SettingsError as error:
+        raise kopf.PermanentError(str(error)) from None
+
+
 async def wait_for_crd(api: KubeApi, kind: ServedKind, logger: logging.Logger | Any, timeout: float) -> None:
     """Block until the API serves the kind (its CRD may be applied in the same breath as the operator)."""
     deadline = time.monotonic() + timeout
@@ -88,10 +99,7 @@ async def wait_for_crd(api: KubeApi, kind: ServedKind, logger: logging.Logger | 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **kwargs: Any) -> None:
     configure(settings)
-    try:
-        memo.settings = OperatorSettings.from_env()
-    except SettingsError as error:
-        raise kopf.PermanentError(str(error)) from None
+    memo.settings = operator_settings(memo)
     memo.api = KubeApi.from_environment()
     memo.background = []
     for kind in SERVED:

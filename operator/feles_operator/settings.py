@@ -1,4 +1,8 @@
-"""The operator's own settings (not per resource): read from FELES_* environment variables."""
+"""The operator's own settings (not per resource): given as an object, or read from FELES_* environment variables.
+
+`feles operator` builds them from its options and hands them to kopf through its memo; `kopf run -m
+feles_operator` in a pod (the Deployment and the chart set FELES_* variables) reads them from the environment.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ class SettingsError(ValueError):
     """A setting (or the environment variable that gives it) with a value the operator cannot use."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OperatorSettings:
     #: The image of resources that name none.
     image: str = DEFAULT_IMAGE
@@ -59,11 +63,24 @@ class OperatorSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """The settings the FELES_* environment variables give (`environ`, else the process's)."""
+        return cls.from_options(environ)
+
+    @classmethod
+    def from_options(cls, environ: Mapping[str, str] | None = None, **options: object) -> OperatorSettings:
+        """The settings `options` give (None: not given), the environment variables giving the others.
+
+        An option is checked as its variable would be, and the error names the variable.
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values = {attribute: value for attribute, value in options.items() if value is not None}
+        for attribute, value in values.items():
+            problem = _problem(attribute, value)
+            if problem is not None:
+                raise SettingsError(f"{ENV[attribute]}={value!r}: {problem}")
         for attribute, variable in ENV.items():
             raw = env.get(variable, "").strip()
-            if raw:
+            if raw and attribute not in values:
                 values[attribute] = _parse(attribute, variable, raw)
         if "operator_namespace" not in values and env.get("POD_NAMESPACE"):
             values["operator_namespace"] = env["POD_NAMESPACE"]
@@ -99,7 +116,7 @@ def _convert(attribute: str, variable: str, raw: str) -> object:
 
 
 def _problem(attribute: str, value: object) -> str | None:
-    """What is wrong with a typed setting; None if nothing."""
+    """What is wrong with a typed setting, whether it came from a variable or an option; None if nothing."""
     if attribute in ("poll_interval", "unreachable_after") and isinstance(value, int | float) and value <= 0:
         return "must be positive"
     if attribute == "image_pull_policy" and value not in PULL_POLICIES:
