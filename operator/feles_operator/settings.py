@@ -46,6 +46,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class OperatorSettings:
+    """The operator's own settings, one object for every kind it serves (kopf's memo carries it to handlers)."""
+
     #: The image of resources that name none.
     image: str = DEFAULT_IMAGE
     image_pull_policy: str = "IfNotPresent"
@@ -53,6 +55,7 @@ class OperatorSettings:
     orchestrator_url: str = DEFAULT_URL_TEMPLATE
     #: Seconds between two polls of every orchestrator.
     poll_interval: float = 5.0
+    #: Seconds one request to an orchestrator may take.
     request_timeout: float = 5.0
     #: Seconds without an answer from an orchestrator before its resource says so (Ready False).
     unreachable_after: float = 120.0

@@ -53,7 +53,7 @@ def test_without_settings_in_the_memo_the_environment_gives_them(monkeypatch: py
 
 
 @pytest.mark.asyncio
-async def test_startup_hands_the_memo_settings_to_every_kind(
+async def test_startup_hands_the_memo_settings_to_the_poller(
     unreadable_environment: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = FakeApi()
