@@ -351,27 +351,22 @@ def run_operator(
     Uses the in-cluster service account, or else the current kubeconfig context. The same as
     `kopf run --standalone -m feles_operator`; settings also come from FELES_* environment variables.
     """
-    import os
-
     from feles_operator.main import run as run_kopf
     from feles_operator.settings import OperatorSettings, SettingsError
 
     if bool(namespace) == all_namespaces:
         console.print("[red]give --namespace NAME (repeatable) or --all-namespaces[/red]")
         raise typer.Exit(2)
-    chosen = {
-        "FELES_IMAGE": image,
-        "FELES_ORCHESTRATOR_URL_TEMPLATE": orchestrator_url,
-        "FELES_POLL_INTERVAL": None if poll_interval is None else str(poll_interval),
-        "FELES_NETWORK_POLICY": None if network_policy is None else str(network_policy).lower(),
-    }
-    os.environ.update({key: value for key, value in chosen.items() if value is not None})
     try:
-        OperatorSettings.from_env()
+        # Handed to kopf as an object; the variables without an option (POD_NAMESPACE, ...) still count.
+        settings = OperatorSettings.from_options(
+            image=image, orchestrator_url=orchestrator_url, poll_interval=poll_interval, network_policy=network_policy
+        )
     except SettingsError as error:
         console.print(f"[red]invalid setting:[/red] {error}")
         raise typer.Exit(2) from None
     run_kopf(
+        settings=settings,
         namespaces=namespace or (),
         all_namespaces=all_namespaces,
         standalone=standalone,

@@ -1,4 +1,4 @@
-"""Kubernetes Events about a FelesSimulation: built by a pure function, posted without ever failing a caller."""
+"""Kubernetes Events about a custom resource: built by a pure function, posted without ever failing a caller."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from feles_operator import names
 from feles_operator.kube import ApiError, KubeApi, path
-from feles_operator.status import Event, rfc3339
+from feles_operator.timestamps import rfc3339
 
 log = logging.getLogger("feles_operator.events")
 
@@ -18,12 +19,21 @@ log = logging.getLogger("feles_operator.events")
 MAX_MESSAGE = 1024
 
 
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post about a resource."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
 def involved_object(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The reference an Event carries to the FelesSimulation it is about."""
+    """The reference an Event carries to the resource it is about (kopf's bodies always name their kind)."""
     meta = body.get("metadata") or {}
     reference = {
-        "apiVersion": body.get("apiVersion", names.API_VERSION),
-        "kind": body.get("kind", names.KIND),
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
         "name": meta.get("name"),
         "namespace": meta.get("namespace"),
         "uid": meta.get("uid"),

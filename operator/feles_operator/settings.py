@@ -1,4 +1,8 @@
-"""The operator's own settings (not per simulation): read from FELES_* environment variables."""
+"""The operator's own settings (not per resource): given as an object, or read from FELES_* environment variables.
+
+`feles operator` builds them from its options and hands them to kopf through its memo; `kopf run -m
+feles_operator` in a pod (the Deployment and the chart set FELES_* variables) reads them from the environment.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +26,7 @@ DEFAULT_IMAGE = f"feles:{_version()}"
 #: Where the operator finds a simulation's orchestrator: the in-cluster Service. `{name}` and `{namespace}`
 #: are the FelesSimulation's; outside the cluster point it at a port-forward, e.g. http://127.0.0.1:8080.
 DEFAULT_URL_TEMPLATE = f"http://{{name}}-orchestrator.{{namespace}}.svc:{names.API_PORT}"
-#: Requests and limits of pods whose FelesSimulation sets no resources (so that a quota can admit them).
-DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
-    names.ORCHESTRATOR: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-    names.WORKER: {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
-}
-#: torch threads when `.spec.<component>.threads` is absent (fits the default CPU limits).
-DEFAULT_THREADS = {names.ORCHESTRATOR: 2, names.WORKER: 1}
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 
 ENV = {
     "image": "FELES_IMAGE",
@@ -43,16 +41,23 @@ ENV = {
 
 
 class SettingsError(ValueError):
-    """An environment variable with a value the operator cannot use."""
+    """A setting (or the environment variable that gives it) with a value the operator cannot use."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OperatorSettings:
+    """The operator's own settings, one object for every kind it serves (kopf's memo carries it to handlers)."""
+
+    #: The image of resources that name none.
     image: str = DEFAULT_IMAGE
     image_pull_policy: str = "IfNotPresent"
+    #: Base URL of an orchestrator's API, with `{name}` and `{namespace}`.
     orchestrator_url: str = DEFAULT_URL_TEMPLATE
+    #: Seconds between two polls of every orchestrator.
     poll_interval: float = 5.0
+    #: Seconds one request to an orchestrator may take.
     request_timeout: float = 5.0
+    #: Seconds without an answer from an orchestrator before its resource says so (Ready False).
     unreachable_after: float = 120.0
     network_policy: bool = True
     #: Where the operator runs, so that the NetworkPolicy lets it reach the orchestrators (None: not in a pod).
@@ -61,11 +66,24 @@ class OperatorSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """The settings the FELES_* environment variables give (`environ`, else the process's)."""
+        return cls.from_options(environ)
+
+    @classmethod
+    def from_options(cls, environ: Mapping[str, str] | None = None, **options: object) -> OperatorSettings:
+        """The settings `options` give (None: not given), the environment variables giving the others.
+
+        An option is checked as its variable would be, and the error names the variable.
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values = {attribute: value for attribute, value in options.items() if value is not None}
+        for attribute, value in values.items():
+            problem = _problem(attribute, value)
+            if problem is not None:
+                raise SettingsError(f"{ENV[attribute]}={value!r}: {problem}")
         for attribute, variable in ENV.items():
             raw = env.get(variable, "").strip()
-            if raw:
+            if raw and attribute not in values:
                 values[attribute] = _parse(attribute, variable, raw)
         if "operator_namespace" not in values and env.get("POD_NAMESPACE"):
             values["operator_namespace"] = env["POD_NAMESPACE"]
@@ -77,28 +95,41 @@ class OperatorSettings:
 
 
 def _parse(attribute: str, variable: str, raw: str) -> object:
+    """The typed value of one environment variable."""
+    value = _convert(attribute, variable, raw)
+    problem = _problem(attribute, value)
+    if problem is not None:
+        raise SettingsError(f"{variable}={raw!r}: {problem}")
+    return value
+
+
+def _convert(attribute: str, variable: str, raw: str) -> object:
     if attribute in ("poll_interval", "unreachable_after"):
         try:
-            value = float(raw)
+            return float(raw)
         except ValueError:
             raise SettingsError(f"{variable}={raw!r}: expected seconds") from None
-        if value <= 0:
-            raise SettingsError(f"{variable}={raw!r}: must be positive")
-        return value
     if attribute == "network_policy":
         if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise SettingsError(f"{variable}={raw!r}: expected true or false")
         return raw.lower() in ("true", "1", "yes")
     if attribute == "operator_labels":
         return parse_labels(raw, variable)
-    if attribute == "image_pull_policy" and raw not in ("Always", "IfNotPresent", "Never"):
-        raise SettingsError(f"{variable}={raw!r}: expected Always, IfNotPresent or Never")
+    return raw
+
+
+def _problem(attribute: str, value: object) -> str | None:
+    """What is wrong with a typed setting, whether it came from a variable or an option; None if nothing."""
+    if attribute in ("poll_interval", "unreachable_after") and isinstance(value, int | float) and value <= 0:
+        return "must be positive"
+    if attribute == "image_pull_policy" and value not in PULL_POLICIES:
+        return "expected Always, IfNotPresent or Never"
     if attribute == "orchestrator_url":
         try:
-            raw.format(name="n", namespace="ns")
+            str(value).format(name="n", namespace="ns")
         except (KeyError, IndexError, ValueError) as error:
-            raise SettingsError(f"{variable}={raw!r}: only {{name}} and {{namespace}} may appear ({error})") from None
-    return raw
+            return f"only {{name}} and {{namespace}} may appear ({error})"
+    return None
 
 
 def parse_labels(raw: str, variable: str = "labels") -> dict[str, str]:

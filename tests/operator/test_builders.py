@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from feles.config import parse_spec
-from feles_operator import builders, names
-from feles_operator.builders import Simulation, build_children
-from feles_operator.builders.common import TEMPLATE_HASH_ANNOTATION
-from feles_operator.resource import parse_resource
 from feles_operator.settings import OperatorSettings
+from feles_operator.simulation import builders, names
+from feles_operator.simulation.builders import Simulation, build_children
+from feles_operator.simulation.builders.common import TEMPLATE_HASH_ANNOTATION
+from feles_operator.simulation.resource import parse_resource
 
 DIGITS = {"simulation": {"dataset": "digits"}, "devices": {"num": 20}}
 SETTINGS = OperatorSettings(

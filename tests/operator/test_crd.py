@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from feles.config import SimulationSpec
-from feles_operator import crd, names
+from feles_operator.simulation import crd, names
 from tests.operator.schema_tools import admission_errors, structural_problems, to_json_schema, walk
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from feles.config import deep_merge
-from feles_operator import names
-from feles_operator.crd import custom_resource_definition
+from feles_operator.simulation import names
+from feles_operator.simulation.crd import custom_resource_definition
 from tests.operator.helm import CHART, ROOT, helm, notes, template
 from tests.operator.tools import ToolsUnavailable, missing_tool, tool
 
@@ -182,10 +182,10 @@ def test_rbac_allows_what_the_operator_does_and_no_more(default: list[dict[str, 
 
 
 def test_every_builder_kind_is_covered_by_rbac(default: list[dict[str, Any]]) -> None:
-    from feles_operator.builders import Simulation, build_children
     from feles_operator.kube import PLURALS
-    from feles_operator.resource import parse_resource
     from feles_operator.settings import OperatorSettings
+    from feles_operator.simulation.builders import Simulation, build_children
+    from feles_operator.simulation.resource import parse_resource
 
     spec = parse_resource({"simulation": {}, "storage": {"results": {"size": "1Gi"}}})
     rules = one(default, "ClusterRole")["rules"]

@@ -8,10 +8,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from feles_operator import names
-from feles_operator.builders import Simulation, build_children
-from feles_operator.resource import parse_resource
 from feles_operator.settings import OperatorSettings
+from feles_operator.simulation import names
+from feles_operator.simulation.builders import Simulation, build_children
+from feles_operator.simulation.resource import parse_resource
 from tests.operator.helm import MANIFESTS, operator_manifest
 from tests.operator.tools import ToolsUnavailable, missing_tool, tool
 

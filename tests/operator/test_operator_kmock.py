@@ -25,7 +25,7 @@ import pytest_asyncio
 import yaml
 
 import feles_operator  # noqa: F401  (registers the operator's handlers in kopf's default registry)
-from feles_operator import names
+from feles_operator.simulation import names
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
 

@@ -6,10 +6,11 @@ import kubernetes.client
 import pytest
 
 from feles_operator import events
+from feles_operator.events import Event
 from feles_operator.kube import ApiError, KubeApi, object_path, path
-from feles_operator.poller import Indexed, StatusPoller, Written
 from feles_operator.settings import OperatorSettings
-from feles_operator.status import Event, FelesSimulationStatus
+from feles_operator.simulation.poller import Indexed, StatusPoller, Written
+from feles_operator.simulation.status.schema import FelesSimulationStatus
 
 INVOLVED = {"apiVersion": "feles.io/v1alpha1", "kind": "FelesSimulation", "name": "demo", "namespace": "ns", "uid": "u"}
 

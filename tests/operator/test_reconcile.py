@@ -1,25 +1,18 @@
-"""Pure parts of reconciliation: merge patches, workload drift, desired replicas."""
+"""Pure parts of reconciliation: workload drift, desired replicas."""
 
 from __future__ import annotations
 
-from feles_operator.builders import Simulation, orchestrator_deployment, worker_stateful_set
-from feles_operator.builders.common import TEMPLATE_HASH_ANNOTATION
-from feles_operator.reconcile import desired_replicas, merge_patch, new_token, workload_patch
-from feles_operator.resource import parse_resource
 from feles_operator.settings import OperatorSettings
+from feles_operator.simulation.builders import Simulation, orchestrator_deployment, worker_stateful_set
+from feles_operator.simulation.builders.common import TEMPLATE_HASH_ANNOTATION
+from feles_operator.simulation.reconcile import desired_replicas, new_token, workload_patch
+from feles_operator.simulation.resource import parse_resource
 
 SPEC = {"simulation": {"simulation": {"dataset": "digits"}}, "workers": 3}
 
 
 def simulation(**changes: object) -> Simulation:
     return Simulation("demo", "ns", parse_resource({**SPEC, **changes}), OperatorSettings())
-
-
-def test_merge_patch() -> None:
-    old = {"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2], "gone": True}
-    new = {"a": 1, "b": {"c": 5, "d": 3}, "l": [1], "new": "x"}
-    assert merge_patch(old, new) == {"gone": None, "b": {"c": 5}, "l": [1], "new": "x"}
-    assert merge_patch(old, old) == {}
 
 
 def test_desired_replicas() -> None:

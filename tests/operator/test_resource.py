@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feles_operator.resource import ResourceError, parse_resource
+from feles_operator.simulation.resource import ResourceError, parse_resource
 
 DIGITS = {"simulation": {"dataset": "digits"}, "devices": {"num": 20}}
 

@@ -52,3 +52,19 @@ def test_from_env() -> None:
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         OperatorSettings.from_env({variable: value})
+
+
+def test_options_win_over_their_variables_and_are_checked_alike() -> None:
+    environ = {"FELES_IMAGE": "from-env", "FELES_POLL_INTERVAL": "soon", "FELES_UNREACHABLE_AFTER": "30"}
+    settings = OperatorSettings.from_options(environ, image="from-option", poll_interval=1.5, network_policy=None)
+    assert (settings.image, settings.poll_interval, settings.unreachable_after) == ("from-option", 1.5, 30.0)
+    assert settings.network_policy is True  # None: not given
+    with pytest.raises(SettingsError, match="FELES_ORCHESTRATOR_URL_TEMPLATE"):
+        OperatorSettings.from_options({}, orchestrator_url="http://{host}:8080")
+    with pytest.raises(SettingsError, match="FELES_POLL_INTERVAL"):
+        OperatorSettings.from_options({}, poll_interval=0.0)
+
+
+def test_settings_are_built_by_keyword() -> None:
+    with pytest.raises(TypeError):
+        OperatorSettings("registry.example/feles:1.2")  # type: ignore[misc]

@@ -7,18 +7,13 @@ from typing import Any
 import pytest
 
 from feles.protocol import SimulationPhase, SimulationStatus
-from feles_operator.status import (
-    MAX_ROUND_EVENTS,
-    FelesSimulationStatus,
-    Observation,
-    PodSummary,
-    get_condition,
-    initial_status,
-    invalid_status,
-    next_status,
-    rfc3339,
-    summarize_pods,
-)
+from feles_operator.conditions import get_condition
+from feles_operator.simulation.status.events import MAX_ROUND_EVENTS
+from feles_operator.simulation.status.observation import Observation, PodSummary
+from feles_operator.simulation.status.pods import summarize_pods
+from feles_operator.simulation.status.schema import FelesSimulationStatus
+from feles_operator.simulation.status.transitions import initial_status, invalid_status, next_status
+from feles_operator.timestamps import rfc3339
 
 T0 = 1_800_000_000.0
 

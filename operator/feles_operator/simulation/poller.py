@@ -19,19 +19,17 @@ import httpx
 from pydantic import ValidationError
 
 from feles.protocol import SimulationStatus
-from feles_operator import events, names
+from feles_operator import events
+from feles_operator.events import Event
 from feles_operator.kube import ApiError, KubeApi, path
-from feles_operator.reconcile import scale_workers
+from feles_operator.patches import status_patch
 from feles_operator.settings import OperatorSettings
-from feles_operator.status import (
-    TERMINAL,
-    Event,
-    FelesSimulationStatus,
-    Observation,
-    PodSummary,
-    next_status,
-    summarize_pods,
-)
+from feles_operator.simulation import names
+from feles_operator.simulation.reconcile import scale_workers
+from feles_operator.simulation.status.observation import Observation, PodSummary
+from feles_operator.simulation.status.pods import summarize_pods
+from feles_operator.simulation.status.schema import TERMINAL, FelesSimulationStatus
+from feles_operator.simulation.status.transitions import next_status
 
 log = logging.getLogger("feles_operator.poller")
 
@@ -150,13 +148,11 @@ class StatusPoller:
 
     async def write(self, entry: Indexed, old: FelesSimulationStatus, status: FelesSimulationStatus) -> None:
         url = path(names.API_VERSION, names.PLURAL, entry.namespace, entry.name, "status")
-        # A merge patch: keys that are gone (e.g. unreachableSince) must be sent as null to be removed.
+        # Both what we wrote last and what the index shows may hold keys that are gone now.
         stored = FelesSimulationStatus.parse(entry.status).dump()
-        document: dict[str, Any] = {key: None for key in {*old.dump(), *stored}}
-        document.update(status.dump())
-        response = await self.api.patch(url, {"status": document})
+        response = await self.api.patch(url, {"status": status_patch(status.dump(), old.dump(), stored)})
         after = (response.get("metadata") or {}).get("resourceVersion")
-        self.written[entry.uid] = Written(entry.resource_version, after, status)
+        self.written[entry.uid] = Written(before=entry.resource_version, after=after, status=status)
 
     async def token(self, entry: Indexed) -> str | None:
         if entry.uid not in self.tokens:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feles_operator import names
-from feles_operator.builders.common import (
+from feles_operator.simulation import names
+from feles_operator.simulation.builders.common import (
     TEMPLATE_HASH_ANNOTATION,
     Simulation,
     container,

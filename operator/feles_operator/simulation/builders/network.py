@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feles_operator import names
-from feles_operator.builders.common import Simulation, metadata
+from feles_operator.simulation import names
+from feles_operator.simulation.builders.common import Simulation, metadata
 
 
 def orchestrator_network_policy(sim: Simulation) -> dict[str, Any]:

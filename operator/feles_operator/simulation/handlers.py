@@ -1,67 +1,27 @@
-"""kopf handlers: thin glue between FelesSimulation events and the reconcile, scale and poll logic."""
+"""kopf handlers of FelesSimulations: thin glue between their events and the reconcile, scale and poll logic."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from typing import Any
 
 import kopf
 
-from feles_operator import events, names
-from feles_operator.builders import Simulation
-from feles_operator.kube import ApiError, KubeApi
-from feles_operator.poller import Indexed, StatusPoller
-from feles_operator.reconcile import reconcile, scale_workers
-from feles_operator.resource import ResourceError, parse_resource
-from feles_operator.settings import OperatorSettings, SettingsError
-from feles_operator.status import (
-    FAILED_CONDITION,
-    TERMINAL,
-    Event,
-    FelesSimulationStatus,
-    get_condition,
-    initial_status,
-    invalid_status,
-)
+from feles_operator import events, lifecycle
+from feles_operator.conditions import get_condition
+from feles_operator.events import Event
+from feles_operator.kube import KubeApi
+from feles_operator.patches import status_patch
+from feles_operator.simulation import names
+from feles_operator.simulation.builders import Simulation
+from feles_operator.simulation.poller import Indexed, StatusPoller
+from feles_operator.simulation.reconcile import Outcome, reconcile, scale_workers
+from feles_operator.simulation.resource import ResourceError, parse_resource
+from feles_operator.simulation.status.conditions import FAILED_CONDITION
+from feles_operator.simulation.status.schema import TERMINAL, FelesSimulationStatus
+from feles_operator.simulation.status.transitions import initial_status, invalid_status
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
-#: How long the operator waits at startup for the CRD to be served (`kubectl apply -f manifests/` races).
-CRD_WAIT_SECONDS = 120.0
-
-
-def configure(settings: kopf.OperatorSettings) -> None:
-    """kopf's settings for this operator."""
-    # No runtime discovery of CRDs and namespaces: no cluster-wide read access needed for them.
-    settings.scanning.disabled = True
-    # kopf's bookkeeping lives in feles.io/ annotations, so that `.status` holds only the schema's fields.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.GROUP, key="last-handled-configuration"
-    )
-    # The operator posts its own events (Created, RoundFinished, ...); kopf's only for its warnings.
-    settings.posting.level = logging.WARNING
-    settings.posting.reporting_component = names.MANAGER
-
-
-async def wait_for_crd(api: KubeApi, logger: logging.Logger | Any, timeout: float = CRD_WAIT_SECONDS) -> None:
-    """Block until the API serves felessimulations (the CRD may be applied in the same breath as the operator)."""
-    deadline = time.monotonic() + timeout
-    url = f"/apis/{names.API_VERSION}"
-    while True:
-        try:
-            served = {item.get("name") for item in (await api.get(url)).get("resources") or []}
-            if names.PLURAL in served:
-                return
-        except (ApiError, OSError) as error:
-            if time.monotonic() > deadline:
-                raise kopf.PermanentError(f"the CRD {names.CRD_NAME} is not served: {error}") from None
-        if time.monotonic() > deadline:
-            raise kopf.PermanentError(f"the CRD {names.CRD_NAME} is not served after {timeout:.0f} s")
-        logger.info("waiting for the CRD %s to be served", names.CRD_NAME)
-        await asyncio.sleep(2.0)
 
 
 @kopf.index(*RESOURCE)
@@ -83,31 +43,10 @@ def simulations(
     return {(namespace, name): entry}
 
 
-@kopf.on.startup()
-async def startup(
-    settings: kopf.OperatorSettings, memo: kopf.Memo, simulations: kopf.Index, logger: Any, **_: Any
-) -> None:
-    configure(settings)
-    try:
-        memo.settings = OperatorSettings.from_env()
-    except SettingsError as error:
-        raise kopf.PermanentError(str(error)) from None
-    memo.api = KubeApi.from_environment()
-    await wait_for_crd(memo.api, logger)
-    memo.poller = StatusPoller(memo.api, memo.settings, simulations)
-    memo.poller_task = asyncio.create_task(memo.poller.run(), name="feles status poller")
-
-
-@kopf.on.cleanup()
-async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    task = getattr(memo, "poller_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await memo.poller.close()
-    if getattr(memo, "api", None) is not None:
-        memo.api.close()
+# The poller keeps every FelesSimulation's status up to date from its orchestrator, reading the index above.
+lifecycle.serve(
+    lifecycle.ServedKind(plural=names.PLURAL, crd_name=names.CRD_NAME, index="simulations", background=StatusPoller)
+)
 
 
 @kopf.on.resume(*RESOURCE)
@@ -176,8 +115,20 @@ async def _reconcile(
         _replace_status(patch, old, failed)
         await events.post(api, involved, [Event("Warning", "InvalidSpec", failed.message or "")], now)
         return
-    simulation = Simulation(name, namespace, spec, memo.settings)
+    simulation = Simulation(name=name, namespace=namespace, spec=spec, settings=memo.settings)
     outcome = await reconcile(api, simulation, old.phase, lambda child: kopf.adopt(child, owner=body), roll)
+    selector = names.selector_string(names.selector_labels(name, names.WORKER))
+    failed_condition = get_condition(old, FAILED_CONDITION)
+    if old.phase is None or (failed_condition is not None and failed_condition.reason == "InvalidSpec"):
+        _replace_status(patch, old, initial_status(name, selector, generation, now))
+    else:
+        patch.status["selector"] = selector
+        patch.status["observedGeneration"] = generation
+    await events.post(api, involved, _outcome_events(outcome), now)
+
+
+def _outcome_events(outcome: Outcome) -> list[Event]:
+    """What a reconciliation did, as events: children created or rolled, a changed simulation ignored."""
     news = []
     if outcome.created:
         news.append(Event("Normal", "Created", "created " + ", ".join(outcome.created)))
@@ -186,19 +137,10 @@ async def _reconcile(
     if outcome.simulation_changed:
         message = "spec.simulation changed after creation: ignored, the orchestrator keeps the original spec"
         news.append(Event("Warning", "SimulationSpecChanged", message))
-    selector = names.selector_string(names.selector_labels(name, names.WORKER))
-    failed = get_condition(old, FAILED_CONDITION)
-    if old.phase is None or (failed is not None and failed.reason == "InvalidSpec"):
-        _replace_status(patch, old, initial_status(name, selector, generation, now))
-    else:
-        patch.status["selector"] = selector
-        patch.status["observedGeneration"] = generation
-    await events.post(api, involved, news, now)
+    return news
 
 
 def _replace_status(patch: kopf.Patch, old: FelesSimulationStatus, new: FelesSimulationStatus) -> None:
-    """Set `new` as the whole status through a merge patch (old keys not in `new` become null)."""
-    document: dict[str, Any] = {key: None for key in old.dump()}
-    document.update(new.dump())
-    for key, value in document.items():
+    """Set `new` as the whole status through kopf's merge patch (old keys not in `new` become null)."""
+    for key, value in status_patch(new.dump(), old.dump()).items():
         patch.status[key] = value

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feles_operator import names
-from feles_operator.builders.common import (
+from feles_operator.simulation import names
+from feles_operator.simulation.builders.common import (
     TEMPLATE_HASH_ANNOTATION,
     Simulation,
     container,
@@ -19,7 +19,7 @@ from feles_operator.builders.common import (
     tmp_volume,
     token_env,
 )
-from feles_operator.builders.config import results_claim_name
+from feles_operator.simulation.builders.config import results_claim_name
 
 SPEC_PATH = f"{names.CONFIG_DIR}/{names.SPEC_KEY}"
 

@@ -8,14 +8,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from feles_operator import names
-from feles_operator.resource import FelesSimulationSpec, PodSettings
-from feles_operator.settings import DEFAULT_RESOURCES, DEFAULT_THREADS, OperatorSettings
+from feles_operator.settings import OperatorSettings
+from feles_operator.simulation import names
+from feles_operator.simulation.resource import FelesSimulationSpec, PodSettings
 
 #: Who the containers run as: the image's non-root user (the Dockerfile creates it with this id).
 USER_ID = 10001
 TEMPLATE_HASH_ANNOTATION = f"{names.GROUP}/template-hash"
 SPEC_HASH_ANNOTATION = f"{names.GROUP}/spec-hash"
+#: Requests and limits of pods whose FelesSimulation sets no resources (so that a quota can admit them).
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    names.ORCHESTRATOR: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    names.WORKER: {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+}
+#: torch threads when `.spec.<component>.threads` is absent (fits the default CPU limits).
+DEFAULT_THREADS = {names.ORCHESTRATOR: 2, names.WORKER: 1}
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from feles_operator.builders.common import Simulation
-from feles_operator.builders.config import results_claim, simulation_hash, spec_config_map, token_secret
-from feles_operator.builders.network import orchestrator_network_policy
-from feles_operator.builders.orchestrator import orchestrator_deployment, orchestrator_service
-from feles_operator.builders.workers import worker_stateful_set, workers_service
+from feles_operator.simulation.builders.common import Simulation
+from feles_operator.simulation.builders.config import results_claim, simulation_hash, spec_config_map, token_secret
+from feles_operator.simulation.builders.network import orchestrator_network_policy
+from feles_operator.simulation.builders.orchestrator import orchestrator_deployment, orchestrator_service
+from feles_operator.simulation.builders.workers import worker_stateful_set, workers_service
 
 __all__ = [
     "Simulation",

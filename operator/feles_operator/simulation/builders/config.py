@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from feles.config import spec_to_yaml
-from feles_operator import names
-from feles_operator.builders.common import SPEC_HASH_ANNOTATION, Simulation, digest, encode, metadata
+from feles_operator.simulation import names
+from feles_operator.simulation.builders.common import SPEC_HASH_ANNOTATION, Simulation, digest, encode, metadata
 
 
 def spec_config_map(sim: Simulation) -> dict[str, Any]:

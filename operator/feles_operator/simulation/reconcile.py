@@ -8,12 +8,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from feles_operator import names
-from feles_operator.builders import Simulation, build_children
-from feles_operator.builders.common import SPEC_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION
 from feles_operator.kube import ApiError, KubeApi, object_path, path
-from feles_operator.resource import FelesSimulationSpec
-from feles_operator.status import TERMINAL
+from feles_operator.patches import merge_patch
+from feles_operator.simulation import names
+from feles_operator.simulation.builders import Simulation, build_children
+from feles_operator.simulation.builders.common import SPEC_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION
+from feles_operator.simulation.resource import FelesSimulationSpec
+from feles_operator.simulation.status.schema import TERMINAL
 
 log = logging.getLogger("feles_operator.reconcile")
 
@@ -35,19 +36,6 @@ def desired_replicas(spec: FelesSimulationSpec, phase: str | None) -> int:
 def new_token() -> str:
     """A fresh API token (256 random bits); only used if the Secret does not exist yet."""
     return secrets.token_urlsafe(32)
-
-
-def merge_patch(old: Any, new: Any) -> Any:
-    """The JSON merge patch (RFC 7386) that turns `old` into `new`: removed keys become null."""
-    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
-        return new
-    patch: dict[str, Any] = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        if key not in old:
-            patch[key] = value
-        elif old[key] != value:
-            patch[key] = merge_patch(old[key], value) if isinstance(value, Mapping) else value
-    return patch
 
 
 def describe(obj: Mapping[str, Any]) -> str:
