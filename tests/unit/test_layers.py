@@ -7,7 +7,8 @@ are siblings and never import each other:
 0. what everything may use: the package root (`__version__`), the plug-in registry and parameter checks, seeds,
    logging, the API token;
 1. config;
-2. devices, data, models, protocol, evaluation (metrics of a model on a split), spec_reference (docs of config);
+2. devices, data, models, protocol, records (the device records' Parquet format), evaluation (metrics of a
+   model on a split), spec_reference (docs of config);
 3. algorithms, strategies;
 4. plugin_checks (builds algorithms and strategies to check a spec);
 5. orchestrator, worker;
@@ -42,7 +43,15 @@ LAYERS = Contract(
     layers=(
         ("feles", "feles.registry", "feles.plugin_params", "feles.seeding", "feles.logs", "feles.api_token"),
         ("feles.config",),
-        ("feles.devices", "feles.data", "feles.models", "feles.protocol", "feles.evaluation", "feles.spec_reference"),
+        (
+            "feles.devices",
+            "feles.data",
+            "feles.models",
+            "feles.protocol",
+            "feles.records",
+            "feles.evaluation",
+            "feles.spec_reference",
+        ),
         ("feles.algorithms", "feles.strategies"),
         ("feles.plugin_checks",),
         ("feles.orchestrator", "feles.worker"),
