@@ -1,0 +1,124 @@
+"""Device records of real runs: they agree with results.json, do not depend on the workers, survive restarts."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from feles.local import LocalRun, LocalRunOptions
+from feles.records import Table, read_table
+from tests.integration.conftest import AUTH, Processes, comparable_rounds, free_port, wait_for_status, write_spec
+
+pytestmark = pytest.mark.integration
+
+#: Random failures, and energy budgets that some jobs exceed: every way to fail before starting occurs.
+FAILING = {
+    "simulation": {"num_rounds": 3, "repetitions": 2},
+    "devices": {"p_fail": 0.2},
+    "energy": {"avail_mean": 400.0, "avail_var": 300.0},
+}
+
+
+def run_local(folder: Path, overrides: dict[str, Any], workers: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = LocalRun(LocalRunOptions(write_spec(folder, overrides), workers=workers)).run()
+    assert outcome.status.phase.value == "Succeeded", f"{outcome.status.message}; logs in {outcome.log_dir}"
+    return outcome.results_path.parent
+
+
+def tables(output: Path) -> dict[str, dict[str, list]]:
+    return {table.value: read_table(output, table).to_pydict() for table in Table}
+
+
+def phase_time(rows: dict[str, np.ndarray], phase: str) -> float:
+    mask = (rows["phase"] == phase) & ~rows["failed"]
+    times = rows["computation_time"][mask] + rows["upload_time"][mask] + rows["download_time"][mask]
+    return float(times.max()) if times.size else 0.0
+
+
+def test_records_agree_with_the_round_totals_of_results_json(tmp_path: Path) -> None:
+    output = run_local(tmp_path, FAILING, workers=2)
+    records = read_table(output, Table.RECORDS).to_pandas()
+    availability = read_table(output, Table.AVAILABILITY).to_pandas()
+    rounds = json.loads((output / "results.json").read_text())["rounds"]
+    assert len(records.groupby(["repetition", "round"])) == len(rounds) == 6
+    assert set(records["failure"].dropna()) == {"random", "energy"}, "the spec should make both kinds of failure"
+    for row in rounds:
+        these = records[(records["repetition"] == row["repetition"]) & (records["round"] == row["round"])]
+        arrays = {column: these[column].to_numpy() for column in these.columns}
+        for phase in ("fit", "eval"):
+            phase_rows = these[these["phase"] == phase]
+            assert len(phase_rows) == row[f"{phase}_selected"]
+            assert int(phase_rows["failed"].sum()) == row[f"{phase}_failed"]
+        completed = these[~these["failed"]]
+        assert completed["energy"].sum() == pytest.approx(row["energy"], rel=1e-12)
+        assert phase_time(arrays, "fit") + phase_time(arrays, "eval") == pytest.approx(row["round_time"], rel=1e-12)
+        fit = completed[completed["phase"] == "fit"]
+        if len(fit):
+            weighted = (fit["loss"] * fit["num_examples"]).sum() / fit["num_examples"].sum()
+            assert weighted == pytest.approx(row["train_loss"], rel=1e-9)
+        available = availability[(availability["repetition"] == row["repetition"])]
+        available = available[available["round"] == row["round"]]["available_devices"].iloc[0]
+        assert len(available) == row["devices_available"]
+        assert set(these["device"]) <= set(available)
+    population = read_table(output, Table.POPULATION).to_pandas()
+    assert len(population) == 2 * 20
+    assert [sum(counts) for counts in population["label_counts"]] == population["data_size"].tolist()
+
+
+def test_records_are_the_same_with_1_2_and_4_workers(tmp_path: Path) -> None:
+    outputs = {workers: run_local(tmp_path / f"w{workers}", FAILING, workers) for workers in (1, 2, 4)}
+    reference = tables(outputs[1])
+    assert reference["records"]["device"], "no records were written"
+    for workers in (2, 4):
+        assert tables(outputs[workers]) == reference, f"records differ with {workers} workers"
+
+
+def test_a_killed_and_restarted_orchestrator_records_every_round_exactly_once(
+    tmp_path: Path, processes: Processes
+) -> None:
+    # A CNN makes rounds slow enough that the kill lands mid-round.
+    overrides = {**FAILING, "simulation": {"num_rounds": 5, "model": "cnn"}}
+    reference = tables(run_local(tmp_path / "reference", overrides, workers=1))
+
+    spec = write_spec(tmp_path, overrides)
+    port = free_port()
+    first = processes.orchestrator(spec, port)
+    processes.worker(port)
+    wait_for_status(port, lambda status: status["round"] >= 2 and status["jobs_leased"] > 0)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    processes.orchestrator(spec, port)
+    wait_for_status(port, lambda status: status["phase"] == "Succeeded")
+
+    output = tmp_path / "out"
+    records = read_table(output, Table.RECORDS).to_pandas()
+    rounds = records[["repetition", "round"]].drop_duplicates()
+    assert len(rounds) == 5 and len(records) == len(reference["records"]["device"])
+    assert tables(output) == reference
+    assert comparable_rounds(output / "results.json") == comparable_rounds(tmp_path / "reference/out/results.json")
+
+    served = httpx.get(
+        f"http://127.0.0.1:{port}/v1/results/devices", params={"repetition": 0, "round": 4}, headers=AUTH
+    )
+    assert served.status_code == 200 and served.headers["content-type"] == "application/vnd.apache.parquet"
+    table = pq.read_table(io.BytesIO(served.content)).to_pydict()
+    assert set(table["round"]) == {4} and set(table["repetition"]) == {0}
+    as_json = httpx.get(
+        f"http://127.0.0.1:{port}/v1/results/devices",
+        params={"table": "availability", "format": "json"},
+        headers=AUTH,
+    ).json()
+    assert [(row["repetition"], row["round"]) for row in as_json] == sorted(
+        zip(reference["availability"]["repetition"], reference["availability"]["round"], strict=True)
+    )
+    unauthorised = httpx.get(f"http://127.0.0.1:{port}/v1/results/devices")
+    assert unauthorised.status_code == 401
