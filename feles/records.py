@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -88,7 +90,7 @@ AVAILABILITY_SCHEMA = pa.schema(
     [
         pa.field("repetition", pa.int32(), nullable=False),
         pa.field("round", pa.int32(), nullable=False),
-        pa.field("available_devices", pa.list_(pa.int64()), nullable=False),
+        pa.field("available_devices", pa.list_(pa.int32()), nullable=False),
     ]
 )
 
@@ -106,6 +108,69 @@ POPULATION_SCHEMA = pa.schema(
 )
 
 SCHEMAS = {Table.RECORDS: RECORDS_SCHEMA, Table.AVAILABILITY: AVAILABILITY_SCHEMA, Table.POPULATION: POPULATION_SCHEMA}
+
+
+#: A column to build: a numpy array; for nullable numbers (values, missing); for strings (codes, categories)
+#: with code -1 for null; for lists (offsets, values).
+ColumnData = np.ndarray | tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, list[str]]
+
+
+def arrow_table(schema: pa.Schema, columns: Mapping[str, ColumnData]) -> pa.Table:
+    """A table of `schema` over numpy memory.
+
+    Built from Arrow buffers because pa.array and pa.table import pandas to inspect their input (seconds and
+    tens of MiB in the orchestrator, which never needs it).
+    """
+    return pa.Table.from_arrays([_column(columns[field.name], field.type) for field in schema], schema=schema)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table of `schema` without rows (schema.empty_table() imports pandas too)."""
+    return arrow_table(schema, {field.name: _empty(field.type) for field in schema})
+
+
+def _empty(type_: pa.DataType) -> ColumnData:
+    if pa.types.is_string(type_):
+        return np.zeros(0, np.int8), []
+    if pa.types.is_list(type_):
+        return np.zeros(1, np.int32), np.zeros(0)
+    return np.zeros(0)
+
+
+def _column(data: ColumnData, type_: pa.DataType) -> pa.Array:
+    if pa.types.is_string(type_):
+        codes, categories = data
+        return _strings(np.asarray(codes), categories)  # type: ignore[arg-type]
+    if pa.types.is_list(type_):
+        offsets, values = data
+        return pa.ListArray.from_arrays(_column(np.asarray(offsets), pa.int32()), _column(values, type_.value_type))
+    values, missing = data if isinstance(data, tuple) else (data, None)
+    values = np.asarray(values)
+    if pa.types.is_boolean(type_):
+        payload = np.packbits(values.astype(bool), bitorder="little")
+    else:
+        payload = np.ascontiguousarray(values, dtype=type_.to_pandas_dtype())
+    return pa.Array.from_buffers(type_, len(values), [_validity(missing), pa.py_buffer(payload)])
+
+
+def _validity(missing: np.ndarray | None) -> pa.Buffer | None:
+    if missing is None or not np.any(missing):
+        return None
+    return pa.py_buffer(np.packbits(~np.asarray(missing, bool), bitorder="little"))
+
+
+def _strings(codes: np.ndarray, categories: list[str]) -> pa.Array:
+    """Strings from category codes, vectorised: each row's bytes are copied out of the categories' bytes."""
+    encoded = [category.encode() for category in categories]
+    starts = np.cumsum([0, *map(len, encoded)])[:-1]
+    lengths = np.array([len(item) for item in encoded] + [0], dtype=np.int64)[codes]  # code -1 picks the 0
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    row_start = np.repeat(np.append(starts, 0)[codes], lengths)
+    position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)[row_start + position] if offsets[-1] else np.zeros(0)
+    buffers = [_validity(codes < 0), pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data, np.uint8))]
+    return pa.Array.from_buffers(pa.string(), len(codes), buffers)
 
 
 def records_root(output_folder: str | Path) -> Path:
@@ -139,13 +204,22 @@ def part_files(output_folder: str | Path, table: Table) -> list[Path]:
     return sorted(folder.glob(pattern))
 
 
+#: Parquet options of every part: zstd without dictionaries (the values are mostly distinct; measured 2.5x faster
+#: to write and 20 % smaller for a round's records), statistics only on the columns queries filter on.
+PART_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": False,
+    "write_statistics": ["repetition", "round", "phase", "device"],
+}
+
+
 def write_part(path: Path, table: pa.Table, **options: Any) -> None:
-    """Write a part atomically (a reader, or a crash, never sees half a file); `options` go to the Parquet writer."""
+    """Write a part atomically (a reader, or a crash, never sees half a file); `options` amend PART_OPTIONS."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(table, temporary, compression="zstd", **options)
+        pq.write_table(table, temporary, **{**PART_OPTIONS, **options})
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

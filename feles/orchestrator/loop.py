@@ -259,7 +259,9 @@ class SimulationLoop:
     def _record(self, rep: Repetition, outcome: RoundOutcome, record: RoundRecord, stop_reason: str | None) -> None:
         """Write the round's device records, append the round (and the repetition's summary when it ends) to the
         results and write them, then checkpoint: a round is done once its checkpoint is."""
-        self.records.write_round(outcome.conditions, [outcome.fit, outcome.evaluation], rep.population.data_sizes)
+        self.records.write_round(
+            (rep.index, outcome.round), outcome.conditions, [outcome.fit, outcome.evaluation], rep.population.data_sizes
+        )
         self.results.rounds.append(record)
         if stop_reason:
             self.results.repetitions.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -24,10 +25,18 @@ class PhaseOutcome:
     def selected(self) -> np.ndarray:
         return self.plan.selected
 
-    @property
+    @cached_property
+    def completed(self) -> np.ndarray:
+        """Per selected device (plan order): whether its result came and was accepted."""
+        completed = np.zeros(len(self.selected), dtype=bool)
+        # Both are in device order: each result's device is found by a sorted search.
+        completed[np.searchsorted(self.selected, np.fromiter(self.results, np.int64, len(self.results)))] = True
+        return completed
+
+    @cached_property
     def costs(self) -> JobCosts:
         """The plan's costs with every device that brought no result counted as failed."""
-        return self.plan.costs.with_failed(self.plan.costs.failed | ~np.isin(self.selected, list(self.results)))
+        return self.plan.costs.with_failed(self.plan.costs.failed | ~self.completed)
 
     @property
     def failed(self) -> int:

@@ -23,6 +23,8 @@ from feles.records import (
     RECORDS_SCHEMA,
     Failure,
     Table,
+    arrow_table,
+    empty_table,
     part_files,
     part_path,
     records_root,
@@ -32,25 +34,28 @@ from feles.records import (
 )
 
 #: Parquet writer options per table: sorted device ids delta-encode to a few bits each.
-_AVAILABILITY_OPTIONS = {"use_dictionary": False, "column_encoding": {"available_devices": "DELTA_BINARY_PACKED"}}
+_AVAILABILITY_OPTIONS = {"column_encoding": {"available_devices.list.element": "DELTA_BINARY_PACKED"}}
+
+
+#: The failure column's categories, in the code order of `failure_codes` (-1: the device completed).
+FAILURES = [Failure.RANDOM.value, Failure.ENERGY.value, Failure.REJECTED.value, Failure.LOST.value]
+
+
+def failure_codes(outcome: PhaseOutcome) -> np.ndarray:
+    """Why each selected device failed, as an index into FAILURES (-1: it completed), in the plan's order."""
+    plan = outcome.plan
+    codes = np.full(len(plan.selected), -1, dtype=np.int8)
+    # Later assignments win: a device failing its random draw never started, so it has no other reason.
+    codes[~outcome.completed] = FAILURES.index(Failure.LOST.value)
+    codes[np.isin(plan.selected, np.fromiter(outcome.rejected, np.int64))] = FAILURES.index(Failure.REJECTED.value)
+    codes[plan.costs.failed] = FAILURES.index(Failure.ENERGY.value)
+    codes[plan.random_failures] = FAILURES.index(Failure.RANDOM.value)
+    return codes
 
 
 def failure_reasons(outcome: PhaseOutcome) -> list[str | None]:
     """Why each selected device failed (None: it completed), in the plan's device order."""
-    plan = outcome.plan
-    reasons: list[str | None] = []
-    for i, device in enumerate(plan.selected.tolist()):
-        if plan.random_failures[i]:
-            reasons.append(Failure.RANDOM.value)
-        elif plan.costs.failed[i]:
-            reasons.append(Failure.ENERGY.value)
-        elif device in outcome.rejected:
-            reasons.append(Failure.REJECTED.value)
-        elif device not in outcome.results:
-            reasons.append(Failure.LOST.value)
-        else:
-            reasons.append(None)
-    return reasons
+    return [None if code < 0 else FAILURES[code] for code in failure_codes(outcome).tolist()]
 
 
 def phase_rows(outcome: PhaseOutcome, configured: PhaseParams, data_sizes: np.ndarray) -> pa.Table:
@@ -59,64 +64,69 @@ def phase_rows(outcome: PhaseOutcome, configured: PhaseParams, data_sizes: np.nd
     devices = plan.selected
     n = len(devices)
     started = ~costs.failed
-    results = [outcome.results.get(device) for device in devices.tolist()]
-    losses = [None if result is None else result[0].loss for result in results]
-    accuracies = [None if result is None else result[0].accuracy for result in results]
+    missing = ~outcome.completed
+    losses, accuracies = np.full(n, np.nan), np.full(n, np.nan)
+    losses[outcome.completed] = [result.loss for result, _ in outcome.results.values()]
+    if plan.phase is Phase.EVAL:
+        accuracies[outcome.completed] = [
+            np.nan if r.accuracy is None else r.accuracy for r, _ in outcome.results.values()
+        ]
     configured_examples = (
         data_sizes[devices] if configured.num_examples is None else np.full(n, configured.num_examples, np.int64)
     )
     columns = {
         "repetition": np.full(n, plan.repetition, np.int32),
         "round": np.full(n, plan.round, np.int32),
-        "phase": [plan.phase.value] * n,
+        "phase": (np.zeros(n, np.int8), [plan.phase.value]),
         "device": devices,
         "available": np.ones(n, dtype=bool),
         "failed": outcome.costs.failed,
-        "failure": failure_reasons(outcome),
-        "epochs": plan.work.epochs.astype(np.int32),
-        "batch_size": plan.work.batch_size.astype(np.int32),
-        "num_examples": plan.work.num_examples.astype(np.int64),
+        "failure": (failure_codes(outcome), FAILURES),
+        "epochs": plan.work.epochs,
+        "batch_size": plan.work.batch_size,
+        "num_examples": plan.work.num_examples,
         "epochs_configured": np.full(n, configured.epochs, np.int32),
         "batch_size_configured": np.full(n, configured.batch_size, np.int32),
-        "num_examples_configured": configured_examples.astype(np.int64),
-        "local_iterations": plan.iterations.astype(np.int64),
+        "num_examples_configured": configured_examples,
+        "local_iterations": plan.iterations,
         "computation_time": costs.computation_time,
         "upload_time": costs.upload_time,
         "download_time": costs.download_time,
         "energy": costs.energy,
         "energy_available": plan.energy_before,
         "energy_left": np.where(started, plan.energy_before - costs.energy, plan.energy_before),
-        "loss": losses,
-        "accuracy": accuracies if plan.phase is Phase.EVAL else [None] * n,
+        # A diverged model's NaN loss is a value; a device without a result has none (null).
+        "loss": (losses, missing),
+        "accuracy": (accuracies, missing | (plan.phase is not Phase.EVAL)),
     }
-    return pa.table(columns, schema=RECORDS_SCHEMA)
+    return arrow_table(RECORDS_SCHEMA, columns)
 
 
 def availability_row(repetition: int, round_: int, conditions: RoundConditions) -> pa.Table:
-    return pa.table(
-        {"repetition": [repetition], "round": [round_], "available_devices": [conditions.available_ids]},
-        schema=AVAILABILITY_SCHEMA,
-    )
+    available = conditions.available_ids
+    columns = {
+        "repetition": np.array([repetition], np.int32),
+        "round": np.array([round_], np.int32),
+        "available_devices": (np.array([0, len(available)]), available),
+    }
+    return arrow_table(AVAILABILITY_SCHEMA, columns)
 
 
 def population_rows(
     spec: SimulationSpec, repetition: int, population: DevicePopulation, label_counts: np.ndarray
 ) -> pa.Table:
     """One row per device: what is fixed for the repetition. `label_counts` is (devices, classes)."""
-    n = population.size
-    counts = pa.FixedSizeListArray.from_arrays(label_counts.astype(np.int64).ravel(), label_counts.shape[1])
-    return pa.table(
-        {
-            "repetition": np.full(n, repetition, np.int32),
-            "device": np.arange(n, dtype=np.int64),
-            "ips": population.ips,
-            "net_speed_mean": np.full(n, spec.network.speed_mean),
-            "net_speed_var": np.full(n, spec.network.speed_var),
-            "data_size": population.data_sizes.astype(np.int64),
-            "label_counts": counts.cast(pa.list_(pa.int64())),
-        },
-        schema=POPULATION_SCHEMA,
-    )
+    n, classes = label_counts.shape
+    columns = {
+        "repetition": np.full(n, repetition, np.int32),
+        "device": np.arange(n, dtype=np.int64),
+        "ips": population.ips,
+        "net_speed_mean": np.full(n, spec.network.speed_mean),
+        "net_speed_var": np.full(n, spec.network.speed_var),
+        "data_size": population.data_sizes,
+        "label_counts": (np.arange(n + 1) * classes, label_counts.ravel()),
+    }
+    return arrow_table(POPULATION_SCHEMA, columns)
 
 
 class RecordsWriter:
@@ -146,11 +156,12 @@ class RecordsWriter:
         if not path.exists():
             write_part(path, population_rows(self.spec, repetition, population, label_counts))
 
-    def write_round(self, conditions: RoundConditions, phases: list[PhaseOutcome], data_sizes: np.ndarray) -> None:
-        """A round's records (every phase) and its availability."""
-        plan = phases[0].plan
+    def write_round(
+        self, when: tuple[int, int], conditions: RoundConditions, phases: list[PhaseOutcome], data_sizes: np.ndarray
+    ) -> None:
+        """A round's records (every phase) and its availability; `when` is (repetition, round)."""
         rows = [phase_rows(outcome, self.configured[outcome.plan.phase], data_sizes) for outcome in phases]
-        write_part(part_path(self.folder, Table.RECORDS, plan.repetition, plan.round), pa.concat_tables(rows))
-        availability = availability_row(plan.repetition, plan.round, conditions)
-        path = part_path(self.folder, Table.AVAILABILITY, plan.repetition, plan.round)
-        write_part(path, availability, **_AVAILABILITY_OPTIONS)
+        records = pa.concat_tables(rows) if rows else empty_table(RECORDS_SCHEMA)
+        write_part(part_path(self.folder, Table.RECORDS, *when), records)
+        path = part_path(self.folder, Table.AVAILABILITY, *when)
+        write_part(path, availability_row(*when, conditions), **_AVAILABILITY_OPTIONS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +125,7 @@ def write_rounds(writer: RecordsWriter, rounds: list[tuple[int, int]]) -> None:
     conditions = RoundConditions(np.arange(10) % 2 == 0, np.ones(10), np.ones(10))
     for repetition, round_ in rounds:
         outcome = PhaseOutcome(plan_of(repetition=repetition, round_=round_), {4: result(4, 0.5)}, frozenset())
-        writer.write_round(conditions, [outcome], np.full(10, 100))
+        writer.write_round((repetition, round_), conditions, [outcome], np.full(10, 100))
 
 
 def test_rounds_are_written_one_part_each_and_read_back_in_order(tmp_path: Path) -> None:
@@ -203,3 +205,24 @@ def test_label_counts_sum_to_the_data_sizes(mislabelling: float) -> None:
     assert counts.sum(axis=1).tolist() == [30, 50, 70]
     expected = [np.bincount(labels.numpy(), minlength=10).tolist() for labels in partitions.labels]
     assert counts.tolist() == expected
+
+
+def test_availability_is_delta_encoded_and_writing_never_imports_pandas(tmp_path: Path) -> None:
+    # pa.array/pa.table import pandas to inspect their input: seconds and tens of MiB in the orchestrator.
+    script = f"""
+import sys
+import numpy as np
+from feles.devices import RoundConditions
+from feles.orchestrator.records import RecordsWriter
+from feles.config import parse_spec
+spec = parse_spec({{"simulation": {{"output_folder": {str(tmp_path)!r}}}, "devices": {{"num": 100000}}}})
+conditions = RoundConditions(np.random.default_rng(0).random(100000) < 0.8, np.ones(100000), np.ones(100000))
+RecordsWriter(spec).write_round((0, 0), conditions, [], np.ones(100000, np.int64))
+print("pandas" in sys.modules)
+"""
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"
+    [path] = part_files(tmp_path, Table.AVAILABILITY)
+    column = pq.ParquetFile(path).metadata.row_group(0).column(2)
+    assert "DELTA_BINARY_PACKED" in column.encodings
+    assert path.stat().st_size < 40_000  # 80,000 sorted ids; plain int32 would take 320 kB
