@@ -1,0 +1,417 @@
+"""PNG figures of the device records, every run overlaid (one colour per run) or facing the others (a panel each).
+
+Each figure says how it treats repetitions: per-round curves are means over repetitions, distributions
+pool every (repetition, device), and per-device-id figures show the first repetition (a repetition draws
+new devices, so device 7 of two repetitions is not the same device).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from feles.analysis.device_records import DeviceRun
+from feles.analysis.device_stats import DeviceStats, device_stats
+from feles.analysis.fairness import PHASES, REASONS, failures_by_reason, fairness
+from feles.analysis.plots import ENERGY_UNITS, THOUSANDS, TIME_UNITS, readable_unit, with_run_legend
+from feles.analysis.selection_matrix import bin_size, selection_matrix
+from feles.analysis.time_energy import device_times, mean_by_round, round_consumption, round_times
+from feles.analysis.work import QUANTITIES, configured_vs_executed
+
+#: Most points of a per-device-id curve: beyond, consecutive devices are averaged in bins.
+MAX_DEVICE_POINTS = 200
+#: Rounds up to which the round-time split is drawn as bars; beyond, as stacked areas.
+BAR_ROUNDS = 60
+
+
+def _colour(index: int) -> str:
+    return f"C{index}"
+
+
+def _first_repetition(run: DeviceRun) -> int:
+    return run.data.repetitions[0] if run.data.repetitions else 0
+
+
+def _repetition_note(runs: Sequence[DeviceRun]) -> str:
+    repeated = any(len(run.data.repetitions) > 1 for run in runs)
+    return " (first repetition)" if repeated else ""
+
+
+def _per_round_note(runs: Sequence[DeviceRun]) -> str | None:
+    return "per round: mean over repetitions" if any(len(run.data.repetitions) > 1 for run in runs) else None
+
+
+def _pooled_note(runs: Sequence[DeviceRun]) -> str | None:
+    if any(len(run.data.repetitions) > 1 for run in runs):
+        return "pooled over repetitions: one value per device and repetition"
+    return None
+
+
+# --- Fairness ---
+
+
+def participation(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Share of devices selected k times for fit, and the Lorenz curve of the selections (with Jain and Gini)."""
+    histogram, lorenz = figure.subplots(1, 2)
+    notes = []
+    for index, run in enumerate(runs):
+        figures = [fairness(run.data.of_repetition(rep).records, run.data.devices(rep)) for rep in run.data.repetitions]
+        counts = np.concatenate([f.counts for f in figures]) if figures else np.zeros(0, np.int64)
+        if not len(counts):
+            continue
+        frequencies = np.bincount(counts)
+        k = np.arange(len(frequencies))
+        histogram.step(k, frequencies / len(counts), where="mid", color=_colour(index), linewidth=1.6)
+        ordered = np.sort(counts)
+        total = ordered.sum()
+        share = np.concatenate([[0.0], np.cumsum(ordered) / total]) if total else np.zeros(len(ordered) + 1)
+        lorenz.plot(np.linspace(0, 1, len(ordered) + 1), share, color=_colour(index), linewidth=1.6)
+        jain, gini = np.nanmean([f.jain for f in figures]), np.nanmean([f.gini for f in figures])
+        never = np.mean([len(f.never_selected) for f in figures])
+        notes.append((index, f"Jain {jain:.3f}  Gini {gini:.3f}  never {never:,.0f}"))
+    lorenz.plot([0, 1], [0, 1], color="0.5", linestyle=":", linewidth=1)
+    for offset, (index, text) in enumerate(notes):
+        lorenz.text(0.03, 0.95 - 0.07 * offset, text, color=_colour(index), transform=lorenz.transAxes, va="top")
+    histogram.set_xlabel("times selected for fit (k)")
+    histogram.set_ylabel("share of devices selected k times")
+    histogram.yaxis.set_major_formatter(PercentFormatter(1.0))
+    histogram.xaxis.set_major_locator(MaxNLocator(integer=True))
+    histogram.set_title("Participation histogram (never-selected devices at k = 0)")
+    lorenz.set_xlabel("share of devices, least selected first")
+    lorenz.set_ylabel("share of all fit selections")
+    lorenz.xaxis.set_major_formatter(PercentFormatter(1.0))
+    lorenz.yaxis.set_major_formatter(PercentFormatter(1.0))
+    lorenz.set_title("Lorenz curve (dotted: perfectly equal)")
+    figure.suptitle("Fairness of the fit selections over all devices")
+
+
+def failures(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Failed jobs per reason, fit and eval, as bars per run (mean per repetition)."""
+    panels = figure.subplots(1, len(PHASES), sharey=True)
+    width = 0.8 / max(len(runs), 1)
+    for index, run in enumerate(runs):
+        per_rep = [failures_by_reason(run.data.of_repetition(rep).records) for rep in run.data.repetitions]
+        for axes, phase in zip(panels, PHASES, strict=True):
+            means = [np.mean([c[phase].get(reason, 0) for c in per_rep]) if per_rep else 0 for reason in REASONS]
+            x = np.arange(len(REASONS)) + (index - (len(runs) - 1) / 2) * width
+            axes.bar(x, means, width, color=_colour(index))
+    for axes, phase in zip(panels, PHASES, strict=True):
+        axes.set_xticks(np.arange(len(REASONS)), list(REASONS))
+        axes.set_xlabel("failure reason")
+        axes.set_title(f"{phase} jobs")
+        axes.yaxis.set_major_formatter(THOUSANDS)
+    panels[0].set_ylabel("failed jobs per repetition")
+    figure.suptitle("Failures by reason" + (" (mean over repetitions)" if _per_round_note(runs) else ""))
+
+
+# --- Per device ---
+
+
+def _binned(values: np.ndarray, size: int) -> np.ndarray:
+    """Means of consecutive bins of `size` values (the last bin may be smaller)."""
+    if size == 1:
+        return values.astype(float)
+    edges = np.arange(0, len(values), size)
+    sums = np.add.reduceat(values.astype(float), edges) if len(values) else np.zeros(0)
+    return sums / np.diff(np.append(edges, len(values)))
+
+
+def _by_device(
+    runs: Sequence[DeviceRun], figure: Figure, panels: Sequence[tuple[str, str, Callable[[DeviceStats], np.ndarray]]]
+) -> None:
+    """One panel per (title, y label, value) against the device id; runs overlaid; bins when there are many devices."""
+    grid = figure.subplots(int(np.ceil(len(panels) / 2)), 2, squeeze=False).ravel()
+    stats = [device_stats(run.data, _first_repetition(run)) for run in runs]
+    size = bin_size(max((len(s.devices) for s in stats), default=0), MAX_DEVICE_POINTS)
+    for axes, (title, label, value) in zip(grid, panels, strict=False):
+        for index, stat in enumerate(stats):
+            x = stat.devices[::size] + (size - 1) / 2 if size > 1 else stat.devices
+            axes.step(x, _binned(value(stat), size), where="mid", color=_colour(index), linewidth=1.2)
+        axes.set_title(title)
+        axes.set_ylabel(label)
+        axes.set_xlabel("device id" + (f" (mean over bins of {size:,} devices)" if size > 1 else ""))
+        axes.yaxis.set_major_formatter(THOUSANDS)
+        axes.set_ylim(bottom=0)
+    for axes in grid[len(panels) :]:
+        axes.set_visible(False)
+
+
+def device_activity(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per device: rounds available, fit selections, failed jobs and energy spent."""
+    _by_device(
+        runs,
+        figure,
+        [
+            ("Rounds available", "rounds", lambda s: s.rounds_available),
+            ("Times selected for fit", "fit jobs", lambda s: s.fit_selected),
+            ("Failed jobs (fit and eval)", "jobs", lambda s: s.failed),
+            ("Energy spent by completed jobs", "energy (mWh)", lambda s: s.energy),
+        ],
+    )
+    figure.suptitle("Per device: availability, selections, failures, energy" + _repetition_note(runs))
+
+
+def device_traits(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per device: data size, speed (ips) and mean network speed of the population."""
+    _by_device(
+        runs,
+        figure,
+        [
+            ("Data size", "examples", lambda s: s.data_size),
+            ("Computation speed", "local iterations per second", lambda s: s.ips),
+            ("Mean network speed", "parameters per second", lambda s: s.net_speed),
+            ("Times selected for eval", "eval jobs", lambda s: s.eval_selected),
+        ],
+    )
+    figure.suptitle("Per device: data and speed of the population" + _repetition_note(runs))
+
+
+def label_distribution(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per run a heat map: each device's share of examples per class (devices binned when many)."""
+    panels = figure.subplots(len(runs), 1, squeeze=False).ravel()
+    image = None
+    for axes, run in zip(panels, runs, strict=True):
+        stat = device_stats(run.data, _first_repetition(run))
+        labels = stat.label_counts.astype(float)
+        size = bin_size(len(stat.devices), MAX_DEVICE_POINTS)
+        if size > 1:
+            edges = np.arange(0, len(labels), size)
+            labels = np.add.reduceat(labels, edges, axis=0) if len(labels) else labels
+        totals = labels.sum(axis=1, keepdims=True)
+        shares = np.divide(labels, totals, out=np.zeros_like(labels), where=totals > 0)
+        image = axes.imshow(
+            shares.T,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            origin="lower",
+            extent=(-0.5, len(shares) - 0.5, -0.5, shares.shape[1] - 0.5),
+        )
+        axes.set_title(run.label, loc="left", fontsize="medium")
+        axes.set_ylabel("class")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel(f"device bin ({size:,} devices each)" if size > 1 else "device id")
+    if image is not None:
+        figure.colorbar(image, ax=list(panels), label="share of the device's examples", shrink=0.8)
+    figure.suptitle("Label distribution per device" + _repetition_note(runs))
+
+
+def selections(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per run the device x round matrix of fit selections, binned at scale (the title says how)."""
+    panels = figure.subplots(len(runs), 1, squeeze=False).ravel()
+    image, described = None, set()
+    for axes, run in zip(panels, runs, strict=True):
+        rep = _first_repetition(run)
+        matrix = selection_matrix(run.data.of_repetition(rep).records, run.data.devices(rep), run.data.num_rounds)
+        described.add(matrix.describe())
+        image = axes.imshow(
+            matrix.fraction,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="Greys",
+            vmin=0,
+            vmax=1,
+            origin="lower",
+            extent=(0.5, matrix.round_edges[-1] + 0.5, -0.5, matrix.device_edges[-1] - 0.5),
+        )
+        axes.set_title(f"{run.label}: {matrix.describe()}", loc="left", fontsize="medium")
+        axes.set_ylabel("device id")
+        axes.set_xlabel("round")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if image is not None:
+        label = "selected" if described == {"every device and round; dark = selected"} else "fraction selected"
+        figure.colorbar(image, ax=list(panels), label=label, shrink=0.8)
+    figure.suptitle("Fit selections per device and round" + _repetition_note(runs))
+
+
+# --- Time and energy ---
+
+_PARTS = [
+    ("fit computation", "#4c72b0"),
+    ("fit download", "#dd8452"),
+    ("fit upload", "#c44e52"),
+    ("eval computation", "#8fb0de"),
+    ("eval download", "#f2c08f"),
+]
+
+
+def round_time_split(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per run, each round's time as the slowest completed job's computation, download and upload, per phase."""
+    panels = figure.subplots(len(runs), 1, squeeze=False, sharex=True, sharey=True).ravel()
+    split = [round_times(run.data.records) for run in runs]
+    largest = max((float(np.max(s.time)) for s in split if len(s.time)), default=0.0)
+    divisor, unit = readable_unit(largest, TIME_UNITS)
+    for axes, run, times in zip(panels, runs, split, strict=True):
+        rounds = int(times.round.max()) + 1 if len(times.round) else 0
+        parts = [
+            times.fit.computation,
+            times.fit.download,
+            times.fit.upload,
+            times.eval.computation,
+            times.eval.download + times.eval.upload,
+        ]
+        means = [mean_by_round(times.round, part, rounds) / divisor for part in parts]
+        x = np.arange(1, rounds + 1)
+        colours = [colour for _, colour in _PARTS]
+        if rounds <= BAR_ROUNDS:
+            bottom = np.zeros(rounds)
+            for mean, colour in zip(means, colours, strict=True):
+                axes.bar(x, mean, 0.85, bottom=bottom, color=colour)
+                bottom += mean
+        else:
+            axes.stackplot(x, *means, colors=colours, linewidth=0)
+        share = times.communication_share()
+        axes.set_title(f"{run.label}: communication {share:.0%} of the rounds' time", loc="left", fontsize="medium")
+        axes.set_ylabel(f"round time ({unit})")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    panels[-1].set_xlabel("round")
+    figure.legend(
+        [Patch(color=colour) for _, colour in _PARTS],
+        [name for name, _ in _PARTS],
+        loc="outside right upper",
+        title="slowest completed job",
+        fontsize="small",
+    )
+    mean = " (mean over repetitions)" if _per_round_note(runs) else ""
+    figure.suptitle("Round time split into computation and communication" + mean)
+
+
+def _hist_overlay(axes: Axes, samples: Sequence[np.ndarray], divisor: float) -> None:
+    finite = [s[np.isfinite(s)] / divisor for s in samples]
+    top = max((float(s.max()) for s in finite if len(s)), default=1.0) or 1.0
+    bins = np.linspace(0, top, 41)
+    for index, sample in enumerate(finite):
+        if len(sample):
+            axes.hist(sample, bins=bins, histtype="step", color=_colour(index), linewidth=1.6)
+
+
+def device_time(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Distributions over devices of their total computation and communication time."""
+    computation, communication = figure.subplots(1, 2, sharey=True)
+    totals = []
+    for run in runs:
+        per_rep = [
+            device_times(run.data.of_repetition(rep).records, run.data.devices(rep)) for rep in run.data.repetitions
+        ]
+        totals.append(
+            (
+                np.concatenate([t.computation for t in per_rep]) if per_rep else np.zeros(0),
+                np.concatenate([t.communication for t in per_rep]) if per_rep else np.zeros(0),
+            )
+        )
+    largest = max((float(np.max(np.concatenate(t))) for t in totals if len(t[0])), default=0.0)
+    divisor, unit = readable_unit(largest, TIME_UNITS)
+    _hist_overlay(computation, [t[0] for t in totals], divisor)
+    _hist_overlay(communication, [t[1] for t in totals], divisor)
+    computation.set_title("Computation")
+    communication.set_title("Communication (download + upload)")
+    for axes in (computation, communication):
+        axes.set_xlabel(f"total time of the device's completed jobs ({unit})")
+    computation.set_ylabel("devices")
+    figure.suptitle("Time each device spent over the run, computing and communicating")
+
+
+def consumption(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per round: energy, computation and communication consumed by the completed jobs (both phases)."""
+    energy, computation, communication = figure.subplots(1, 3, sharex=True)
+    per_run = [round_consumption(run.data.records) for run in runs]
+    energy_divisor, energy_unit = readable_unit(
+        max((float(c.energy.max()) for c in per_run if len(c.energy)), default=0.0), ENERGY_UNITS
+    )
+    for index, used in enumerate(per_run):
+        rounds = int(used.round.max()) + 1 if len(used.round) else 0
+        x = np.arange(1, rounds + 1)
+        energy.plot(x, mean_by_round(used.round, used.energy, rounds) / energy_divisor, color=_colour(index))
+        computation.plot(x, mean_by_round(used.round, used.computation, rounds), color=_colour(index))
+        communication.plot(x, mean_by_round(used.round, used.communication, rounds), color=_colour(index))
+    energy.set_ylabel(f"energy ({energy_unit})")
+    computation.set_ylabel("computation (device-seconds)")
+    communication.set_ylabel("communication (device-seconds)")
+    for axes, title in ((energy, "Energy"), (computation, "Computation"), (communication, "Network")):
+        axes.set_title(title)
+        axes.set_xlabel("round")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_formatter(THOUSANDS)
+        axes.set_ylim(bottom=0)
+    figure.suptitle("Consumption per round: sums over the completed jobs of both phases")
+
+
+def work(runs: Sequence[DeviceRun], figure: Figure) -> None:
+    """Per quantity, the configured and executed values of the fit jobs as a box per run (hatched: executed)."""
+    panels = figure.subplots(1, len(QUANTITIES))
+    comparisons = [configured_vs_executed(run.data.records) for run in runs]
+    for axes, quantity in zip(panels, QUANTITIES, strict=True):
+        for index, by_quantity in enumerate(comparisons):
+            comparison = by_quantity[quantity]
+            for offset, (sample, hatch) in enumerate(((comparison.configured, None), (comparison.executed, "///"))):
+                if not len(sample):
+                    continue
+                boxes = axes.boxplot(
+                    [sample], positions=[index * 3 + offset], widths=0.8, patch_artist=True, showfliers=False
+                )
+                for box in boxes["boxes"]:
+                    box.set(facecolor=_colour(index), alpha=0.45 if hatch else 0.8, hatch=hatch)
+            axes.text(
+                index * 3 + 0.5,
+                1.01,
+                f"{comparison.changed:.0%} changed",
+                transform=axes.get_xaxis_transform(),
+                ha="center",
+                fontsize="small",
+                color=_colour(index),
+            )
+        axes.set_xticks(
+            [i * 3 + offset for i in range(len(runs)) for offset in (0, 1)],
+            ["conf.", "exec."] * len(runs),
+            fontsize="small",
+        )
+        axes.set_title(quantity.replace("_", " "), pad=16)
+        axes.set_xlabel("per run: configured, executed")
+        axes.yaxis.set_major_formatter(THOUSANDS)
+    panels[0].set_ylabel("value per fit job")
+    figure.suptitle("Configured vs executed work of the fit jobs (update strategies may change it)")
+
+
+#: Device figure kind -> (drawing function, figure size in inches, whether it has a panel per run).
+DevicePlot = Callable[[Sequence[DeviceRun], Figure], None]
+DEVICE_PLOTS: dict[str, tuple[DevicePlot, tuple[float, float], bool]] = {
+    "participation": (participation, (11.0, 4.4), False),
+    "failures": (failures, (10.0, 4.0), False),
+    "device_activity": (device_activity, (12.0, 7.0), False),
+    "device_traits": (device_traits, (12.0, 7.0), False),
+    "label_distribution": (label_distribution, (12.0, 2.0), True),
+    "selection_matrix": (selections, (12.0, 2.6), True),
+    "round_time": (round_time_split, (12.0, 2.4), True),
+    "device_time": (device_time, (11.0, 4.2), False),
+    "consumption": (consumption, (13.0, 4.2), False),
+    "work": (work, (13.0, 4.6), False),
+}
+
+#: Notes of the figures that do not follow the general rule of _per_round_note.
+_NOTES: dict[str, Callable[[Sequence[DeviceRun]], str | None]] = {
+    "participation": _pooled_note,
+    "device_time": _pooled_note,
+    "work": _pooled_note,
+    "failures": lambda runs: None,
+    "device_activity": lambda runs: None,
+    "device_traits": lambda runs: None,
+    "label_distribution": lambda runs: None,
+    "selection_matrix": lambda runs: None,
+}
+
+
+def device_plot(kind: str, runs: Sequence[DeviceRun]) -> Figure:
+    """The figure of one device figure kind, with a legend naming every run."""
+    draw, (width, height), per_run = DEVICE_PLOTS[kind]
+    figure = Figure(figsize=(width, height * len(runs) + 1.2 if per_run else height), layout="constrained")
+    draw(runs, figure)
+    note = _NOTES.get(kind, _per_round_note)(runs)
+    return with_run_legend(figure, [run.label for run in runs], note)
