@@ -26,6 +26,8 @@ class DeviceSummary:
     never_selected: Stat
     #: phase -> reason -> failed jobs per repetition
     failures: dict[str, dict[str, Stat]]
+    #: Failed jobs per repetition, all phases and reasons.
+    failed_jobs: Stat
     round_time: Stat
     communication_share: Stat
     energy: Stat
@@ -59,6 +61,7 @@ def device_summary(device_run: DeviceRun) -> DeviceSummary:
             phase: {reason: Stat.of([counts.get(phase, {}).get(reason, 0) for counts in failed]) for reason in reasons}
             for phase in phases
         },
+        failed_jobs=Stat.of([sum(sum(by.values()) for by in counts.values()) for counts in failed]),
         round_time=Stat.of(times),
         communication_share=Stat.of(shares),
         energy=Stat.of(energy),
@@ -68,11 +71,6 @@ def device_summary(device_run: DeviceRun) -> DeviceSummary:
 
 def _count(stat: Stat) -> str:
     return format_stat(stat, 0 if stat.std == 0 else 1, thousands=True)
-
-
-def _failures(summary: DeviceSummary, reason: str) -> str:
-    """`fit / eval` failed jobs of one reason."""
-    return " / ".join(_count(summary.failures[phase][reason]) for phase in PHASES)
 
 
 Cell = Callable[[RunSummary, DeviceSummary | None], str]
@@ -91,9 +89,9 @@ COMPARISON_COLUMNS: list[tuple[str, Cell]] = [
     ("Jain", _device(lambda d: format_stat(d.jain, 3))),
     ("Gini", _device(lambda d: format_stat(d.gini, 3))),
     ("never selected", _device(lambda d: _count(d.never_selected))),
-    *((f"failed {reason} (fit / eval)", _device(lambda d, r=reason: _failures(d, r))) for reason in REASONS),
+    ("failed jobs", _device(lambda d: _count(d.failed_jobs))),
     ("mean round time (s)", _device(lambda d: format_stat(d.round_time, 1, thousands=True))),
-    ("communication share of round time", _device(lambda d: _percent(d.communication_share))),
+    ("communication share", _device(lambda d: _percent(d.communication_share))),
     ("energy (mWh)", _device(lambda d: format_stat(d.energy, 0, thousands=True))),
 ]
 
@@ -104,6 +102,19 @@ def _percent(share: Stat) -> str:
     return format_stat(Stat(share.mean * 100, share.std * 100, share.n), 1) + " %"
 
 
-def comparison_rows(runs: list[RunSummary], devices: list[DeviceSummary | None]) -> list[list[str]]:
+#: (header, cell) of the failures table: failed jobs per repetition by reason and phase.
+FAILURE_COLUMNS: list[tuple[str, Cell]] = [
+    ("run", lambda run, _: run.label),
+    *(
+        (f"{reason} ({phase})", _device(lambda d, r=reason, p=phase: _count(d.failures[p][r])))
+        for reason in REASONS
+        for phase in PHASES
+    ),
+]
+
+
+def comparison_rows(
+    runs: list[RunSummary], devices: list[DeviceSummary | None], columns: list[tuple[str, Cell]] = COMPARISON_COLUMNS
+) -> list[list[str]]:
     """The table's cells, one row per run."""
-    return [[cell(run, device) for _, cell in COMPARISON_COLUMNS] for run, device in zip(runs, devices, strict=True)]
+    return [[cell(run, device) for _, cell in columns] for run, device in zip(runs, devices, strict=True)]

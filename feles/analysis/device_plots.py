@@ -12,13 +12,21 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from feles.analysis.device_records import DeviceRun
 from feles.analysis.device_stats import DeviceStats, device_stats
 from feles.analysis.fairness import PHASES, REASONS, failures_by_reason, fairness
-from feles.analysis.plots import ENERGY_UNITS, THOUSANDS, TIME_UNITS, readable_unit, with_run_legend
+from feles.analysis.fairness import participation as participation_of
+from feles.analysis.plots import (
+    ENERGY_UNITS,
+    THOUSANDS,
+    TIME_UNITS,
+    readable_unit,
+    with_run_legend,
+)
 from feles.analysis.selection_matrix import bin_size, selection_matrix
 from feles.analysis.time_energy import device_times, mean_by_round, round_consumption, round_times
 from feles.analysis.work import QUANTITIES, configured_vs_executed
@@ -29,8 +37,9 @@ MAX_DEVICE_POINTS = 200
 BAR_ROUNDS = 60
 
 
-def _colour(index: int) -> str:
-    return f"C{index}"
+def _colour(runs: Sequence[DeviceRun], index: int) -> str:
+    """The run's colour: the same as in the figures of all runs, where runs without records take theirs."""
+    return runs[index].colour
 
 
 def _first_repetition(run: DeviceRun) -> int:
@@ -66,17 +75,17 @@ def participation(runs: Sequence[DeviceRun], figure: Figure) -> None:
             continue
         frequencies = np.bincount(counts)
         k = np.arange(len(frequencies))
-        histogram.step(k, frequencies / len(counts), where="mid", color=_colour(index), linewidth=1.6)
+        histogram.step(k, frequencies / len(counts), where="mid", color=_colour(runs, index), linewidth=1.6)
         ordered = np.sort(counts)
         total = ordered.sum()
         share = np.concatenate([[0.0], np.cumsum(ordered) / total]) if total else np.zeros(len(ordered) + 1)
-        lorenz.plot(np.linspace(0, 1, len(ordered) + 1), share, color=_colour(index), linewidth=1.6)
+        lorenz.plot(np.linspace(0, 1, len(ordered) + 1), share, color=_colour(runs, index), linewidth=1.6)
         jain, gini = np.nanmean([f.jain for f in figures]), np.nanmean([f.gini for f in figures])
         never = np.mean([len(f.never_selected) for f in figures])
         notes.append((index, f"Jain {jain:.3f}  Gini {gini:.3f}  never {never:,.0f}"))
     lorenz.plot([0, 1], [0, 1], color="0.5", linestyle=":", linewidth=1)
     for offset, (index, text) in enumerate(notes):
-        lorenz.text(0.03, 0.95 - 0.07 * offset, text, color=_colour(index), transform=lorenz.transAxes, va="top")
+        lorenz.text(0.03, 0.95 - 0.07 * offset, text, color=_colour(runs, index), transform=lorenz.transAxes, va="top")
     histogram.set_xlabel("times selected for fit (k)")
     histogram.set_ylabel("share of devices selected k times")
     histogram.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -99,7 +108,7 @@ def failures(runs: Sequence[DeviceRun], figure: Figure) -> None:
         for axes, phase in zip(panels, PHASES, strict=True):
             means = [np.mean([c[phase].get(reason, 0) for c in per_rep]) if per_rep else 0 for reason in REASONS]
             x = np.arange(len(REASONS)) + (index - (len(runs) - 1) / 2) * width
-            axes.bar(x, means, width, color=_colour(index))
+            axes.bar(x, means, width, color=_colour(runs, index))
     for axes, phase in zip(panels, PHASES, strict=True):
         axes.set_xticks(np.arange(len(REASONS)), list(REASONS))
         axes.set_xlabel("failure reason")
@@ -112,63 +121,80 @@ def failures(runs: Sequence[DeviceRun], figure: Figure) -> None:
 # --- Per device ---
 
 
-def _binned(values: np.ndarray, size: int) -> np.ndarray:
-    """Means of consecutive bins of `size` values (the last bin may be smaller)."""
-    if size == 1:
-        return values.astype(float)
-    edges = np.arange(0, len(values), size)
-    sums = np.add.reduceat(values.astype(float), edges) if len(values) else np.zeros(0)
-    return sums / np.diff(np.append(edges, len(values)))
+def _all_stats(run: DeviceRun) -> list[DeviceStats]:
+    return [device_stats(run.data, rep) for rep in run.data.repetitions]
 
 
-def _by_device(
-    runs: Sequence[DeviceRun], figure: Figure, panels: Sequence[tuple[str, str, Callable[[DeviceStats], np.ndarray]]]
+def _pooled(stats: Sequence[DeviceStats], value: Callable[[DeviceStats], np.ndarray]) -> np.ndarray:
+    return np.concatenate([value(stat) for stat in stats]) if stats else np.zeros(0)
+
+
+def _ranked(
+    runs: Sequence[DeviceRun],
+    panels: Sequence[Axes],
+    charts: Sequence[tuple[str, str, Callable[[DeviceStats], np.ndarray]]],
 ) -> None:
-    """One panel per (title, y label, value) against the device id; runs overlaid; bins when there are many devices."""
-    grid = figure.subplots(int(np.ceil(len(panels) / 2)), 2, squeeze=False).ravel()
-    stats = [device_stats(run.data, _first_repetition(run)) for run in runs]
-    size = bin_size(max((len(s.devices) for s in stats), default=0), MAX_DEVICE_POINTS)
-    for axes, (title, label, value) in zip(grid, panels, strict=False):
-        for index, stat in enumerate(stats):
-            x = stat.devices[::size] + (size - 1) / 2 if size > 1 else stat.devices
-            axes.step(x, _binned(value(stat), size), where="mid", color=_colour(index), linewidth=1.2)
+    """Per (title, y label, value): every device's value, highest first, against its rank as a share of devices.
+
+    Runs of any population size overlay; the curve is the distribution, its area the total.
+    """
+    stats = [_all_stats(run) for run in runs]
+    for axes, (title, label, value) in zip(panels, charts, strict=False):
+        for index, per_rep in enumerate(stats):
+            pooled = _pooled(per_rep, value)
+            ordered = np.sort(pooled[np.isfinite(pooled)])[::-1]
+            if len(ordered):
+                rank = (np.arange(len(ordered)) + 0.5) / len(ordered)
+                axes.plot(rank, ordered, color=_colour(runs, index), linewidth=1.6)
         axes.set_title(title)
         axes.set_ylabel(label)
-        axes.set_xlabel("device id" + (f" (mean over bins of {size:,} devices)" if size > 1 else ""))
+        axes.set_xlabel("devices, ranked from highest to lowest")
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0))
         axes.yaxis.set_major_formatter(THOUSANDS)
         axes.set_ylim(bottom=0)
-    for axes in grid[len(panels) :]:
-        axes.set_visible(False)
 
 
 def device_activity(runs: Sequence[DeviceRun], figure: Figure) -> None:
-    """Per device: rounds available, fit selections, failed jobs and energy spent."""
-    _by_device(
-        runs,
-        figure,
-        [
-            ("Rounds available", "rounds", lambda s: s.rounds_available),
-            ("Times selected for fit", "fit jobs", lambda s: s.fit_selected),
-            ("Failed jobs (fit and eval)", "jobs", lambda s: s.failed),
-            ("Energy spent by completed jobs", "energy (mWh)", lambda s: s.energy),
-        ],
-    )
-    figure.suptitle("Per device: availability, selections, failures, energy" + _repetition_note(runs))
+    """Per device: rounds available, fit selections, failed jobs and energy spent, ranked."""
+    charts = [
+        ("Rounds available", "rounds", lambda s: s.rounds_available),
+        ("Times selected for fit", "fit jobs", lambda s: s.fit_selected),
+        ("Failed jobs (fit and eval)", "jobs", lambda s: s.failed),
+        ("Energy spent by completed jobs", "energy (mWh)", lambda s: s.energy),
+    ]
+    _ranked(runs, figure.subplots(2, 2).ravel(), charts)
+    figure.suptitle("Per device: availability, selections, failures, energy (each device's value, ranked)")
+
+
+def _by_quantile(axes: Axes, x: np.ndarray, y: np.ndarray, colour: str, bins: int = 20) -> None:
+    """Mean y of the devices in each of `bins` quantile bins of x, at the bin's mean x."""
+    if not len(x):
+        return
+    order = np.argsort(x)
+    groups = np.array_split(order, min(bins, len(x)))
+    axes.plot([x[g].mean() for g in groups], [y[g].mean() for g in groups], "o-", color=colour, markersize=3)
 
 
 def device_traits(runs: Sequence[DeviceRun], figure: Figure) -> None:
-    """Per device: data size, speed (ips) and mean network speed of the population."""
-    _by_device(
-        runs,
-        figure,
-        [
-            ("Data size", "examples", lambda s: s.data_size),
-            ("Computation speed", "local iterations per second", lambda s: s.ips),
-            ("Mean network speed", "parameters per second", lambda s: s.net_speed),
-            ("Times selected for eval", "eval jobs", lambda s: s.eval_selected),
-        ],
-    )
-    figure.suptitle("Per device: data and speed of the population" + _repetition_note(runs))
+    """The population's data size, computation and network speed (ranked), and fit selections by speed."""
+    panels = figure.subplots(2, 2).ravel()
+    charts = [
+        ("Data size", "examples", lambda s: s.data_size),
+        ("Computation speed", "local iterations per second", lambda s: s.ips),
+        ("Mean network speed", "parameters per second", lambda s: s.net_speed),
+    ]
+    _ranked(runs, panels[:3], charts)
+    speed = panels[3]
+    for index, run in enumerate(runs):
+        stats = _all_stats(run)
+        _by_quantile(
+            speed, _pooled(stats, lambda s: s.ips), _pooled(stats, lambda s: s.fit_selected), _colour(runs, index)
+        )
+    speed.set_title("Fit selections by computation speed (20 quantile bins)")
+    speed.set_xlabel("computation speed (local iterations per second)")
+    speed.set_ylabel("mean times selected for fit")
+    speed.set_ylim(bottom=0)
+    figure.suptitle("The population: data and speed of each device, ranked; who gets selected")
 
 
 def label_distribution(runs: Sequence[DeviceRun], figure: Figure) -> None:
@@ -209,7 +235,9 @@ def selections(runs: Sequence[DeviceRun], figure: Figure) -> None:
     image, described = None, set()
     for axes, run in zip(panels, runs, strict=True):
         rep = _first_repetition(run)
-        matrix = selection_matrix(run.data.of_repetition(rep).records, run.data.devices(rep), run.data.num_rounds)
+        records, devices = run.data.of_repetition(rep).records, run.data.devices(rep)
+        order = np.argsort(participation_of(records, devices), kind="stable")
+        matrix = selection_matrix(records, devices, run.data.num_rounds, order=order)
         described.add(matrix.describe())
         image = axes.imshow(
             matrix.fraction,
@@ -222,7 +250,7 @@ def selections(runs: Sequence[DeviceRun], figure: Figure) -> None:
             extent=(0.5, matrix.round_edges[-1] + 0.5, -0.5, matrix.device_edges[-1] - 0.5),
         )
         axes.set_title(f"{run.label}: {matrix.describe()}", loc="left", fontsize="medium")
-        axes.set_ylabel("device id")
+        axes.set_ylabel("devices by times\nselected (most on top)")
         axes.set_xlabel("round")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -239,7 +267,7 @@ _PARTS = [
     ("fit download", "#dd8452"),
     ("fit upload", "#c44e52"),
     ("eval computation", "#8fb0de"),
-    ("eval download", "#f2c08f"),
+    ("eval communication", "#f2c08f"),
 ]
 
 
@@ -284,13 +312,13 @@ def round_time_split(runs: Sequence[DeviceRun], figure: Figure) -> None:
     figure.suptitle("Round time split into computation and communication" + mean)
 
 
-def _hist_overlay(axes: Axes, samples: Sequence[np.ndarray], divisor: float) -> None:
+def _hist_overlay(axes: Axes, runs: Sequence[DeviceRun], samples: Sequence[np.ndarray], divisor: float) -> None:
     finite = [s[np.isfinite(s)] / divisor for s in samples]
     top = max((float(s.max()) for s in finite if len(s)), default=1.0) or 1.0
     bins = np.linspace(0, top, 41)
     for index, sample in enumerate(finite):
         if len(sample):
-            axes.hist(sample, bins=bins, histtype="step", color=_colour(index), linewidth=1.6)
+            axes.hist(sample, bins=bins, histtype="step", color=_colour(runs, index), linewidth=1.6)
 
 
 def device_time(runs: Sequence[DeviceRun], figure: Figure) -> None:
@@ -309,8 +337,8 @@ def device_time(runs: Sequence[DeviceRun], figure: Figure) -> None:
         )
     largest = max((float(np.max(np.concatenate(t))) for t in totals if len(t[0])), default=0.0)
     divisor, unit = readable_unit(largest, TIME_UNITS)
-    _hist_overlay(computation, [t[0] for t in totals], divisor)
-    _hist_overlay(communication, [t[1] for t in totals], divisor)
+    _hist_overlay(computation, runs, [t[0] for t in totals], divisor)
+    _hist_overlay(communication, runs, [t[1] for t in totals], divisor)
     computation.set_title("Computation")
     communication.set_title("Communication (download + upload)")
     for axes in (computation, communication):
@@ -329,9 +357,9 @@ def consumption(runs: Sequence[DeviceRun], figure: Figure) -> None:
     for index, used in enumerate(per_run):
         rounds = int(used.round.max()) + 1 if len(used.round) else 0
         x = np.arange(1, rounds + 1)
-        energy.plot(x, mean_by_round(used.round, used.energy, rounds) / energy_divisor, color=_colour(index))
-        computation.plot(x, mean_by_round(used.round, used.computation, rounds), color=_colour(index))
-        communication.plot(x, mean_by_round(used.round, used.communication, rounds), color=_colour(index))
+        energy.plot(x, mean_by_round(used.round, used.energy, rounds) / energy_divisor, color=_colour(runs, index))
+        computation.plot(x, mean_by_round(used.round, used.computation, rounds), color=_colour(runs, index))
+        communication.plot(x, mean_by_round(used.round, used.communication, rounds), color=_colour(runs, index))
     energy.set_ylabel(f"energy ({energy_unit})")
     computation.set_ylabel("computation (device-seconds)")
     communication.set_ylabel("communication (device-seconds)")
@@ -345,38 +373,39 @@ def consumption(runs: Sequence[DeviceRun], figure: Figure) -> None:
 
 
 def work(runs: Sequence[DeviceRun], figure: Figure) -> None:
-    """Per quantity, the configured and executed values of the fit jobs as a box per run (hatched: executed)."""
+    """Per quantity, the distribution over fit jobs of the configured (dashed) and executed (solid) values."""
     panels = figure.subplots(1, len(QUANTITIES))
     comparisons = [configured_vs_executed(run.data.records) for run in runs]
     for axes, quantity in zip(panels, QUANTITIES, strict=True):
         for index, by_quantity in enumerate(comparisons):
             comparison = by_quantity[quantity]
-            for offset, (sample, hatch) in enumerate(((comparison.configured, None), (comparison.executed, "///"))):
-                if not len(sample):
-                    continue
-                boxes = axes.boxplot(
-                    [sample], positions=[index * 3 + offset], widths=0.8, patch_artist=True, showfliers=False
-                )
-                for box in boxes["boxes"]:
-                    box.set(facecolor=_colour(index), alpha=0.45 if hatch else 0.8, hatch=hatch)
+            for sample, style in ((comparison.configured, "--"), (comparison.executed, "-")):
+                if len(sample):
+                    ordered = np.sort(sample)
+                    share = np.arange(1, len(ordered) + 1) / len(ordered)
+                    axes.step(ordered, share, style, where="post", color=_colour(runs, index), linewidth=1.6)
             axes.text(
-                index * 3 + 0.5,
-                1.01,
-                f"{comparison.changed:.0%} changed",
-                transform=axes.get_xaxis_transform(),
-                ha="center",
+                0.03,
+                0.95 - 0.07 * index,
+                f"{comparison.changed:.0%} of jobs changed",
+                color=_colour(runs, index),
+                transform=axes.transAxes,
+                va="top",
                 fontsize="small",
-                color=_colour(index),
             )
-        axes.set_xticks(
-            [i * 3 + offset for i in range(len(runs)) for offset in (0, 1)],
-            ["conf.", "exec."] * len(runs),
-            fontsize="small",
-        )
-        axes.set_title(quantity.replace("_", " "), pad=16)
-        axes.set_xlabel("per run: configured, executed")
-        axes.yaxis.set_major_formatter(THOUSANDS)
-    panels[0].set_ylabel("value per fit job")
+        axes.set_title(quantity.replace("_", " "))
+        axes.set_xlabel(f"{quantity.replace('_', ' ')} per fit job")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.xaxis.set_major_formatter(THOUSANDS)
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+        axes.set_ylim(0, 1.05)
+    panels[0].set_ylabel("share of fit jobs with at most x")
+    panels[-1].legend(
+        [Line2D([], [], color="0.3", linestyle="--"), Line2D([], [], color="0.3")],
+        ["configured", "executed"],
+        loc="lower right",
+        fontsize="small",
+    )
     figure.suptitle("Configured vs executed work of the fit jobs (update strategies may change it)")
 
 
@@ -398,13 +427,11 @@ DEVICE_PLOTS: dict[str, tuple[DevicePlot, tuple[float, float], bool]] = {
 #: Notes of the figures that do not follow the general rule of _per_round_note.
 _NOTES: dict[str, Callable[[Sequence[DeviceRun]], str | None]] = {
     "participation": _pooled_note,
+    "device_activity": _pooled_note,
+    "device_traits": _pooled_note,
     "device_time": _pooled_note,
-    "work": _pooled_note,
+    "work": lambda runs: "pooled over repetitions: one value per job" if _pooled_note(runs) else None,
     "failures": lambda runs: None,
-    "device_activity": lambda runs: None,
-    "device_traits": lambda runs: None,
-    "label_distribution": lambda runs: None,
-    "selection_matrix": lambda runs: None,
 }
 
 
@@ -413,5 +440,7 @@ def device_plot(kind: str, runs: Sequence[DeviceRun]) -> Figure:
     draw, (width, height), per_run = DEVICE_PLOTS[kind]
     figure = Figure(figsize=(width, height * len(runs) + 1.2 if per_run else height), layout="constrained")
     draw(runs, figure)
+    if per_run:  # each panel's title names its run: a colour legend would name colours the figure does not use
+        return figure
     note = _NOTES.get(kind, _per_round_note)(runs)
-    return with_run_legend(figure, [run.label for run in runs], note)
+    return with_run_legend(figure, [run.label for run in runs], note, [run.colour for run in runs])

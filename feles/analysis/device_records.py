@@ -58,6 +58,8 @@ class DeviceRun:
 
     run: Run
     data: DeviceRecords
+    #: The run's line colour, that of its place among all runs analysed (C0, C1, ...).
+    colour: str = "C0"
 
     @property
     def label(self) -> str:

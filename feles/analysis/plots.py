@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -146,9 +147,13 @@ def plot(kind: str, runs: Sequence[Run]) -> Figure:
     return with_run_legend(figure, [run.label for run in runs], note)
 
 
-def with_run_legend(figure: Figure, labels: Sequence[str], note: str | None = None) -> Figure:
-    """The figure with a legend below it naming each run in its colour (C0, C1, ...), `note` as its title; a grid."""
-    handles = [Line2D([], [], color=f"C{index}", linewidth=2) for index in range(len(labels))]
+def with_run_legend(
+    figure: Figure, labels: Sequence[str], note: str | None = None, colours: Sequence[str] | None = None
+) -> Figure:
+    """The figure with a legend below it naming each run in its colour (C0, C1, ... unless given), `note` as its
+    title; a grid."""
+    chosen = colours or [f"C{index}" for index in range(len(labels))]
+    handles = [Line2D([], [], color=colour, linewidth=2) for colour in chosen]
     figure.legend(
         handles, list(labels), loc="outside lower center", ncols=min(len(labels), 3), title=note, title_fontsize="small"
     )
@@ -158,8 +163,14 @@ def with_run_legend(figure: Figure, labels: Sequence[str], note: str | None = No
     return figure
 
 
+def png_bytes(figure: Figure, dpi: int = DEFAULT_DPI) -> bytes:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_figure(buffer, dpi=dpi, format="png")
+    return buffer.getvalue()
+
+
 def save_png(figure: Figure, path: Path, dpi: int = DEFAULT_DPI) -> Path:
-    FigureCanvasAgg(figure).print_figure(path, dpi=dpi, format="png")
+    path.write_bytes(png_bytes(figure, dpi))
     return path
 
 

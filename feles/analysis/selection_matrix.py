@@ -19,7 +19,7 @@ MAX_ROUND_BINS = 250
 class SelectionMatrix:
     """fraction[i, j]: share of the device-rounds of device bin i and round bin j in which the device was selected.
 
-    Device bin i holds the devices at positions device_edges[i]:device_edges[i + 1] of the sorted ids; round
+    Device bin i holds the devices at positions device_edges[i]:device_edges[i + 1] of the rows' order; round
     bin j the rounds round_edges[j]:round_edges[j + 1] (0-based). Unbinned (bins of 1), a cell is 0 or 1.
     """
 
@@ -61,15 +61,21 @@ def selection_matrix(
     phase: str | None = "fit",
     max_devices: int = MAX_DEVICE_BINS,
     max_rounds: int = MAX_ROUND_BINS,
+    order: np.ndarray | None = None,
 ) -> SelectionMatrix:
     """One repetition's selections of `phase` over `devices` (sorted ids) and rounds 0..num_rounds-1, binned.
 
-    Counts straight into the bins: no devices x rounds array is built.
+    `order` (positions in `devices`) sets the rows' order, e.g. by times selected; by id when None. Counts
+    straight into the bins: no devices x rounds array is built.
     """
     device_bin, round_bin = bin_size(len(devices), max_devices), bin_size(num_rounds, max_rounds)
     device_edges, round_edges = _edges(len(devices), device_bin), _edges(num_rounds, round_bin)
     selected = of_phase(records, phase)
     position, known = locate(devices, values(selected, "device"))
+    if order is not None:
+        row = np.empty(len(devices), dtype=np.int64)
+        row[order] = np.arange(len(devices))
+        position = row[np.where(known, position, 0)] if len(devices) else position
     rounds = values(selected, "round")
     known &= (rounds >= 0) & (rounds < num_rounds)
     shape = (len(device_edges) - 1, len(round_edges) - 1)
