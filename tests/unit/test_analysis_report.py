@@ -118,7 +118,7 @@ def test_the_comparison_table_has_the_numbers_of_each_run(report: Path) -> None:
 def test_the_report_has_each_spec_and_escapes_what_runs_provide(report: Path) -> None:
     text, _ = parse(report)
     assert HOSTILE not in text
-    assert '&quot;note&quot;: &quot;&lt;script&gt;alert(\\&quot;x\\&quot;)&lt;/script&gt;&quot;' in text  # in the spec
+    assert "&quot;note&quot;: &quot;&lt;script&gt;alert(\\&quot;x\\&quot;)&lt;/script&gt;&quot;" in text  # in the spec
     for name in ("small", "big", "old"):
         assert f"<summary>{name} (" in text
     assert text.count("<details><summary>") >= 3
