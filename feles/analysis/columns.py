@@ -18,6 +18,11 @@ def equals(table: pa.Table, name: str, value: object) -> np.ndarray:
 
 
 def of_repetition(table: pa.Table, repetition: int) -> pa.Table:
+    """The rows of one repetition (the table itself when it holds only that one: no copy)."""
+    if table.num_rows:
+        bounds = pc.min_max(table.column("repetition")).as_py()
+        if bounds["min"] == bounds["max"] == repetition:
+            return table
     return table.filter(pc.equal(table.column("repetition"), repetition))
 
 

@@ -7,16 +7,18 @@ new devices, so device 7 of two repetitions is not the same device).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from feles.analysis.device_records import DeviceRun
+from feles.analysis.device_records import DeviceRecords, DeviceRun
 from feles.analysis.device_stats import DeviceStats, device_stats
 from feles.analysis.fairness import PHASES, REASONS, failures_by_reason, fairness
 from feles.analysis.fairness import participation as participation_of
@@ -39,7 +41,7 @@ BAR_ROUNDS = 60
 
 def _colour(runs: Sequence[DeviceRun], index: int) -> str:
     """The run's colour: the same as in the figures of all runs, where runs without records take theirs."""
-    return runs[index].colour
+    return runs[index].colour or f"C{index}"
 
 
 def _first_repetition(run: DeviceRun) -> int:
@@ -122,7 +124,13 @@ def failures(runs: Sequence[DeviceRun], figure: Figure) -> None:
 
 
 def _all_stats(run: DeviceRun) -> list[DeviceStats]:
-    return [device_stats(run.data, rep) for rep in run.data.repetitions]
+    return _stats(run.data)
+
+
+@functools.lru_cache(maxsize=16)
+def _stats(data: DeviceRecords) -> list[DeviceStats]:
+    """Every repetition's per-device figures, computed once for the several figures that draw them."""
+    return [device_stats(data, rep) for rep in data.repetitions]
 
 
 def _pooled(stats: Sequence[DeviceStats], value: Callable[[DeviceStats], np.ndarray]) -> np.ndarray:
@@ -197,66 +205,67 @@ def device_traits(runs: Sequence[DeviceRun], figure: Figure) -> None:
     figure.suptitle("The population: data and speed of each device, ranked; who gets selected")
 
 
+def _heat_map(
+    axes: Axes, shares: np.ndarray, cmap: str, extent: tuple[float, float, float, float], top: float = 1.0
+) -> AxesImage:
+    """Shares in [0, top], row 0 at the bottom, one cell per value (no smoothing)."""
+    return axes.imshow(
+        shares, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=top, origin="lower", extent=extent
+    )
+
+
 def label_distribution(runs: Sequence[DeviceRun], figure: Figure) -> None:
-    """Per run a heat map: each device's share of examples per class (devices binned when many)."""
+    """Per run a heat map: each device's share of examples per class (every k-th device when there are many)."""
     panels = figure.subplots(len(runs), 1, squeeze=False).ravel()
     image = None
     for axes, run in zip(panels, runs, strict=True):
-        stat = device_stats(run.data, _first_repetition(run))
-        labels = stat.label_counts.astype(float)
-        size = bin_size(len(stat.devices), MAX_DEVICE_POINTS)
-        if size > 1:
-            edges = np.arange(0, len(labels), size)
-            labels = np.add.reduceat(labels, edges, axis=0) if len(labels) else labels
+        stat = _all_stats(run)[0]
+        # Sampled, not summed: a sum of 50 skewed devices looks uniform and hides what the figure is for.
+        step = bin_size(len(stat.devices), MAX_DEVICE_POINTS)
+        devices, labels = stat.devices[::step], stat.label_counts[::step].astype(float)
         totals = labels.sum(axis=1, keepdims=True)
         shares = np.divide(labels, totals, out=np.zeros_like(labels), where=totals > 0)
-        image = axes.imshow(
-            shares.T,
-            aspect="auto",
-            interpolation="nearest",
-            cmap="viridis",
-            vmin=0,
-            vmax=1,
-            origin="lower",
-            extent=(-0.5, len(shares) - 0.5, -0.5, shares.shape[1] - 0.5),
-        )
-        axes.set_title(run.label, loc="left", fontsize="medium")
+        image = _heat_map(axes, shares.T, "viridis", (-0.5, len(shares) - 0.5, -0.5, shares.shape[1] - 0.5))
+        sampled = f": {len(devices):,} of {len(stat.devices):,} devices (every {step:,}th id)" if step > 1 else ""
+        axes.set_title(run.label + sampled, loc="left", fontsize="medium")
         axes.set_ylabel("class")
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_xlabel(f"device bin ({size:,} devices each)" if size > 1 else "device id")
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _, ids=devices: _id_at(ids, x)))
+        axes.set_xlabel("device id")
     if image is not None:
         figure.colorbar(image, ax=list(panels), label="share of the device's examples", shrink=0.8)
     figure.suptitle("Label distribution per device" + _repetition_note(runs))
 
 
+def _id_at(ids: np.ndarray, x: float) -> str:
+    """The device id of heat map column x (sampled columns are not ids)."""
+    column = round(x)
+    return f"{ids[column]:,}" if 0 <= column < len(ids) else ""
+
+
 def selections(runs: Sequence[DeviceRun], figure: Figure) -> None:
     """Per run the device x round matrix of fit selections, binned at scale (the title says how)."""
     panels = figure.subplots(len(runs), 1, squeeze=False).ravel()
-    image, described = None, set()
-    for axes, run in zip(panels, runs, strict=True):
+    matrices = []
+    for run in runs:
         rep = _first_repetition(run)
         records, devices = run.data.of_repetition(rep).records, run.data.devices(rep)
         order = np.argsort(participation_of(records, devices), kind="stable")
-        matrix = selection_matrix(records, devices, run.data.num_rounds, order=order)
-        described.add(matrix.describe())
-        image = axes.imshow(
-            matrix.fraction,
-            aspect="auto",
-            interpolation="nearest",
-            cmap="Greys",
-            vmin=0,
-            vmax=1,
-            origin="lower",
-            extent=(0.5, matrix.round_edges[-1] + 0.5, -0.5, matrix.device_edges[-1] - 0.5),
-        )
+        matrices.append(selection_matrix(records, devices, run.data.num_rounds, order=order))
+    # One colour scale for all panels, up to the largest fraction: binned cells of a 10 % selection stay visible.
+    top = max((float(matrix.fraction.max()) for matrix in matrices if matrix.fraction.size), default=1.0) or 1.0
+    image = None
+    for axes, run, matrix in zip(panels, runs, matrices, strict=True):
+        extent = (0.5, matrix.round_edges[-1] + 0.5, -0.5, matrix.device_edges[-1] - 0.5)
+        image = _heat_map(axes, matrix.fraction, "Greys", extent, top)
         axes.set_title(f"{run.label}: {matrix.describe()}", loc="left", fontsize="medium")
         axes.set_ylabel("devices by times\nselected (most on top)")
         axes.set_xlabel("round")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if image is not None:
-        label = "selected" if described == {"every device and round; dark = selected"} else "fraction selected"
-        figure.colorbar(image, ax=list(panels), label=label, shrink=0.8)
+        binned = any(matrix.binned for matrix in matrices)
+        figure.colorbar(image, ax=list(panels), label="fraction selected" if binned else "selected", shrink=0.8)
     figure.suptitle("Fit selections per device and round" + _repetition_note(runs))
 
 
@@ -380,10 +389,17 @@ def work(runs: Sequence[DeviceRun], figure: Figure) -> None:
         for index, by_quantity in enumerate(comparisons):
             comparison = by_quantity[quantity]
             for sample, style in ((comparison.configured, "--"), (comparison.executed, "-")):
-                if len(sample):
-                    ordered = np.sort(sample)
-                    share = np.arange(1, len(ordered) + 1) / len(ordered)
-                    axes.step(ordered, share, style, where="post", color=_colour(runs, index), linewidth=1.6)
+                if len(sample):  # one step per distinct value: a million jobs draw as fast as ten
+                    distinct, counts = np.unique(sample, return_counts=True)
+                    share = np.concatenate([[0.0], np.cumsum(counts) / len(sample)])
+                    axes.step(
+                        np.concatenate([distinct[:1], distinct]),
+                        share,
+                        style,
+                        where="post",
+                        color=_colour(runs, index),
+                        linewidth=1.6,
+                    )
             axes.text(
                 0.03,
                 0.95 - 0.07 * index,
@@ -443,4 +459,6 @@ def device_plot(kind: str, runs: Sequence[DeviceRun]) -> Figure:
     if per_run:  # each panel's title names its run: a colour legend would name colours the figure does not use
         return figure
     note = _NOTES.get(kind, _per_round_note)(runs)
-    return with_run_legend(figure, [run.label for run in runs], note, [run.colour for run in runs])
+    return with_run_legend(
+        figure, [run.label for run in runs], note, [_colour(runs, index) for index in range(len(runs))]
+    )

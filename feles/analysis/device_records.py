@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from feles.analysis.loading import Run
 from feles.records import Table, read_table, records_root
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DeviceRecords:
     """The three tables of one run; `num_devices` (the spec's devices.num) stands in for a missing population."""
 
@@ -21,6 +21,8 @@ class DeviceRecords:
     availability: pa.Table
     population: pa.Table
     num_devices: int
+    #: of_repetition's answers: every figure asks again for the same repetitions.
+    _repetitions: dict[int, DeviceRecords] = field(default_factory=dict, repr=False)
 
     @property
     def repetitions(self) -> list[int]:
@@ -44,12 +46,15 @@ class DeviceRecords:
         return np.arange(self.num_devices, dtype=np.int64)
 
     def of_repetition(self, repetition: int) -> DeviceRecords:
-        return DeviceRecords(
-            of_repetition(self.records, repetition),
-            of_repetition(self.availability, repetition),
-            of_repetition(self.population, repetition),
-            self.num_devices,
-        )
+        """The rows of one repetition (computed once)."""
+        if repetition not in self._repetitions:
+            self._repetitions[repetition] = DeviceRecords(
+                of_repetition(self.records, repetition),
+                of_repetition(self.availability, repetition),
+                of_repetition(self.population, repetition),
+                self.num_devices,
+            )
+        return self._repetitions[repetition]
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,8 @@ class DeviceRun:
 
     run: Run
     data: DeviceRecords
-    #: The run's line colour, that of its place among all runs analysed (C0, C1, ...).
-    colour: str = "C0"
+    #: The run's line colour: that of its place among all runs analysed (C0, C1, ...); None: its place here.
+    colour: str | None = None
 
     @property
     def label(self) -> str:
@@ -72,21 +77,24 @@ def records_folder(run: Run) -> Path:
 
 
 def load_device_records(run: Run) -> DeviceRecords | None:
-    """The run's device records, or None when it has none (a run of a FELES that did not write them)."""
+    """The run's device records, or None when it has none (a run of a FELES that did not write them, or a run
+    that has not written any yet)."""
     folder = records_folder(run)
     if not (folder / Table.RECORDS.value).is_dir():
         return None
     num_devices = int((run.spec.get("devices") or {}).get("num", 0))
     output = folder.parent
-    return DeviceRecords(
+    data = DeviceRecords(
         records=read_table(output, Table.RECORDS),
         availability=read_table(output, Table.AVAILABILITY),
         population=read_table(output, Table.POPULATION),
         num_devices=num_devices,
     )
+    return data if data.repetitions else None  # a run that has not finished a round yet
 
 
 def missing_note(run: Run) -> str:
     """The one line saying why a run has no device analyses."""
     folder = records_folder(run)
-    return f"{run.label}: no device records ({folder} missing: an older FELES wrote it); device analyses skipped"
+    why = "empty: no round recorded yet" if folder.is_dir() else "missing: an older FELES wrote it"
+    return f"{run.label}: no device records ({folder} {why}); device analyses skipped"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def write_tables(output: Path, records: pa.Table, availability: pa.Table, popula
         write_part(part_path(output, Table.POPULATION, int(repetition)), part)
 
 
-def synthetic_tables(
+def synthetic_parts(
     num_devices: int,
     num_rounds: int,
     repetitions: int = 1,
@@ -102,14 +102,14 @@ def synthetic_tables(
     prefer_fast: float = 0.0,
     adapt_epochs: bool = False,
     seed: int = 0,
-) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """A plausible run: devices with random speed and data, ~80 % available, k of them selected per phase.
+) -> Iterator[tuple[Table, int, int | None, pa.Table]]:
+    """A plausible run as the orchestrator writes it: (table, repetition, round or None, part), part by part.
 
-    prefer_fast > 0 makes the selection favour devices with high ips (unfair); adapt_epochs lets an update
-    strategy halve the epochs of slow devices. Times in s, energy in mWh as the simulator computes them.
+    Devices of random speed and data, ~80 % available per round, k of them selected per phase. prefer_fast > 0
+    makes the selection favour devices with high ips (unfair); adapt_epochs lets an update strategy cut the
+    epochs of slow devices. Times in s, energy in mWh as the simulator computes them.
     """
     rng = np.random.default_rng(seed)
-    records, availability, population = [], [], []
     parameters, classes = 200_000, 10
     for rep in range(repetitions):
         ips = rng.uniform(5, 60, num_devices)
@@ -117,41 +117,48 @@ def synthetic_tables(
         sizes = rng.integers(20, 400, num_devices)
         shares = rng.dirichlet(np.full(classes, 0.5), num_devices)
         labels = np.floor(shares * sizes[:, None]).astype(np.int64)
-        population.append(
-            pa.table(
-                {
-                    "repetition": np.full(num_devices, rep, np.int32),
-                    "device": np.arange(num_devices, dtype=np.int64),
-                    "ips": ips,
-                    "net_speed_mean": speed,
-                    "net_speed_var": speed * 0.3,
-                    "data_size": labels.sum(axis=1),
-                    "label_counts": pa.array(list(labels), type=pa.list_(pa.int64())),
-                },
-                schema=POPULATION_SCHEMA,
-            )
-        )
+        population = {
+            "repetition": np.full(num_devices, rep, np.int32),
+            "device": np.arange(num_devices, dtype=np.int64),
+            "ips": ips,
+            "net_speed_mean": speed,
+            "net_speed_var": speed * 0.3,
+            "data_size": labels.sum(axis=1),
+            "label_counts": pa.array(list(labels), type=pa.list_(pa.int64())),
+        }
+        yield Table.POPULATION, rep, None, pa.table(population, schema=POPULATION_SCHEMA)
         weight = np.exp(prefer_fast * (ips - ips.mean()) / ips.std())
         for round_ in range(num_rounds):
             available = np.flatnonzero(rng.random(num_devices) < 0.8)
-            availability.append(
-                pa.table(
-                    {
-                        "repetition": pa.array([rep], pa.int32()),
-                        "round": pa.array([round_], pa.int32()),
-                        "available_devices": pa.array([available], pa.list_(pa.int64())),
-                    },
-                    schema=AVAILABILITY_SCHEMA,
-                )
-            )
+            availability = {
+                "repetition": pa.array([rep], pa.int32()),
+                "round": pa.array([round_], pa.int32()),
+                "available_devices": pa.array([available], pa.list_(pa.int64())),
+            }
+            yield Table.AVAILABILITY, rep, round_, pa.table(availability, schema=AVAILABILITY_SCHEMA)
+            phases = []
             for phase, transfers in (("fit", 2), ("eval", 1)):
                 count = min(len(available), max(1, round(k * num_devices)))
                 p = weight[available] / weight[available].sum()
                 chosen = np.sort(rng.choice(available, count, replace=False, p=p))
-                records.append(
+                phases.append(
                     _phase_rows(rng, rep, round_, phase, transfers, chosen, ips, speed, sizes, parameters, adapt_epochs)
                 )
-    return pa.concat_tables(records), pa.concat_tables(availability), pa.concat_tables(population)
+            yield Table.RECORDS, rep, round_, pa.concat_tables(phases)
+
+
+def synthetic_tables(*args: Any, **kwargs: Any) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The parts of synthetic_parts(*args, **kwargs) as the three whole tables (records, availability, population)."""
+    parts: dict[Table, list[pa.Table]] = {table: [] for table in Table}
+    for table, _, _, part in synthetic_parts(*args, **kwargs):
+        parts[table].append(part)
+    return tuple(pa.concat_tables(parts[table]) for table in Table)  # type: ignore[return-value]
+
+
+def write_synthetic(output: Path, *args: Any, **kwargs: Any) -> None:
+    """Write synthetic_parts(*args, **kwargs) part by part, as the orchestrator does."""
+    for table, repetition, round_, part in synthetic_parts(*args, **kwargs):
+        write_part(part_path(output, table, repetition, round_), part)
 
 
 def _phase_rows(rng, rep, round_, phase, transfers, chosen, ips, speed, sizes, parameters, adapt_epochs) -> pa.Table:

@@ -310,3 +310,11 @@ def test_comparison_rows_put_n_a_in_the_device_columns_of_a_run_without_records(
     failures = dict(zip([header for header, _ in FAILURE_COLUMNS], cells, strict=True))
     assert len(failures) == 1 + 4 * 2  # run, then every reason x phase
     assert failures["lost (fit)"] == "1" and failures["random (fit)"] == "0" and failures["lost (eval)"] == "0"
+
+
+def test_a_records_folder_without_any_part_counts_as_no_records(tmp_path: Path) -> None:
+    write_run(tmp_path / "started", None)
+    (tmp_path / "started" / "devices" / "records").mkdir(parents=True)
+    (run,) = load_runs([tmp_path / "started"])
+    assert load_device_records(run) is None
+    assert "empty: no round recorded yet" in missing_note(run)
