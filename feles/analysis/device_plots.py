@@ -33,7 +33,7 @@ from feles.analysis.selection_matrix import bin_size, selection_matrix
 from feles.analysis.time_energy import device_times, mean_by_round, round_consumption, round_times
 from feles.analysis.work import QUANTITIES, configured_vs_executed
 
-#: Most points of a per-device-id curve: beyond, consecutive devices are averaged in bins.
+#: Most devices a per-device heat map shows: beyond, every k-th device id.
 MAX_DEVICE_POINTS = 200
 #: Rounds up to which the round-time split is drawn as bars; beyond, as stacked areas.
 BAR_ROUNDS = 60
