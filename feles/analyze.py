@@ -1,4 +1,8 @@
-"""`feles analyze`: results files in, a table per run and PNG plots out (the pieces live in feles.analysis)."""
+"""`feles analyze`: results files in; a table per run, PNG plots and an HTML report out (pieces: feles.analysis).
+
+Runs with device records (`devices/` beside results.json) get the device analyses too; a run without
+them (an older FELES) is analysed as before, with a note saying why its device analyses are missing.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from feles.analysis.comparison import DeviceSummary, device_summary
+from feles.analysis.device_plots import DEVICE_PLOTS, device_plot
+from feles.analysis.device_records import DeviceRun, load_device_records, missing_note
 from feles.analysis.loading import LoadError, Run, load_runs
-from feles.analysis.plots import write_plots
+from feles.analysis.plots import DEFAULT_DPI, PLOTS, plot, png_bytes
+from feles.analysis.report import ReportInput, write_report
 from feles.analysis.summary import RunSummary, summarise
 
-__all__ = ["Analysis", "LoadError", "analyze", "default_plots_folder"]
+__all__ = ["Analysis", "LoadError", "analyze", "default_plots_folder", "render_figures"]
 
 #: Folder name of the plots when --plots is not given: inside the first folder analysed.
 PLOTS_FOLDER = "plots"
@@ -21,6 +29,11 @@ class Analysis:
     runs: list[Run]
     summaries: list[RunSummary]
     plots: list[Path]
+    #: The runs that have device records, in the order of `runs`.
+    device_runs: list[DeviceRun]
+    #: One line per run without device records, saying so.
+    notes: list[str]
+    report: Path | None = None
 
 
 def default_plots_folder(paths: Sequence[Path]) -> Path:
@@ -29,15 +42,42 @@ def default_plots_folder(paths: Sequence[Path]) -> Path:
     return (first if first.is_dir() else first.parent) / PLOTS_FOLDER
 
 
+def render_figures(runs: Sequence[Run], device_runs: Sequence[DeviceRun], dpi: int = DEFAULT_DPI) -> dict[str, bytes]:
+    """Every plot kind (the device ones only when some run has records) as PNG bytes, in display order."""
+    figures = {kind: png_bytes(plot(kind, runs), dpi) for kind in PLOTS}
+    if device_runs:
+        figures.update({kind: png_bytes(device_plot(kind, device_runs), dpi) for kind in DEVICE_PLOTS})
+    return figures
+
+
 def analyze(
     paths: Sequence[Path],
     plots: Path | None,
     labels: Sequence[str] = (),
     target: float | None = None,
     warn: Callable[[str], None] = lambda message: None,
+    report: Path | None = None,
 ) -> Analysis:
-    """Load every results file under `paths`, summarise each run and write the plots into `plots` (None: none)."""
+    """Load every results file under `paths`, summarise each run, write the plots into `plots` (None: none) and
+    the HTML report into `report` (None: none)."""
     runs = load_runs(paths, labels, warn)
     summaries = [summarise(run, target) for run in runs]
-    written = write_plots(runs, plots) if plots is not None else []
-    return Analysis(runs, summaries, written)
+    records = [load_device_records(run) for run in runs]
+    device_runs = [
+        DeviceRun(run, data, f"C{index}")
+        for index, (run, data) in enumerate(zip(runs, records, strict=True))
+        if data is not None
+    ]
+    notes = [missing_note(run) for run, data in zip(runs, records, strict=True) if data is None]
+    figures = render_figures(runs, device_runs) if plots is not None or report is not None else {}
+    written = []
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        for kind, png in figures.items():
+            (plots / f"{kind}.png").write_bytes(png)
+            written.append(plots / f"{kind}.png")
+    if report is not None:
+        by_run = {id(device_run.run): device_summary(device_run) for device_run in device_runs}
+        devices: list[DeviceSummary | None] = [by_run.get(id(run)) for run in runs]
+        write_report(report, ReportInput(runs, summaries, devices, figures, notes))
+    return Analysis(runs, summaries, written, device_runs, notes, report)

@@ -434,11 +434,20 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write one self-contained HTML report here: comparison table, every figure, each run's spec.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Summarise results: per run, final and best test accuracy, rounds to the target, simulated time,
-    energy and failures (mean ± std over repetitions); PNG plots with every run overlaid.
+    energy and failures (mean ± std over repetitions); PNG plots with every run overlaid. Runs with device
+    records (devices/ beside results.json) also get fairness, per-device, selection matrix, time split and
+    work figures.
 
-    Example: feles analyze output/ --plots plots/ --format markdown
+    Example: feles analyze runA runB runC --report report.html --format markdown
     """
     from feles.analysis.tables import TEXT_RENDERERS, TableFormat, print_rich_table
     from feles.analyze import LoadError, default_plots_folder
@@ -447,7 +456,12 @@ def analyze(
     folder = None if no_plots else (plots or default_plots_folder(results))
     try:
         outcome = run_analysis(
-            results, folder, label or (), target, lambda message: console.print(f"[yellow]warning:[/yellow] {message}")
+            results,
+            folder,
+            label or (),
+            target,
+            lambda message: console.print(f"[yellow]warning:[/yellow] {message}"),
+            report,
         )
     except LoadError as error:
         console.print(f"[red]cannot analyse:[/red] {error}", highlight=False)
@@ -458,5 +472,9 @@ def analyze(
             print_rich_table(outcome.summaries, Console())
         else:
             typer.echo(TEXT_RENDERERS[chosen](outcome.summaries), nl=False)
+    for note in outcome.notes:
+        console.print(f"note: {note}", highlight=False)
     if outcome.plots:
         console.print(f"plots: {', '.join(str(path) for path in outcome.plots)}", highlight=False)
+    if outcome.report is not None:
+        console.print(f"report: {outcome.report}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ MARKER_ROUNDS = 40
 DEFAULT_DPI = 100
 
 
-def _unit(largest: float, units: Sequence[tuple[float, str]]) -> tuple[float, str]:
+def readable_unit(largest: float, units: Sequence[tuple[float, str]]) -> tuple[float, str]:
     """The largest (divisor, name) whose divisor fits `largest` at least twice; the first otherwise."""
     chosen = units[0]
     for divisor, name in units:
@@ -31,7 +32,7 @@ def _unit(largest: float, units: Sequence[tuple[float, str]]) -> tuple[float, st
 
 TIME_UNITS = [(1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "days")]
 ENERGY_UNITS = [(1.0, "mWh"), (1000.0, "Wh"), (1_000_000.0, "kWh")]
-_THOUSANDS = FuncFormatter(lambda value, _: f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}")
+THOUSANDS = FuncFormatter(lambda value, _: f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}")
 
 
 def _draw(axes: Axes, x: np.ndarray, run: Run, column: str, colour: str, style: str = "-", scale: float = 1.0) -> None:
@@ -49,7 +50,7 @@ def _time_axis(runs: Sequence[Run]) -> tuple[list[np.ndarray], float, str]:
     """Per run, the mean simulated time at the end of each round, and the unit that suits the longest run."""
     times = [round_series(run, "simulated_time").mean for run in runs]
     largest = max((float(np.nanmax(t)) for t in times if len(t) and not np.isnan(t).all()), default=0.0)
-    divisor, name = _unit(largest, TIME_UNITS)
+    divisor, name = readable_unit(largest, TIME_UNITS)
     return [t / divisor for t in times], divisor, name
 
 
@@ -117,12 +118,12 @@ def energy(runs: Sequence[Run], figure: Figure) -> None:
         (float(np.nanmax(s.mean)) for s in (round_series(run, "energy") for run in runs) if len(s.mean)),
         default=0.0,
     )
-    divisor, unit = _unit(largest, ENERGY_UNITS)
+    divisor, unit = readable_unit(largest, ENERGY_UNITS)
     for index, run in enumerate(runs):
         _draw(axes, round_series(run, "round").rounds, run, "energy", f"C{index}", scale=divisor)
     _round_axis(axes)
     axes.set_ylabel(f"energy per round ({unit})")
-    axes.yaxis.set_major_formatter(_THOUSANDS)
+    axes.yaxis.set_major_formatter(THOUSANDS)
     axes.set_ylim(bottom=0)
     figure.suptitle("Energy spent by the devices per round")
 
@@ -141,19 +142,36 @@ def plot(kind: str, runs: Sequence[Run]) -> Figure:
     draw, size = PLOTS[kind]
     figure = Figure(figsize=size, layout="constrained")
     draw(runs, figure)
-    handles = [Line2D([], [], color=f"C{index}", linewidth=2) for index in range(len(runs))]
     repeated = any(len({record["repetition"] for record in run.rounds}) > 1 for run in runs)
+    note = "lines: mean over repetitions; bands: ± one standard deviation" if repeated else None
+    return with_run_legend(figure, [run.label for run in runs], note)
+
+
+def with_run_legend(
+    figure: Figure, labels: Sequence[str], note: str | None = None, colours: Sequence[str] | None = None
+) -> Figure:
+    """The figure with a legend below it naming each run in its colour (C0, C1, ... unless given), `note` as its
+    title; a grid."""
+    chosen = colours or [f"C{index}" for index in range(len(labels))]
+    handles = [Line2D([], [], color=colour, linewidth=2) for colour in chosen]
     figure.legend(
-        handles,
-        [run.label for run in runs],
-        loc="outside lower center",
-        ncols=min(len(runs), 3),
-        title="lines: mean over repetitions; bands: ± one standard deviation" if repeated else None,
-        title_fontsize="small",
+        handles, list(labels), loc="outside lower center", ncols=min(len(labels), 3), title=note, title_fontsize="small"
     )
     for axes in figure.axes:
-        axes.grid(True, alpha=0.3)
+        if not axes.images and axes.get_label() != "<colorbar>":  # no grid over a heat map
+            axes.grid(True, alpha=0.3)
     return figure
+
+
+def png_bytes(figure: Figure, dpi: int = DEFAULT_DPI) -> bytes:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_figure(buffer, dpi=dpi, format="png")
+    return buffer.getvalue()
+
+
+def save_png(figure: Figure, path: Path, dpi: int = DEFAULT_DPI) -> Path:
+    path.write_bytes(png_bytes(figure, dpi))
+    return path
 
 
 def write_plots(runs: Sequence[Run], folder: Path, dpi: int = DEFAULT_DPI) -> list[Path]:
@@ -161,8 +179,5 @@ def write_plots(runs: Sequence[Run], folder: Path, dpi: int = DEFAULT_DPI) -> li
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for kind in PLOTS:
-        figure = plot(kind, runs)
-        path = folder / f"{kind}.png"
-        FigureCanvasAgg(figure).print_figure(path, dpi=dpi, format="png")
-        written.append(path)
+        written.append(save_png(plot(kind, runs), folder / f"{kind}.png", dpi))
     return written

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from feles.analysis.device_plots import DEVICE_PLOTS
 from feles.analysis.plots import PLOTS
 from feles.local import LocalRun, LocalRunOptions
 from tests.integration.conftest import write_spec
@@ -71,3 +72,20 @@ def test_analyze_of_a_folder_without_results_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "no FELES results file under it" in done.stderr
     assert "skipped" in done.stderr and "notes.json" in done.stderr
+
+
+def test_analyze_report_of_runs_with_and_without_device_records(results_folder: Path, tmp_path: Path) -> None:
+    """Synthetic device records beside a real run that has none (until the orchestrator writes them)."""
+    from tests.unit.device_records_documents import synthetic_tables, write_run
+
+    write_run(tmp_path / "synthetic", synthetic_tables(20, 3, seed=5), [[0.5, 0.6, 0.7]], num_devices=20)
+    report = tmp_path / "report.html"
+    done = analyze(
+        str(tmp_path / "synthetic"), str(results_folder), "--no-plots", "--report", str(report), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    text = report.read_text(encoding="utf-8")
+    assert text.count('src="data:image/png;base64,') == len(PLOTS) + len(DEVICE_PLOTS)
+    assert f"report: {report}" in done.stderr
+    if not (results_folder / "out" / "devices").is_dir():
+        assert "note: out (fedavg): no device records" in done.stderr.replace("\n", "")
