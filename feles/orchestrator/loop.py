@@ -75,6 +75,7 @@ class SimulationLoop:
     def __init__(self, run: RunParts, data_dir: str | None = None, checkpoint: Checkpoint | None = None) -> None:
         self.run_parts = run
         self.spec = run.spec
+        self.runner, self.models, self.results, self.progress = run.runner, run.models, run.results, run.progress
         self.data_dir = data_dir
         self.checkpoint = checkpoint
         self.server = build_server(self.spec.algorithms, num_devices=self.spec.devices.num)
@@ -83,22 +84,6 @@ class SimulationLoop:
             Phase.EVAL: PhaseStrategies(self.spec.algorithms.eval),
         }
         self.records = RecordsWriter(self.spec)
-
-    @property
-    def runner(self) -> JobRunner:
-        return self.run_parts.runner
-
-    @property
-    def models(self) -> ModelStore:
-        return self.run_parts.models
-
-    @property
-    def results(self) -> ResultsDocument:
-        return self.run_parts.results
-
-    @property
-    def progress(self) -> Progress:
-        return self.run_parts.progress
 
     def stop(self) -> None:
         """Stop from another thread: the round in progress ends with SimulationStopped."""
