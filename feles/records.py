@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 #: The media type of Parquet bytes served over HTTP.
@@ -240,8 +241,9 @@ def read_table(
         files = [path for path in files if round_of(path) == round_]
     schema = SCHEMAS[table]
     if not files:
-        return schema.empty_table()
-    return pa.concat_tables([pq.read_table(path, schema=schema) for path in files])
+        return empty_table(schema)
+    # One dataset over the files reads them on several threads; the rows keep the files' order.
+    return ds.dataset([str(path) for path in files], schema=schema, format="parquet").to_table()
 
 
 def table_bytes(table: pa.Table) -> bytes:
