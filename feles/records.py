@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 #: The media type of Parquet bytes served over HTTP.
@@ -242,7 +241,10 @@ def read_table(
     schema = SCHEMAS[table]
     if not files:
         return empty_table(schema)
-    # One dataset over the files reads them on several threads; the rows keep the files' order.
+    # One dataset over the files reads them on several threads; the rows keep the files' order. Imported here:
+    # pyarrow.dataset imports pandas, which the orchestrator's writing side never needs.
+    import pyarrow.dataset as ds
+
     return ds.dataset([str(path) for path in files], schema=schema, format="parquet").to_table()
 
 
