@@ -52,6 +52,7 @@
       // Out of the address bar and the history at once: nothing to bookmark, copy or screen-share.
       history.replaceState(null, "", location.pathname + location.search);
     }
+    return Boolean(token);
   }
 
   function askToken(reason) {
@@ -84,7 +85,7 @@
     try {
       response = await fetch(url, { headers, cache: "no-store" });
     } catch (error) {
-      return retryLater("orchestrator unreachable");
+      return retryLater(state.status ? "orchestrator unreachable (the last data stays shown)" : "orchestrator unreachable");
     }
     if (response.status === 401) {
       if (token) sessionStorage.removeItem(TOKEN_KEY);
@@ -231,7 +232,7 @@
       yMin: chart.yMin, yMax: chart.yMax, digits: chart.digits,
       xLabel: state.xAxis === "round" ? "round" : "simulated time", xTime: state.xAxis !== "round",
       // Rounds: the whole planned range from the start, so that the axis stays put and shows what is left.
-      xRange: state.xAxis === "round" ? [1, state.status.rounds] : undefined,
+      xRange: state.xAxis === "round" ? [0, state.status.rounds] : undefined,
     });
     canvas.dataset.points = String(drawn);
   }
@@ -438,7 +439,7 @@
       label: "Jain's index", color: COLORS[0],
       points: matrix.jain.map((j) => ({ x: j.round + 1, y: j.value, group: 0, faded: false, record: { round: j.round } })),
     }];
-    const options = { yMin: 0, yMax: 1, digits: 3, xLabel: "round", xRange: [1, state.status.rounds] };
+    const options = { yMin: 0, yMax: 1, digits: 3, xLabel: "round", xRange: [0, state.status.rounds] };
     $("chart-jain").dataset.points = String(lineChart($("chart-jain"), jain, options));
     drawHistogram($("chart-histogram"), state.histogram);
   }
@@ -600,6 +601,13 @@
       });
     }
     window.addEventListener("resize", scheduleDraw);
+    // The link pasted into a tab that already shows the page changes only the fragment: no reload.
+    window.addEventListener("hashchange", () => {
+      if (takeTokenFromFragment()) {
+        $("auth").hidden = true;
+        poll();
+      }
+    });
     poll();
   }
 
