@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from feles.local import LocalRun, LocalRunOptions
@@ -133,7 +134,7 @@ def _browser() -> Any:
         )
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1900"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1650"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit chromedriver: selenium's own manager would try to download one.
@@ -160,6 +161,10 @@ def _printed_url(process: subprocess.Popen[str], timeout: float = 120) -> str:
 def _stand_in_writer(base: str, token: str, output: Path, stop: threading.Event) -> None:
     """Writes device records for each finished round, standing in for the orchestrator's records writer."""
     written: set[tuple[int, int]] = set()
+    rng = np.random.default_rng(7)
+    # Skewed odds, as a selection strategy with favourites would have: the matrix and the fairness show it.
+    odds = rng.random(200) ** 2
+    odds /= odds.sum()
     while not stop.is_set():
         try:
             rounds = httpx.get(f"{base}/v1/results", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
@@ -168,8 +173,8 @@ def _stand_in_writer(base: str, token: str, output: Path, stop: threading.Event)
         for record in rounds["rounds"]:
             key = (record["repetition"], record["round"])
             if key not in written:
-                fit = [(7 * key[1] + 13 * index) % 200 for index in range(record["fit_selected"])]
-                write_round(output, *key, sorted(set(fit)), failed=fit[: record["fit_failed"]])
+                fit = rng.choice(200, record["fit_selected"], replace=False, p=odds).tolist()
+                write_round(output, *key, sorted(fit), failed=fit[: record["fit_failed"]])
                 written.add(key)
         stop.wait(0.3)
 

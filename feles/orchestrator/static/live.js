@@ -37,7 +37,7 @@
   const state = {
     runId: null, status: null, spec: null, jobsDone: null, rounds: [], repetitions: [],
     records: 0, matrix: null, histogram: null, recordsAvailable: false,
-    polls: 0, finished: false, xAxis: "round", backoff: POLL_MS, timer: null, hover: {},
+    polls: 0, drawMs: 0, finished: false, xAxis: "round", backoff: POLL_MS, timer: null, hover: {},
   };
   window.felesLive = state;
 
@@ -136,7 +136,8 @@
     $("auth").hidden = true;
     $("live").hidden = false;
     renderStatus();
-    scheduleDraw();
+    // The charts change with new rounds only: a poll that brings none costs no redraw.
+    if (data.since === 0 || data.rounds.length > 0 || data.devices.rounds.length > 0) scheduleDraw();
   }
 
   // ---- device records: the selection matrix, accumulated one round at a time ----
@@ -204,20 +205,24 @@
 
   // ---- drawing ----
 
-  let drawPending = false;
-  function scheduleDraw() {
-    if (drawPending) return;
-    drawPending = true;
-    requestAnimationFrame(() => {
-      drawPending = false;
-      drawAll();
-    });
+  // Redraws wait for the next frame; a mouse move redraws its own chart only, new data all of them.
+  let pending = null;
+  function scheduleDraw(id = null) {
+    const first = pending === null;
+    pending = id === null || pending === "all" ? "all" : new Set([...(pending || []), id]);
+    if (first) requestAnimationFrame(drawPending);
   }
 
-  function drawAll() {
+  function drawPending() {
+    const which = pending;
+    pending = null;
     if (state.status === null) return;
-    for (const chart of CHARTS) drawRoundChart(chart);
-    drawRecords();
+    const started = performance.now();
+    for (const chart of CHARTS) {
+      if (which === "all" || which.has(chart.id)) drawRoundChart(chart);
+    }
+    if (which === "all" || [...which].some((id) => !CHARTS.some((chart) => chart.id === id))) drawRecords();
+    state.drawMs = performance.now() - started;
   }
 
   function drawRoundChart(chart) {
@@ -277,7 +282,8 @@
     yMax = Math.max(yMax, yTicks[yTicks.length - 1]);
     const sx = (v) => plot.left + ((v - xMin) / (xMax - xMin)) * (plot.right - plot.left);
     const sy = (v) => plot.bottom - ((v - yMin) / (yMax - yMin)) * (plot.bottom - plot.top);
-    axes(ctx, plot, yTicks.map((v) => [sy(v), tickLabel(v)]), ticks(xMin, xMax, 6).map((v) => [sx(v), options.xTime ? duration(v) : tickLabel(v)]), options.xLabel);
+    const xTicks = options.xTime ? timeTicks(xMin, xMax, 6) : ticks(xMin, xMax, 6).map((v) => [v, tickLabel(v)]);
+    axes(ctx, plot, yTicks.map((v) => [sy(v), tickLabel(v)]), xTicks.map(([v, label]) => [sx(v), label]), options.xLabel);
 
     let drawn = 0;
     for (const s of visible) {
@@ -433,7 +439,7 @@
     const bins = matrix.deviceBin === 1 && matrix.roundBin === 1
       ? "one cell per device and round"
       : `binned: each cell is ${plural(matrix.deviceBin, "device")} × ${plural(matrix.roundBin, "round")}`;
-    $("matrix-bins").textContent = `${matrix.devices} devices · ${bins} · blue: selected for fit, red: failed`;
+    $("matrix-bins").textContent = `${matrix.devices} devices · ${bins} · blue: selected for fit (darker: more often), red: failed`;
     drawMatrix($("chart-matrix"), matrix);
     const jain = [{
       label: "Jain's index", color: COLORS[0],
@@ -447,8 +453,6 @@
   function drawMatrix(canvas, matrix) {
     const { ctx, width, height } = setup(canvas);
     const plot = { left: MARGIN.left, top: 8, right: width - MARGIN.right, bottom: height - MARGIN.bottom };
-    const cellWidth = (plot.right - plot.left) / matrix.columns;
-    const cellHeight = (plot.bottom - plot.top) / matrix.rows;
     // Shares of device-rounds selected per cell, scaled to the largest so that k = 0.05 is still visible.
     let top = 0;
     const share = (index, column, row) => matrix.selected[index] / (capacity(matrix, row) * matrix.roundsIn[column]);
@@ -456,30 +460,28 @@
       if (matrix.roundsIn[column] === 0) continue;
       for (let row = 0; row < matrix.rows; row++) top = Math.max(top, share(column * matrix.rows + row, column, row));
     }
-    ctx.fillStyle = "#f1f3f6";
-    ctx.fillRect(plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top);
+    // One pixel per cell, scaled up unsmoothed: 20,000 cells cost one drawImage, not 60,000 fillRects.
+    const image = new ImageData(matrix.columns, matrix.rows);
     for (let column = 0; column < matrix.columns; column++) {
       const rounds = matrix.roundsIn[column];
-      if (rounds === 0) continue;
-      const x = plot.left + column * cellWidth;
       for (let row = 0; row < matrix.rows; row++) {
         const index = column * matrix.rows + row;
-        const y = plot.top + row * cellHeight;
-        const cells = capacity(matrix, row) * rounds;
-        ctx.fillStyle = "#ffffff";
-        ctx.fillRect(x, y, cellWidth + 0.5, cellHeight + 0.5);
-        const selected = top > 0 ? share(index, column, row) / top : 0;
-        if (selected > 0) {
-          ctx.fillStyle = `rgba(47, 111, 219, ${(0.12 + 0.88 * selected).toFixed(3)})`;
-          ctx.fillRect(x, y, cellWidth + 0.5, cellHeight + 0.5);
+        let rgb = [241, 243, 246]; // no round yet
+        if (rounds > 0) {
+          const selected = top > 0 ? share(index, column, row) / top : 0;
+          rgb = blend([255, 255, 255], [47, 111, 219], selected > 0 ? 0.12 + 0.88 * selected : 0);
+          const failed = matrix.failed[index] / (capacity(matrix, row) * rounds);
+          if (failed > 0) rgb = blend(rgb, [217, 48, 37], Math.min(0.25 + failed / Math.max(top, 1e-9), 1));
         }
-        const failed = matrix.failed[index] / cells;
-        if (failed > 0) {
-          ctx.fillStyle = `rgba(217, 48, 37, ${Math.min(0.25 + failed / Math.max(top, 1e-9), 1).toFixed(3)})`;
-          ctx.fillRect(x, y, cellWidth + 0.5, cellHeight + 0.5);
-        }
+        image.data.set([...rgb, 255], 4 * (row * matrix.columns + column));
       }
     }
+    const cells = document.createElement("canvas");
+    cells.width = matrix.columns;
+    cells.height = matrix.rows;
+    cells.getContext("2d").putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cells, plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top);
     const rounds = matrix.columns * matrix.roundBin;
     const yTicks = ticks(0, matrix.devices, 4)
       .filter((d) => d <= matrix.devices)
@@ -495,6 +497,10 @@
     ctx.restore();
     canvas.dataset.rounds = String(matrix.roundsIn.reduce((a, b) => a + b, 0));
     canvas.dataset.top = top.toFixed(4);
+  }
+
+  function blend(under, over, alpha) {
+    return under.map((value, i) => Math.round(value * (1 - alpha) + over[i] * alpha));
   }
 
   function capacity(matrix, row) {
@@ -563,6 +569,13 @@
     return String(+value.toPrecision(4));
   }
 
+  // Ticks of simulated seconds at round numbers of one unit (10 min, 2 h), not at 16.7 min.
+  function timeTicks(min, max, count) {
+    const span = Math.max(Math.abs(min), Math.abs(max));
+    const [unit, name] = span < 120 ? [1, "s"] : span < 7200 ? [60, "min"] : span < 172800 ? [3600, "h"] : [86400, "d"];
+    return ticks(min / unit, max / unit, count).map((v) => [v * unit, `${tickLabel(v)} ${name}`]);
+  }
+
   // About `count` round-numbered ticks covering [min, max].
   function ticks(min, max, count) {
     if (!(max > min)) max = min + 1;
@@ -593,14 +606,14 @@
     for (const canvas of document.querySelectorAll("canvas")) {
       canvas.addEventListener("mousemove", (event) => {
         state.hover[canvas.id] = event.clientX - canvas.getBoundingClientRect().left;
-        scheduleDraw();
+        scheduleDraw(canvas.id);
       });
       canvas.addEventListener("mouseleave", () => {
         delete state.hover[canvas.id];
-        scheduleDraw();
+        scheduleDraw(canvas.id);
       });
     }
-    window.addEventListener("resize", scheduleDraw);
+    window.addEventListener("resize", () => scheduleDraw());
     // The link pasted into a tab that already shows the page changes only the fragment: no reload.
     window.addEventListener("hashchange", () => {
       if (takeTokenFromFragment()) {
