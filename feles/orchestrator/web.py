@@ -42,7 +42,8 @@ MAX_MATRIX_COLUMNS = 200
 #: Most bars of the participation histogram.
 MAX_HISTOGRAM_BARS = 30
 
-_ASSETS = {"live.html": "text/html", "live.js": "text/javascript", "live.css": "text/css"}
+#: The page's two files beside it (the HTML shell itself is served at PAGE_PATH).
+_ASSETS = {"live.js": "text/javascript", "live.css": "text/css"}
 _SHELL_HEADERS = {
     # Everything comes from this server: a page that can reach nowhere else cannot leak the token.
     "Content-Security-Policy": (
@@ -287,7 +288,7 @@ def live_router(require_token: Callable[..., None]) -> APIRouter:
 
     @router.get(f"{PAGE_PATH}/static/{{name}}", include_in_schema=False)
     def asset(name: str) -> Response:
-        if name not in _ASSETS or name == "live.html":
+        if name not in _ASSETS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {name!r}")
         return Response(_asset(name), media_type=_ASSETS[name], headers=_SHELL_HEADERS)
 

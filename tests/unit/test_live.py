@@ -8,9 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from feles.config import SimulationSpec
+from feles.orchestrator.api import create_app
+from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.results import ResultsDocument, RoundRecord
+from feles.orchestrator.server import build_status
 from feles.orchestrator.web import (
     DeviceRecordsData,
     MatrixShape,
@@ -156,3 +160,21 @@ def test_each_repetition_counts_its_own_selections(tmp_path: Path) -> None:
     rounds = history.data(0, True).rounds
     assert [(r.repetition, r.jain) for r in rounds] == [(0, pytest.approx(1.0)), (1, pytest.approx(0.25))]
     assert history.data(0, True).histogram.counts == [3, 1]  # the latest repetition's
+
+
+def test_an_open_api_serves_the_data_without_a_token(tmp_path: Path) -> None:
+    spec = SimulationSpec.model_validate(
+        {"simulation": {"dataset": "digits", "num_rounds": 4, "output_folder": str(tmp_path)}, "devices": {"num": 20}}
+    )
+    metrics = OrchestratorMetrics()
+    state = build_status(spec, 60.0, metrics)
+    state.results.rounds = [_record(0), _record(1)]
+    write_round(tmp_path, 0, 0, [1, 2])
+    with TestClient(create_app(state, None, metrics=metrics)) as client:
+        answer = client.get("/v1/ui/data", params={"since": 1})
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+        data = answer.json()
+        assert [r["round"] for r in data["rounds"]] == [1] and data["jobs_done"] == 0
+        assert data["devices"]["total"] == 1 and data["devices"]["rounds"][0]["selected"][1] == 1
+        assert client.get("/ui/", follow_redirects=False).headers["location"].endswith("/ui")
+        assert "frame-ancestors 'none'" in client.get("/ui").headers["content-security-policy"]
