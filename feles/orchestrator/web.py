@@ -13,6 +13,7 @@ after, so a poll stays small at 1,000 rounds.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from feles.config import SimulationSpec
 from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
 from feles.protocol import API_PREFIX, SimulationStatus
 from feles.records import SCHEMAS, Table, part_files, repetition_of, round_of
+
+log = logging.getLogger("feles.orchestrator.web")
 
 #: Where the page lives; `feles run` prints this path with the token in the fragment.
 PAGE_PATH = "/ui"
@@ -227,12 +230,17 @@ class SelectionHistory:
             return bool(parts)
 
     def _digest(self, path: Path) -> None:
-        repetition = repetition_of(path)
-        counts = self.counts.setdefault(repetition, np.zeros(self.shape.devices, dtype=np.int64))
-        # The three columns the digest needs, not the whole part: 1,000 parts read in about a second.
-        table = pq.read_table(path, columns=["phase", "device", "failed"], schema=SCHEMAS[Table.RECORDS])
-        self.rounds.append(selection_round(table, repetition, round_of(path), self.shape, counts))
         self.seen.add(path)
+        repetition = repetition_of(path)
+        try:
+            # The three columns the digest needs, not the whole part: 1,000 parts read in about a second.
+            table = pq.read_table(path, columns=["phase", "device", "failed"], schema=SCHEMAS[Table.RECORDS])
+        except (OSError, pa.ArrowException) as error:
+            # One unreadable part costs the page a matrix column, not every poll from now on.
+            log.warning("device records %s skipped by the live page: %s", path, error)
+            return
+        counts = self.counts.setdefault(repetition, np.zeros(self.shape.devices, dtype=np.int64))
+        self.rounds.append(selection_round(table, repetition, round_of(path), self.shape, counts))
 
     def data(self, since: int, available: bool) -> DeviceRecordsData:
         with self.lock:

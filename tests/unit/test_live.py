@@ -178,3 +178,14 @@ def test_an_open_api_serves_the_data_without_a_token(tmp_path: Path) -> None:
         assert data["devices"]["total"] == 1 and data["devices"]["rounds"][0]["selected"][1] == 1
         assert client.get("/ui/", follow_redirects=False).headers["location"].endswith("/ui")
         assert "frame-ancestors 'none'" in client.get("/ui").headers["content-security-policy"]
+
+
+def test_an_unreadable_part_is_skipped_once(tmp_path: Path) -> None:
+    history = SelectionHistory(MatrixShape.of(10, 4))
+    write_round(tmp_path, 0, 0, [1])
+    broken = write_round(tmp_path, 0, 1, [2])
+    broken.write_bytes(b"not parquet")
+    write_round(tmp_path, 0, 2, [3])
+    assert history.update(tmp_path) is True
+    assert [r.round for r in history.data(0, True).rounds] == [0, 2]
+    assert history.update(tmp_path) is True and history.data(0, True).total == 2
