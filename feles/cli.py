@@ -221,7 +221,7 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         with RunProgress(local.spec) as show:
-            outcome = local.run(show)
+            outcome = local.run(show, on_page=lambda url: console.print(f"live view: {url}", highlight=False))
     except LocalRunError as error:
         console.print(f"[red]simulation failed:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None

@@ -22,6 +22,10 @@ from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
 STOP_GRACE_SECONDS = 10.0
 STARTUP_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.5
+#: The orchestrator's live page (feles.orchestrator.web.PAGE_PATH; not imported: it pulls in FastAPI).
+LIVE_PAGE = "/ui"
+#: Seconds the orchestrator outlives the end when the page was handed out: it polls every second.
+LIVE_PAGE_GRACE_SECONDS = 2.0
 
 
 class LocalRunError(RuntimeError):
@@ -60,18 +64,29 @@ class LocalRun:
         # One token per run, handed to the children through the environment (never on a command line).
         self.token = generate_token()
 
-    def run(self, on_status: Callable[[SimulationStatus], None] = lambda status: None) -> LocalRunOutcome:
+    def run(
+        self,
+        on_status: Callable[[SimulationStatus], None] = lambda status: None,
+        on_page: Callable[[str], None] | None = None,
+    ) -> LocalRunOutcome:
+        """Run to the end; `on_page` gets the live page's URL once the orchestrator listens."""
         started = time.monotonic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             stack.callback(self.stop)
             url = self._start_orchestrator()
+            if on_page is not None:
+                # The token rides in the fragment, which a browser never sends: it stays out of access logs.
+                on_page(f"{url}{LIVE_PAGE}#token={self.token}")
             # The socket already listens: workers start now, importing torch and loading data while the
             # orchestrator does the same; their first requests wait in the socket's backlog.
             for index in range(self.options.workers):
                 self._start_worker(index, url)
             status = self._follow(url, on_status)
-        return LocalRunOutcome(status, self.results_path, self.log_dir, time.monotonic() - started)
+            wall_seconds = time.monotonic() - started
+            if on_page is not None:
+                time.sleep(LIVE_PAGE_GRACE_SECONDS)  # an open page sees the final status, not a refused poll
+        return LocalRunOutcome(status, self.results_path, self.log_dir, wall_seconds)
 
     def _spawn(self, name: str, arguments: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         log_file = (self.log_dir / f"{name}.log").open("wb")

@@ -20,6 +20,7 @@ from feles.orchestrator.jobs import Completion, LeaseChange
 from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, BodyLimit
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.state import OrchestratorState
+from feles.orchestrator.web import live_router
 from feles.protocol import (
     API_PREFIX,
     TENSOR_MEDIA_TYPE,
@@ -300,4 +301,5 @@ def create_app(
     app.add_middleware(BodyLimit, limit_for=body_limit_for)
     app.include_router(router)
     app.include_router(health)
+    app.include_router(live_router(require_token))
     return app
