@@ -54,6 +54,15 @@ class DeviceLabels(Sequence[torch.Tensor]):
     def __iter__(self) -> Iterator[torch.Tensor]:
         return (self._labels_of(d) for d in range(len(self)))
 
+    def counts(self, num_classes: int) -> np.ndarray:
+        """(devices, classes): examples of each class per device, vectorised when no label is changed."""
+        if self._mislabelling > 0:
+            return np.stack([np.bincount(labels.numpy(), minlength=num_classes) for labels in self])
+        lengths = np.array([len(part) for part in self._indices], dtype=np.int64)
+        labels = self._train_labels[np.concatenate(self._indices)] if lengths.sum() else np.zeros(0, np.int64)
+        cells = np.repeat(np.arange(len(lengths)), lengths) * num_classes + labels
+        return np.bincount(cells, minlength=len(lengths) * num_classes).reshape(len(lengths), num_classes)
+
     def _labels_of(self, device: int) -> torch.Tensor:
         labels = self._train_labels[self._indices[device]]
         if self._mislabelling > 0:
@@ -71,10 +80,9 @@ class DevicePartitions:
 
     def label_counts(self, num_classes: int) -> np.ndarray:
         """(devices, classes): how many examples of each class every device holds (after mislabelling)."""
-        counts = np.zeros((len(self.indices), num_classes), dtype=np.int64)
-        for device, labels in enumerate(self.labels):
-            counts[device] = np.bincount(labels.numpy(), minlength=num_classes)
-        return counts
+        if isinstance(self.labels, DeviceLabels):
+            return self.labels.counts(num_classes)
+        return np.stack([np.bincount(labels.numpy(), minlength=num_classes) for labels in self.labels])
 
 
 def partition_devices(
