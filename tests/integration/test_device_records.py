@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,14 @@ def phase_time(rows: dict[str, np.ndarray], phase: str) -> float:
     return float(times.max()) if times.size else 0.0
 
 
-def test_records_agree_with_the_round_totals_of_results_json(tmp_path: Path) -> None:
-    output = run_local(tmp_path, FAILING, workers=2)
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of a 2-worker run of FAILING."""
+    return run_local(tmp_path_factory.mktemp("records"), FAILING, workers=2)
+
+
+def test_records_agree_with_the_round_totals_of_results_json(failing_run: Path) -> None:
+    output = failing_run
     records = read_table(output, Table.RECORDS).to_pandas()
     availability = read_table(output, Table.AVAILABILITY).to_pandas()
     rounds = json.loads((output / "results.json").read_text())["rounds"]
@@ -74,8 +81,9 @@ def test_records_agree_with_the_round_totals_of_results_json(tmp_path: Path) -> 
     assert [sum(counts) for counts in population["label_counts"]] == population["data_size"].tolist()
 
 
-def test_records_are_the_same_with_1_2_and_4_workers(tmp_path: Path) -> None:
-    outputs = {workers: run_local(tmp_path / f"w{workers}", FAILING, workers) for workers in (1, 2, 4)}
+def test_records_are_the_same_with_1_2_and_4_workers(tmp_path: Path, failing_run: Path) -> None:
+    outputs = {workers: run_local(tmp_path / f"w{workers}", FAILING, workers) for workers in (1, 4)}
+    outputs[2] = failing_run
     reference = tables(outputs[1])
     assert reference["records"]["device"], "no records were written"
     for workers in (2, 4):
@@ -122,3 +130,33 @@ def test_a_killed_and_restarted_orchestrator_records_every_round_exactly_once(
     )
     unauthorised = httpx.get(f"http://127.0.0.1:{port}/v1/results/devices")
     assert unauthorised.status_code == 401
+
+
+def _doc_blocks(language: str) -> list[str]:
+    """The code blocks of docs/analyzer.md's "Querying the records" section in `language`."""
+    text = (Path(__file__).parents[2] / "docs" / "analyzer.md").read_text()
+    section = text.split("## Querying the records", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_the_documented_pandas_and_duckdb_queries_run_on_real_records(
+    failing_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = read_table(failing_run, Table.RECORDS).to_pydict()
+    monkeypatch.chdir(failing_run.parents[1])
+    [pandas_example] = _doc_blocks("python")
+    namespace: dict[str, Any] = {}
+    exec(pandas_example.replace("output/quickstart", str(failing_run.relative_to(failing_run.parents[1]))), namespace)
+    completed = [not failed for failed in records["failed"]]
+    spent = sum(energy for energy, done in zip(records["energy"], completed, strict=True) if done)
+    assert namespace["energy"].sum() == pytest.approx(spent)
+    fit_rows = sum(phase == "fit" for phase in records["phase"])
+    assert namespace["participation"].sum() == fit_rows and len(namespace["participation"]) == 2 * 20
+
+    import duckdb
+
+    monkeypatch.chdir(failing_run / "devices")
+    selections, by_phase = (duckdb.sql(query).fetchall() for query in _doc_blocks("sql")[0].split(";")[:2])
+    assert sum(count for _, _, count in selections) == fit_rows and len(selections) == 2 * 20
+    assert sum(energy for _, energy, _ in by_phase) == pytest.approx(spent)
+    assert sum(failed for _, _, failed in by_phase) == sum(records["failed"])

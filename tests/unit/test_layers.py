@@ -99,7 +99,7 @@ def test_the_cli_reaches_the_operator_only_inside_functions(graph: Graph) -> Non
         ("feles.algorithms.aggregation", "feles.plugin_checks", True, "layers import only lower layers"),
         ("feles.config", "feles.protocol", False, "layers import only lower layers"),
         ("feles.registry", "feles.config", False, "layers import only lower layers"),
-        ("feles.strategies.estimates", "feles.orchestrator.status", False, "layers import only lower layers"),
+        ("feles.strategies.estimates", "feles.orchestrator.state", False, "layers import only lower layers"),
         ("feles.worker.client", "feles.local", False, "layers import only lower layers"),
         ("feles.local", "feles.cli", True, "layers import only lower layers"),
         ("feles.devices", "kubernetes.client", True, "never imports kopf, kubernetes"),

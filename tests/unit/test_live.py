@@ -14,7 +14,7 @@ from feles.config import SimulationSpec
 from feles.orchestrator.api import create_app
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.results import ResultsDocument, RoundRecord
-from feles.orchestrator.server import build_status
+from feles.orchestrator.server import build_state
 from feles.orchestrator.web import (
     DeviceRecordsData,
     MatrixShape,
@@ -167,7 +167,7 @@ def test_an_open_api_serves_the_data_without_a_token(tmp_path: Path) -> None:
         {"simulation": {"dataset": "digits", "num_rounds": 4, "output_folder": str(tmp_path)}, "devices": {"num": 20}}
     )
     metrics = OrchestratorMetrics()
-    state = build_status(spec, 60.0, metrics)
+    state = build_state(spec, 60.0, metrics)
     state.results.rounds = [_record(0), _record(1)]
     write_round(tmp_path, 0, 0, [1, 2])
     with TestClient(create_app(state, None, metrics=metrics)) as client:
