@@ -1,10 +1,11 @@
 """Cost of the device records: time added to a round, and memory over a long run of a large population.
 
 Builds each round as the orchestrator does (RoundConditions, plan_phase for fit and eval with the real
-strategies and cost model, one JobResult per device that completes) and times RecordsWriter.write_round,
-the call the loop makes before its checkpoint: the rows of both phases and the round's availability,
-written as two Parquet parts. Then it repeats the write for many rounds and samples the process's RSS,
-which must not grow (nothing of a round is kept after its write).
+strategies and cost model, one JobResult per device that completes) and times what the loop does before
+its checkpoint: RecordsWriter.write_round (the rows of both phases and the round's availability; the two
+Parquet parts are written on the writer's thread), results.json and results.csv, and the wait for the
+parts; minus the results write alone, that is what the records add to a round. It does so for many
+rounds and samples the process's RSS, which must not grow (nothing of a round is kept after its write).
 
 Usage: python bench/records.py [--devices 100000] [--k 0.01] [--rounds 1000] [--timed 50]
 """
@@ -27,10 +28,13 @@ from feles.devices import CostModel, DevicePopulation, RoundConditions
 from feles.orchestrator.outcomes import PhaseOutcome
 from feles.orchestrator.planning import DeviceState, PhaseStrategies, plan_phase, spend_energy
 from feles.orchestrator.records import RecordsWriter
+from feles.orchestrator.results import ResultsDocument, RoundRecord
 from feles.protocol import JobResult, Phase
 from feles.strategies.history import DeviceHistory
 
 TARGET_MS = 5.0
+#: A results row as the loop appends one per round (the values do not matter, the size does).
+ROUND = RoundRecord(0, 0, 1, 80_000, 1_000, 100, 1_000, 100, 1.0, 1.0, 0.5, 1.0, 0.5, 10.0, 10.0, 1e4, 1.0)
 #: The model size only sets communication times; 650 parameters is logreg on 8x8 digits.
 PARAMETERS = 650
 
@@ -85,6 +89,7 @@ def main() -> None:
         history = DeviceHistory.empty(args.devices)
         strategies = {kind: PhaseStrategies(getattr(spec.algorithms, kind.value)) for kind in (Phase.FIT, Phase.EVAL)}
         writer = RecordsWriter(spec)
+        results = ResultsDocument(spec, "0" * 32)
         writer.write_population(0, population, np.ones((args.devices, 10), dtype=np.int64))
         timings, samples, rows = [], [], []
         for round_ in range(args.rounds):
@@ -92,18 +97,31 @@ def main() -> None:
             state = DeviceState(population, conditions, conditions.energy.copy(), history)
             outcomes = [phase(spec, strategies[kind], round_, kind, state) for kind in (Phase.FIT, Phase.EVAL)]
             rows.append(sum(len(outcome.selected) for outcome in outcomes))
+            results.rounds.append(ROUND)
+            # As the loop's _record does: the records, results.json and results.csv, then wait for the records.
             started = time.perf_counter()
             writer.write_round((0, round_), conditions, outcomes, population.data_sizes)
+            submitted = time.perf_counter()
+            results.write()
+            writer.flush()
+            recorded = time.perf_counter()
+            results.write()  # the same write alone: what the round cost before device records
+            alone = time.perf_counter() - recorded
             if round_ < args.timed:
-                timings.append(time.perf_counter() - started)
+                timings.append((submitted - started, recorded - started - alone))
             del outcomes, state, conditions
             if round_ % max(args.rounds // 10, 1) == 0 or round_ == args.rounds - 1:
                 samples.append((round_, rss_mib()))
         on_disk = sum(path.stat().st_size for path in Path(folder).rglob("*.parquet"))
     steady = timings[1:] or timings
-    median_ms = statistics.median(steady) * 1e3
+    loop_ms = statistics.median(build for build, _ in steady) * 1e3
+    median_ms = statistics.median(added for _, added in steady) * 1e3
     print(f"devices {args.devices:,}, k {args.k}: {int(statistics.median(rows)):,} rows a round (fit + eval)")
-    print(f"write_round: median {median_ms:.2f} ms, max {max(steady) * 1e3:.2f} ms over {len(steady)} rounds")
+    print(
+        f"rows built on the loop's thread: median {loop_ms:.2f} ms; added to the round's records step (rows, then "
+        f"the Parquet writes overlapping results.json's write, minus that write alone): median {median_ms:.2f} ms, "
+        f"max {max(added for _, added in steady) * 1e3:.2f} ms over {len(steady)} rounds"
+    )
     print("RSS by round: " + ", ".join(f"{round_}: {mib:.0f} MiB" for round_, mib in samples))
     growth = samples[-1][1] - samples[1][1] if len(samples) > 1 else 0.0
     print(f"RSS growth from round {samples[1][0]} to {samples[-1][0]}: {growth:+.1f} MiB")

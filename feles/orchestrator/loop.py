@@ -106,6 +106,7 @@ class SimulationLoop:
             self._finish(SimulationPhase.FAILED, f"{type(error).__name__}: {error}")
         finally:
             self.runner.stop()
+            self.records.close()
 
     def _restore_results(self) -> int:
         """Load the results of a checkpoint, if any; the repetition to continue with."""
@@ -262,6 +263,7 @@ class SimulationLoop:
             )
             self.progress.stop_reason = stop_reason
         self.results.write()
+        self.records.flush()
         self._save_checkpoint(rep, record.round, stop_reason is not None)
         self._report(record)
 

@@ -8,6 +8,7 @@ missing or recorded twice.
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -130,12 +131,19 @@ def population_rows(
 
 
 class RecordsWriter:
-    """Writes a run's device records under its output folder, one part per round."""
+    """Writes a run's device records under its output folder, one part per round.
+
+    The loop's thread builds a round's rows; a thread of the writer encodes and writes them while the loop
+    writes results.json (Parquet encoding releases the GIL). `flush` waits for the writes: the loop calls it
+    before the checkpoint, so that a checkpointed round always has its records.
+    """
 
     def __init__(self, spec: SimulationSpec) -> None:
         self.spec = spec
         self.folder = Path(spec.simulation.output_folder)
         self.configured = {Phase.FIT: spec.algorithms.fit.params, Phase.EVAL: spec.algorithms.eval.params}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feles-records")
+        self._pending: list[Future[None]] = []
 
     def discard_from(self, repetition: int, round_: int) -> None:
         """Remove the parts at or after (repetition, round_): a crash may have left them beyond the checkpoint."""
@@ -162,6 +170,21 @@ class RecordsWriter:
         """A round's records (every phase) and its availability; `when` is (repetition, round)."""
         rows = [phase_rows(outcome, self.configured[outcome.plan.phase], data_sizes) for outcome in phases]
         records = pa.concat_tables(rows) if rows else empty_table(RECORDS_SCHEMA)
-        write_part(part_path(self.folder, Table.RECORDS, *when), records)
-        path = part_path(self.folder, Table.AVAILABILITY, *when)
-        write_part(path, availability_row(*when, conditions), **_AVAILABILITY_OPTIONS)
+        availability = availability_row(*when, conditions)
+        self._pending += [
+            self._executor.submit(write_part, part_path(self.folder, Table.RECORDS, *when), records),
+            self._executor.submit(
+                write_part, part_path(self.folder, Table.AVAILABILITY, *when), availability, **_AVAILABILITY_OPTIONS
+            ),
+        ]
+
+    def flush(self) -> None:
+        """Wait until every submitted part is written; a failed write raises here."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Let the writes under way finish (a failure among them was already raised by `flush` or is moot)."""
+        self._executor.shutdown(wait=True)
+        self._pending = []

@@ -126,6 +126,7 @@ def write_rounds(writer: RecordsWriter, rounds: list[tuple[int, int]]) -> None:
     for repetition, round_ in rounds:
         outcome = PhaseOutcome(plan_of(repetition=repetition, round_=round_), {4: result(4, 0.5)}, frozenset())
         writer.write_round((repetition, round_), conditions, [outcome], np.full(10, 100))
+    writer.flush()
 
 
 def test_rounds_are_written_one_part_each_and_read_back_in_order(tmp_path: Path) -> None:
@@ -217,7 +218,9 @@ from feles.orchestrator.records import RecordsWriter
 from feles.config import parse_spec
 spec = parse_spec({{"simulation": {{"output_folder": {str(tmp_path)!r}}}, "devices": {{"num": 100000}}}})
 conditions = RoundConditions(np.random.default_rng(0).random(100000) < 0.8, np.ones(100000), np.ones(100000))
-RecordsWriter(spec).write_round((0, 0), conditions, [], np.ones(100000, np.int64))
+writer = RecordsWriter(spec)
+writer.write_round((0, 0), conditions, [], np.ones(100000, np.int64))
+writer.flush()
 print("pandas" in sys.modules)
 """
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -226,3 +229,13 @@ print("pandas" in sys.modules)
     column = pq.ParquetFile(path).metadata.row_group(0).column(2)
     assert "DELTA_BINARY_PACKED" in column.encodings
     assert path.stat().st_size < 40_000  # 80,000 sorted ids; plain int32 would take 320 kB
+
+
+def test_a_failed_write_raises_at_flush_before_the_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "devices").write_text("a file where the records folder should be")
+    writer = writer_in(tmp_path)
+    write_rounds_without_flush = RoundConditions(np.ones(10, bool), np.ones(10), np.ones(10))
+    writer.write_round((0, 0), write_rounds_without_flush, [], np.full(10, 100))
+    with pytest.raises(OSError):
+        writer.flush()
+    writer.close()
