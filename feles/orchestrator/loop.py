@@ -243,8 +243,10 @@ class SimulationLoop:
         self.models.publish(self.server.aggregate(self.models.current(), updates))
 
     def _record(self, rep: Repetition, outcome: RoundOutcome, record: RoundRecord, stop_reason: str | None) -> None:
-        """Write the round's device records, append the round (and the repetition's summary when it ends) to the
-        results and write them, then checkpoint: a round is done once its checkpoint is."""
+        """Device records, the results row (and summary), the results files, then the checkpoint.
+
+        A round is done once its checkpoint is written; its records are written before that.
+        """
         self.records.write_round(
             (rep.index, outcome.round), outcome.conditions, [outcome.fit, outcome.evaluation], rep.population.data_sizes
         )
