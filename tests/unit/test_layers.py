@@ -18,11 +18,12 @@ are siblings and never import each other:
 9. cli; 10. __main__.
 
 Besides: feles never imports kopf or kubernetes, not even inside a function. feles_operator imports only
-feles.config, feles.protocol and feles.sweep (the FelesSweep's grid) of the simulator. The one way feles reaches feles_operator is an import inside a
-function of feles.cli (`feles crd`, `feles operator`): such a function-level import runs only when that command
-does, so `feles run` and the images' orchestrator and worker never load kopf; a module-level import there, or
-any import of feles_operator elsewhere in feles, is a violation. Imports inside functions otherwise count like
-module-level ones, so a lazy import that hides a cycle is reported as the cycle it is.
+feles.config, feles.protocol and feles.sweep (a FelesSweep's grid) of the simulator. The one way feles reaches
+feles_operator is an import inside a function of feles.cli (`feles crd`, `feles operator`): such a
+function-level import runs only when that command does, so `feles run` and the images' orchestrator and worker
+never load kopf; a module-level import there, or any import of feles_operator elsewhere in feles, is a violation.
+Imports inside functions otherwise count like module-level ones, so a lazy import that hides a cycle is reported
+as the cycle it is.
 """
 
 from __future__ import annotations
