@@ -409,8 +409,10 @@ def _print_comparison(folder: Path) -> None:
         console.print(f"[red]cannot compare:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
     written = write_comparison(table, folder)
-    output = Console(soft_wrap=True)
-    output.print(rich_comparison(table, title=f"sweep {folder}"))
+    output, rendered = Console(soft_wrap=True), rich_comparison(table, title=f"sweep {folder}")
+    if not output.is_terminal:  # a file or a pipe: the table's natural width, nothing cut
+        output.width = output.measure(rendered, options=output.options.update_width(10_000)).maximum
+    output.print(rendered)
     console.print(f"written: {', '.join(str(path) for path in written)}", highlight=False)
 
 
@@ -464,11 +466,22 @@ def main(
 
 
 @app.command()
-def crd() -> None:
-    """Print the FelesSimulation CustomResourceDefinition (YAML), generated from the SimulationSpec schema."""
-    from feles_operator.crd import crd_yaml
+def crd(
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="simulation (FelesSimulation), sweep (FelesSweep) or all (both, as multi-document YAML).",
+        ),
+    ] = "simulation",
+) -> None:
+    """Print a CustomResourceDefinition (YAML), generated from the SimulationSpec and SweepSpec schemas."""
+    from feles_operator.crd import KINDS, all_crds_yaml
 
-    typer.echo(crd_yaml(), nl=False)
+    if kind != "all" and kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join([*KINDS, 'all'])}", param_hint="--kind")
+    typer.echo(all_crds_yaml() if kind == "all" else KINDS[kind](), nl=False)
 
 
 @app.command("operator")
