@@ -26,10 +26,12 @@ import yaml
 
 import feles_operator  # noqa: F401  (registers the operator's handlers in kopf's default registry)
 from feles_operator.simulation import names
+from feles_operator.sweep import names as sweep_names
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
 
 CRS = f"{names.API_VERSION}/{names.PLURAL}"
+SWEEPS = f"{names.API_VERSION}/{sweep_names.PLURAL}"
 NAMESPACE = "sims"
 #: A digits simulation that finishes 2 rounds in seconds with one worker.
 DIGITS = {
@@ -152,6 +154,15 @@ async def cluster(
         verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
         shortnames={names.SHORT_NAME},
         subresources={"status", "scale"},
+    )
+    # The operator waits at startup for every kind it serves (tests/operator/test_sweep_kmock.py uses this one).
+    kmock.resources[SWEEPS] = kmock.ResourceInfo(
+        kind=sweep_names.KIND,
+        singular=sweep_names.SINGULAR,
+        namespaced=True,
+        verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
+        shortnames={sweep_names.SHORT_NAME},
+        subresources={"status"},
     )
     # The operator gets a thread and an event loop of its own, as in its pod: on exit kopf cancels every task
     # of its loop that it did not start with, which would include pytest's.
