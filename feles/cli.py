@@ -247,10 +247,9 @@ def run(
 
 @app.command()
 def sweep(
-    sweep_file: Annotated[
+    sweep_path: Annotated[
         Path,
         typer.Argument(
-            metavar="SWEEP",
             help="Sweep spec (YAML): a base spec and axes; with --summary also a sweep's output folder.",
             show_default=False,
         ),
@@ -305,13 +304,13 @@ def sweep(
     """
     from feles.sweep import is_sweep_folder
 
-    if summary and sweep_file.is_dir():
-        _print_comparison(sweep_file)
+    if summary and sweep_path.is_dir():
+        _print_comparison(sweep_path)
         return
-    sweep_spec, cells = _load_sweep(sweep_file)
+    sweep_spec, cells = _load_sweep(sweep_path)
     folder = output or Path(sweep_spec.base.simulation.output_folder)
     if dry_run:
-        _print_grid(sweep_file, cells, folder)
+        _print_grid(sweep_path, cells, folder)
         return
     if summary:
         if not is_sweep_folder(folder):

@@ -91,6 +91,7 @@ def test_example_passes_admission_and_expands_into_valid_simulations(definition:
         assert parsed.workers == 1 and parsed.simulation == cell.spec
     names_seen = [cell.name for cell in cells]
     assert names_seen[0] == "sel-random-alpha-0p1-seed-1" and len(set(names_seen)) == 18
+    assert names_seen[-1] == "sel-loss-and-fairness-alpha-10-seed-3"  # the sweep's short name leaves room
 
 
 @pytest.mark.parametrize(
