@@ -140,21 +140,24 @@ def comparison_markdown(table: Comparison) -> str:
 
 #: Figures of the CSV, each as `<name>_mean` and `<name>_std` columns.
 STAT_FIELDS = ("final_accuracy", "best_accuracy", "rounds", "simulated_time")
+_STAT_COLUMNS = [(name, part) for name in STAT_FIELDS for part in ("mean", "std")]
+
+
+def _number(value: float | None) -> str:
+    """A CSV cell: the exact float, or empty for none."""
+    return "" if value is None else repr(value)
 
 
 def comparison_csv(table: Comparison) -> str:
     """One row per combination: the axis values (columns named by their paths), cells, done and plain numbers."""
     buffer = io.StringIO()
-    columns = [*table.labels, "cells", "done", *(f"{name}_{part}" for name in STAT_FIELDS for part in ("mean", "std"))]
+    columns = [*table.labels, "cells", "done", *(f"{name}_{part}" for name, part in _STAT_COLUMNS)]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in table.rows:
         record: dict[str, Any] = {path: row.values.get(path) for path in table.labels}
         record |= {"cells": len(row.cells), "done": row.done}
-        for name in STAT_FIELDS:
-            stat: Stat = getattr(row, name)
-            record[f"{name}_mean"] = "" if stat.mean is None else repr(stat.mean)
-            record[f"{name}_std"] = "" if stat.std is None else repr(stat.std)
+        record |= {f"{name}_{part}": _number(getattr(getattr(row, name), part)) for name, part in _STAT_COLUMNS}
         writer.writerow(record)
     return buffer.getvalue()
 

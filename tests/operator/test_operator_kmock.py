@@ -147,23 +147,16 @@ async def cluster(
     monkeypatch.setenv("FELES_IMAGE", "registry.example/feles:test")
 
     kmock.resources.load_bundled()
-    kmock.resources[CRS] = kmock.ResourceInfo(
-        kind=names.KIND,
-        singular=names.SINGULAR,
-        namespaced=True,
-        verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
-        shortnames={names.SHORT_NAME},
-        subresources={"status", "scale"},
-    )
-    # The operator waits at startup for every kind it serves (tests/operator/test_sweep_kmock.py uses this one).
-    kmock.resources[SWEEPS] = kmock.ResourceInfo(
-        kind=sweep_names.KIND,
-        singular=sweep_names.SINGULAR,
-        namespaced=True,
-        verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
-        shortnames={sweep_names.SHORT_NAME},
-        subresources={"status"},
-    )
+    # Every kind the operator serves (it waits for each at startup); tests/operator/test_sweep_kmock.py uses sweeps.
+    for resource, kind, subresources in ((CRS, names, {"status", "scale"}), (SWEEPS, sweep_names, {"status"})):
+        kmock.resources[resource] = kmock.ResourceInfo(
+            kind=kind.KIND,
+            singular=kind.SINGULAR,
+            namespaced=True,
+            verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
+            shortnames={kind.SHORT_NAME},
+            subresources=subresources,
+        )
     # The operator gets a thread and an event loop of its own, as in its pod: on exit kopf cancels every task
     # of its loop that it did not start with, which would include pytest's.
     stop = threading.Event()

@@ -39,16 +39,6 @@ def spec_schema() -> dict[str, Any]:
     return schema
 
 
-def status_schema() -> dict[str, Any]:
-    return structural(FelesSweepStatus.model_json_schema(by_alias=True), nullable=False)
-
-
-def metadata_schema() -> dict[str, Any]:
-    """A name that leaves room for the cells' names (see `names.MAX_NAME_LENGTH`)."""
-    name = {"type": "string", "maxLength": names.MAX_NAME_LENGTH, "pattern": names.NAME_PATTERN}
-    return {"type": "object", "properties": {"name": name}}
-
-
 def printer_columns() -> list[dict[str, Any]]:
     """What `kubectl get fsweep` shows (priority 1: with `-o wide`)."""
     return [
@@ -64,11 +54,13 @@ def printer_columns() -> list[dict[str, Any]]:
 
 
 def custom_resource_definition() -> dict[str, Any]:
+    # A name that leaves room for the cells' FelesSimulation names (see `names.MAX_NAME_LENGTH`).
+    name = {"type": "string", "maxLength": names.MAX_NAME_LENGTH, "pattern": names.NAME_PATTERN}
     schema = KindSchema(
         description="A sweep: a grid of FelesSimulations (every combination of its axes' values), compared.",
-        metadata=metadata_schema(),
+        metadata={"type": "object", "properties": {"name": name}},
         spec=spec_schema(),
-        status=status_schema(),
+        status=structural(FelesSweepStatus.model_json_schema(by_alias=True), nullable=False),
         printer_columns=printer_columns(),
     )
     return definition(KIND, schema)

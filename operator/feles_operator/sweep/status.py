@@ -102,14 +102,6 @@ class FelesSweepStatus(StatusModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
-    @classmethod
-    def parse(cls, status: Mapping[str, Any] | None) -> FelesSweepStatus:
-        return cls.model_validate(dict(status or {}))
-
-    def dump(self) -> dict[str, Any]:
-        """The status as the API stores it (absent fields omitted)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
 
 def cells_to_create(grid: Sequence[str], children: Sequence[Child], parallelism: int) -> list[str]:
     """The grid's cells without a FelesSimulation that may start now: at most `parallelism` unfinished at once.
