@@ -387,8 +387,10 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
 
 
 def _cells_table(progress: dict[str, CellProgress]) -> Table:
-    """The live table of cells: phase, round and test accuracy."""
-    table = Table(title_justify="left")
+    """The live table of cells: phase, round and test accuracy; the caption counts the cells by phase."""
+    phases = [cell.phase for cell in progress.values()]
+    caption = ", ".join(f"{phases.count(phase)} {phase.lower()}" for phase in dict.fromkeys(phases))
+    table = Table(caption=f"{len(phases)} cells: {caption}", title_justify="left")
     for header in ("cell", "phase", "round", "accuracy", ""):
         table.add_column(header, justify="right" if header in ("round", "accuracy") else "left")
     for cell in progress.values():

@@ -155,3 +155,15 @@ def test_feles_crd_prints_either_kind_or_both() -> None:
     ]
     wrong = runner.invoke(app, ["crd", "--kind", "nope"])
     assert wrong.exit_code == 2 and "simulation, sweep, all" in wrong.output
+
+
+def test_the_charts_notes_tell_how_to_run_a_sweep() -> None:
+    from tests.operator.helm import notes
+    from tests.operator.tools import ToolsUnavailable, missing_tool, tool
+
+    try:
+        tool("helm")
+    except ToolsUnavailable as error:
+        missing_tool(str(error))
+    text = notes()
+    assert "kubectl apply -f manifests/examples/sweep.yaml" in text and "kubectl get fsweep -w" in text

@@ -207,6 +207,12 @@ async def test_changed_axes_add_cells_and_keep_finished_ones(cluster: Cluster) -
     assert "best" not in shrunk
     assert kept(cluster, "axes-alpha-0p5") == finished
 
+    # A cell deleted by hand is made again (a way to re-run one cell).
+    url = f"/apis/{names.API_VERSION}/namespaces/{NAMESPACE}/{names.PLURAL}/axes-alpha-100"
+    assert (await cluster.server.delete(url)).status == 200
+    assert cluster.get(CRS, "axes-alpha-100") is None
+    await cluster.wait_for("the cell made again", lambda: cluster.get(CRS, "axes-alpha-100"))
+
 
 async def test_an_invalid_cell_fails_the_sweep_before_any_cell_runs(cluster: Cluster) -> None:
     axes = [{"path": "devices.num", "values": [20, 2], "name": "n"}]

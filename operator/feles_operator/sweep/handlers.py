@@ -30,3 +30,11 @@ async def sweep_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) ->
 async def cell_phase_changed(labels: kopf.Labels, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     """A cell went Pending, Running, Succeeded or Failed: recount, and start the next cells (as dask's DaskJob)."""
     await reconcile_sweep(memo.api, namespace, labels[names.SWEEP_LABEL])
+
+
+@kopf.on.event(GROUP, VERSION, simulation.PLURAL, labels={names.SWEEP_LABEL: kopf.PRESENT})
+async def cell_deleted(type: str, labels: kopf.Labels, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """A cell's FelesSimulation deleted by hand: the sweep makes it again (a way to re-run a cell), unless the
+    sweep itself is going (its cells go with it)."""
+    if type == "DELETED":
+        await reconcile_sweep(memo.api, namespace, labels[names.SWEEP_LABEL])
