@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from feles import __version__
 from feles.api_token import TOKEN_ENV, TokenError, read_token
@@ -23,7 +22,7 @@ from feles.protocol import SimulationStatus
 
 if TYPE_CHECKING:
     from feles.sweep import Cell, SweepSpec
-    from feles.sweep_local import CellProgress, SweepRunOptions
+    from feles.sweep_local import SweepRunOptions
 
 app = typer.Typer(
     help="FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices.",
@@ -359,7 +358,7 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
     from rich.live import Live
 
     from feles.sweep import SweepError
-    from feles.sweep_local import SweepRun
+    from feles.sweep_local import SweepRun, progress_table
 
     folder = options.folder
     try:
@@ -368,9 +367,9 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
         console.print(f"[red]cannot resume[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with Live(get_renderable=lambda: _cells_table(runner.progress), console=console, refresh_per_second=2) as live:
+    with Live(get_renderable=lambda: progress_table(runner.progress), console=console, refresh_per_second=2) as live:
         try:
-            progress = runner.run(live.refresh)
+            runner.run(live.refresh)
         except (KeyboardInterrupt, SystemExit):
             live.refresh()
             interrupted = True
@@ -380,24 +379,10 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
         console.print(f"interrupted: every cell can resume; run the same command again (folder {folder})")
         raise typer.Exit(130)
     _print_comparison(folder)
-    failed = [name for name, cell in progress.items() if cell.phase == "Failed" or cell.action == "skip failed"]
+    failed = runner.failed_cells()
     if failed:
         console.print(f"[red]{len(failed)} cell(s) failed:[/red] {', '.join(failed)} (logs in their folders)")
         raise typer.Exit(1)
-
-
-def _cells_table(progress: dict[str, CellProgress]) -> Table:
-    """The live table of cells: phase, round and test accuracy; the caption counts the cells by phase."""
-    phases = [cell.phase for cell in progress.values()]
-    caption = ", ".join(f"{phases.count(phase)} {phase.lower()}" for phase in dict.fromkeys(phases))
-    table = Table(caption=f"{len(phases)} cells: {caption}", title_justify="left")
-    for header in ("cell", "phase", "round", "accuracy", ""):
-        table.add_column(header, justify="right" if header in ("round", "accuracy") else "left")
-    for cell in progress.values():
-        rounds = f"{cell.round}/{cell.rounds}" if cell.rounds else ""
-        accuracy = f"{cell.accuracy:.4f}" if cell.accuracy is not None else ""
-        table.add_row(cell.name, cell.phase, rounds, accuracy, cell.message)
-    return table
 
 
 def _print_comparison(folder: Path) -> None:

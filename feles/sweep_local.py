@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.table import Table
 
 from feles.config import SimulationSpec, spec_to_yaml
 from feles.local import LocalRun, LocalRunOptions
@@ -141,14 +142,18 @@ class SweepRun:
         self.lock = threading.Lock()
 
     def prepare(self) -> None:
-        """Write sweep.json and each cell's spec (its folder as output folder) before anything runs."""
+        """Write sweep.json and the spec of each cell to run (its folder as output folder) before anything runs.
+
+        The folders of skipped cells stay untouched.
+        """
         folder = self.options.folder
         folder.mkdir(parents=True, exist_ok=True)
         cells = [cell for cell, _ in self.plan]
         (folder / MANIFEST).write_text(json.dumps(manifest(self.sweep, cells), indent=2) + "\n", encoding="utf-8")
-        for cell in cells:
-            (folder / cell.name).mkdir(exist_ok=True)
-            (folder / cell.name / CELL_SPEC).write_text(spec_to_yaml(self.cell_spec(cell)), encoding="utf-8")
+        for cell, action in self.plan:
+            if action in (Action.START, Action.RESUME):
+                (folder / cell.name).mkdir(exist_ok=True)
+                (folder / cell.name / CELL_SPEC).write_text(spec_to_yaml(self.cell_spec(cell)), encoding="utf-8")
 
     def cell_spec(self, cell: Cell) -> SimulationSpec:
         spec = cell.spec.model_copy(deep=True)
@@ -227,6 +232,12 @@ class SweepRun:
             with self.lock:
                 self.running.pop(cell.name, None)
 
+    def failed_cells(self) -> list[str]:
+        """The cells that failed, in this run or before (and were skipped)."""
+        return [
+            name for name, cell in self.progress.items() if cell.phase == "Failed" or cell.action is Action.SKIP_FAILED
+        ]
+
     def _mark_interrupted(self) -> None:
         """After an interrupt: cells not finished are interrupted (a Ctrl-C also reaches their processes)."""
         with self.lock:
@@ -244,3 +255,17 @@ def _initial(cell: Cell, action: Action) -> CellProgress:
     if action is Action.SKIP_FAILED:
         return CellProgress(cell.name, action, phase="skipped", message="failed before (--retry-failed reruns it)")
     return CellProgress(cell.name, action)
+
+
+def progress_table(progress: dict[str, CellProgress]) -> Table:
+    """The live table of cells: phase, round and test accuracy; the caption counts the cells by phase."""
+    phases = [cell.phase for cell in progress.values()]
+    caption = ", ".join(f"{phases.count(phase)} {phase.lower()}" for phase in dict.fromkeys(phases))
+    table = Table(caption=f"{len(phases)} cells: {caption}", title_justify="left")
+    for header in ("cell", "phase", "round", "accuracy", ""):
+        table.add_column(header, justify="right" if header in ("round", "accuracy") else "left")
+    for cell in progress.values():
+        rounds = f"{cell.round}/{cell.rounds}" if cell.rounds else ""
+        accuracy = f"{cell.accuracy:.4f}" if cell.accuracy is not None else ""
+        table.add_row(cell.name, cell.phase, rounds, accuracy, cell.message)
+    return table

@@ -9,7 +9,7 @@ import pytest
 
 from feles.config import spec_to_yaml
 from feles.sweep import SweepError, expand, parse_sweep
-from feles.sweep_local import Action, CellState, SweepRun, SweepRunOptions, decide, plan, read_state
+from feles.sweep_local import Action, CellState, SweepRun, SweepRunOptions, decide, plan, progress_table, read_state
 
 SWEEP = parse_sweep(
     {
@@ -102,3 +102,14 @@ def test_prepare_writes_the_manifest_and_each_cells_spec_into_its_folder(tmp_pat
     assert state.spec["simulation"]["seed"] == 2 and state.spec["data"]["non_iid_partitions"] == 0.5
     # Prepared but never run: a re-run starts them, not a conflict.
     assert [action for _, action in plan(CELLS, tmp_path / "out")] == [Action.START] * 4
+
+
+def test_the_live_table_counts_cells_by_phase(tmp_path: Path) -> None:
+    write_cell(tmp_path / CELLS[0].name, spec_to_yaml(CELLS[0].spec), "succeeded")
+    write_cell(tmp_path / CELLS[1].name, spec_to_yaml(CELLS[1].spec), "failed")
+    runner = SweepRun(SWEEP, CELLS, SweepRunOptions(folder=tmp_path))
+    assert runner.failed_cells() == [CELLS[1].name]
+    table = progress_table(runner.progress)
+    assert table.caption == "4 cells: 2 skipped, 2 waiting"
+    assert [column.header for column in table.columns][:4] == ["cell", "phase", "round", "accuracy"]
+    assert table.row_count == 4
