@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from feles.config import SimulationSpec
 from feles.plugin_checks import plugin_errors
@@ -261,3 +262,17 @@ def test_sweep_runs_lists_the_cells_with_their_values_and_folders(tmp_path: Path
     assert read_sweep_folder(tmp_path).labels == {"data.non_iid_partitions": "alpha", "simulation.seed": "seed"}
     with pytest.raises(ValueError, match="not a sweep folder"):
         sweep_runs(tmp_path / "nothing")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_example_and_the_docs_grid_are_valid_sweeps() -> None:
+    example = load_sweep(ROOT / "examples" / "sweep.yaml")
+    cells = expand(example, check=plugin_errors)
+    assert len(cells) == 18 and example.parallelism == 2
+    assert example.base.simulation.output_folder == "output/sweep"
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    documented = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
+    cells = expand(parse_sweep(documented), check=plugin_errors)
+    assert len(cells) == 36 and cells[0].name == "sel-random-alpha-0p1-opt-0p1-0p9-seed-1"
