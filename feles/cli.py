@@ -1,4 +1,4 @@
-"""The `feles` command line: run | orchestrator | worker | validate."""
+"""The `feles` command line: run | sweep | orchestrator | worker | validate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,10 @@ from feles.api_token import TOKEN_ENV, TokenError, read_token
 from feles.config import SimulationSpec, SpecError, load_spec
 from feles.logs import configure_logging
 from feles.protocol import SimulationStatus
+
+if TYPE_CHECKING:
+    from feles.sweep import Cell, SweepSpec
+    from feles.sweep_local import SweepRunOptions
 
 app = typer.Typer(
     help="FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices.",
@@ -240,6 +244,164 @@ def run(
     )
 
 
+@app.command()
+def sweep(
+    sweep_path: Annotated[
+        Path,
+        typer.Argument(
+            help="Sweep spec (YAML): a base spec and axes; with --summary also a sweep's output folder.",
+            show_default=False,
+        ),
+    ],
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel",
+            "-p",
+            min=1,
+            max=256,
+            help="Cells running at once (default: the sweep's parallelism).",
+            show_default=False,
+        ),
+    ] = None,
+    workers_per_run: Annotated[
+        int, typer.Option("--workers-per-run", "-w", min=1, max=256, help="Worker processes of each cell.")
+    ] = 1,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="The sweep's folder (default: base.simulation.output_folder).", show_default=False
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+    lease_seconds: LeaseOption = 120.0,
+    threads: ThreadsOption = 1,
+    fresh: Annotated[
+        bool, typer.Option(help="Start every cell over, discarding their checkpoints and results.")
+    ] = False,
+    retry_failed: Annotated[bool, typer.Option(help="Run the cells that failed before again, from round 1.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every cell's spec and list the grid; run nothing.")
+    ] = False,
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary",
+            "--report",
+            help="Print the comparison table of the results so far (and write it); run nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Run a grid of simulations on this machine, N at once, and compare them.
+
+    Each cell (one combination of the axes' values) runs as `feles run` would, in <folder>/<cell>/. A re-run
+    skips the cells that succeeded and resumes the interrupted ones from their checkpoints; Ctrl-C leaves every
+    cell resumable. At the end, a table compares the cells: final and best test accuracy as mean ± std over the
+    seeds, per combination of the other axes (also written as summary.csv and summary.md in the folder).
+
+    Example: feles sweep examples/sweep.yaml --parallel 2
+    """
+    from feles.sweep import is_sweep_folder
+
+    if summary and sweep_path.is_dir():
+        _print_comparison(sweep_path)
+        return
+    sweep_spec, cells = _load_sweep(sweep_path)
+    folder = output or Path(sweep_spec.base.simulation.output_folder)
+    if dry_run:
+        _print_grid(sweep_path, cells, folder)
+        return
+    if summary:
+        if not is_sweep_folder(folder):
+            console.print(f"[red]no sweep in {folder}[/red]: run it first", highlight=False)
+            raise typer.Exit(1)
+        _print_comparison(folder)
+        return
+    from feles.sweep_local import SweepRunOptions
+
+    options = SweepRunOptions(
+        folder=folder,
+        parallel=parallel or sweep_spec.parallelism,
+        workers_per_run=workers_per_run,
+        data_dir=data_dir,
+        lease_seconds=lease_seconds,
+        threads=threads,
+        fresh=fresh,
+        retry_failed=retry_failed,
+    )
+    _run_sweep(sweep_spec, cells, options)
+
+
+def _load_sweep(path: Path) -> tuple[SweepSpec, list[Cell]]:
+    """The sweep of a file and its cells, every cell's spec and plug-ins checked; each problem printed, exit 1."""
+    from feles.plugin_checks import plugin_errors
+    from feles.sweep import expand, load_sweep
+
+    try:
+        sweep_spec = load_sweep(path)
+        cells = expand(sweep_spec, check=plugin_errors, source=str(path))
+    except SpecError as error:
+        console.print(f"[red]invalid sweep[/red] {error}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+    return sweep_spec, cells
+
+
+def _print_grid(path: Path, cells: list[Cell], folder: Path) -> None:
+    console.print(f"{path}: valid, {len(cells)} cells into {folder}/", highlight=False)
+    for cell in cells:
+        values = ", ".join(f"{key}={value}" for key, value in cell.values.items())
+        typer.echo(f"{cell.name}\t{values}")
+
+
+def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOptions) -> None:
+    """Run the cells with a live table, then print the comparison; exit 1 if a cell failed, 130 if interrupted."""
+    from rich.live import Live
+
+    from feles.sweep import SweepError
+    from feles.sweep_local import SweepRun, progress_table
+
+    folder = options.folder
+    try:
+        runner = SweepRun(sweep_spec, cells, options)
+    except SweepError as error:
+        console.print(f"[red]cannot resume[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with Live(get_renderable=lambda: progress_table(runner.progress), console=console, refresh_per_second=2) as live:
+        try:
+            runner.run(live.refresh)
+        except (KeyboardInterrupt, SystemExit):
+            live.refresh()
+            interrupted = True
+        else:
+            interrupted = False
+    if interrupted:
+        console.print(f"interrupted: every cell can resume; run the same command again (folder {folder})")
+        raise typer.Exit(130)
+    _print_comparison(folder)
+    failed = runner.failed_cells()
+    if failed:
+        console.print(f"[red]{len(failed)} cell(s) failed:[/red] {', '.join(failed)} (logs in their folders)")
+        raise typer.Exit(1)
+
+
+def _print_comparison(folder: Path) -> None:
+    """Print the comparison of a sweep's folder, write summary.csv and summary.md there."""
+    from feles.sweep_report import comparison, rich_comparison, write_comparison
+
+    try:
+        table = comparison(folder)
+    except ValueError as error:
+        console.print(f"[red]cannot compare:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    written = write_comparison(table, folder)
+    output, rendered = Console(soft_wrap=True), rich_comparison(table, title=f"sweep {folder}")
+    if not output.is_terminal:  # a file or a pipe: the table's natural width, nothing cut
+        output.width = output.measure(rendered, options=output.options.update_width(10_000)).maximum
+    output.print(rendered)
+    console.print(f"written: {', '.join(str(path) for path in written)}", highlight=False)
+
+
 class RunProgress:
     """A rich progress bar over repetitions x rounds, fed with the orchestrator's status documents."""
 
@@ -290,11 +452,22 @@ def main(
 
 
 @app.command()
-def crd() -> None:
-    """Print the FelesSimulation CustomResourceDefinition (YAML), generated from the SimulationSpec schema."""
-    from feles_operator.crd import crd_yaml
+def crd(
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="simulation (FelesSimulation), sweep (FelesSweep) or all (both, as multi-document YAML).",
+        ),
+    ] = "simulation",
+) -> None:
+    """Print a CustomResourceDefinition (YAML), generated from the SimulationSpec and SweepSpec schemas."""
+    from feles_operator.crd import KINDS, all_crds_yaml
 
-    typer.echo(crd_yaml(), nl=False)
+    if kind != "all" and kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join([*KINDS, 'all'])}", param_hint="--kind")
+    typer.echo(all_crds_yaml() if kind == "all" else KINDS[kind](), nl=False)
 
 
 @app.command("operator")

@@ -7,3 +7,4 @@ package beside it, imported here).
 
 from feles_operator import lifecycle as lifecycle
 from feles_operator.simulation import handlers as handlers
+from feles_operator.sweep import handlers as sweep_handlers  # noqa: F401  (registers the FelesSweep handlers)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -15,6 +15,15 @@ class StatusModel(BaseModel):
     """camelCase keys; unknown keys of a stored status are ignored rather than fatal."""
 
     model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    @classmethod
+    def parse(cls, status: Mapping[str, Any] | None) -> Self:
+        """A stored status (kopf's view, or a dict from the API); None: an empty one."""
+        return cls.model_validate(dict(status or {}))
+
+    def dump(self) -> dict[str, Any]:
+        """The status as the API stores it (absent fields omitted)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class Condition(StatusModel):

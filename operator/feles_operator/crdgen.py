@@ -74,6 +74,12 @@ def _resolve(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
 
 def _convert(node: dict[str, Any], context: _Context) -> dict[str, Any]:
     node = _resolve(node, context.definitions)
+    if node.get("x-kubernetes-preserve-unknown-fields") and "type" not in node:
+        # Any JSON value (e.g. a sweep's axis values): kept as is, validated by the operator.
+        return {
+            **{key: node[key] for key in ("description",) if key in node},
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
     is_nullable = False
     if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):
         choices = node.pop("anyOf")

@@ -1,4 +1,4 @@
-"""End to end on a real cluster (kind, k3d, ...): helm install, a simulation to Succeeded, scale, delete.
+"""End to end on a real cluster (kind, k3d, ...): helm install, a simulation to Succeeded, scale, delete; a sweep.
 
 Opt-in: set FELES_E2E_KUBECONFIG to the cluster's kubeconfig; the image must be pullable there, e.g.
 
@@ -190,3 +190,42 @@ def test_a_simulation_from_apply_to_delete(namespace: str) -> None:
         wait_for(
             f"{kind} {name} garbage-collected", lambda kind=kind, name=name: get(kind, name, namespace) is None, 120
         )
+
+
+def test_a_sweep_runs_its_cells_within_parallelism_and_deletes_them_with_it(namespace: str) -> None:
+    kubectl("wait", "--for=condition=Established", "crd/felessweeps.feles.io", "--timeout=60s")
+    base = {**SIMULATION, "simulation": {**SIMULATION["simulation"], "num_rounds": 2}}
+    spec = {
+        "base": base,
+        "axes": [{"path": "data.non_iid_partitions", "values": [0.5, 10.0], "name": "alpha"}],
+        "seeds": [1],
+        "parallelism": 1,
+        "template": {"workers": 1, "orchestrator": SMALL_PODS, "worker": SMALL_PODS},
+    }
+    document = {"apiVersion": "feles.io/v1alpha1", "kind": "FelesSweep", "metadata": {"name": "grid"}, "spec": spec}
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(document))
+    cells = ["grid-alpha-0p5-seed-1", "grid-alpha-10-seed-1"]
+    most_unfinished = 0
+
+    def succeeded() -> dict[str, Any] | None:
+        nonlocal most_unfinished
+        found = json.loads(kubectl("get", "fsim", "-n", namespace, "-l", "feles.io/sweep=grid", "-o", "json").stdout)
+        phases = [(item.get("status") or {}).get("phase") for item in found["items"]]
+        most_unfinished = max(most_unfinished, sum(phase not in ("Succeeded", "Failed") for phase in phases))
+        status = (get("fsweep", "grid", namespace) or {}).get("status") or {}
+        assert status.get("phase") != "Failed", status
+        return status if status.get("phase") == "Succeeded" else None
+
+    status = wait_for("the sweep Succeeded", succeeded, 900)
+    assert most_unfinished == 1  # parallelism 1: the second cell waited for the first
+    assert (status["progress"], status["running"], status["best"]["metric"]) == ("2/2", 0, "accuracy")
+    assert status["best"]["simulation"] in cells
+    table = kubectl("get", "fsweep", "grid", "-n", namespace).stdout
+    assert table.split()[:6] == ["NAME", "PHASE", "DONE/TOTAL", "RUNNING", "BEST", "AGE"] and "2/2" in table
+    for cell in cells:
+        owners = get("fsim", cell, namespace)["metadata"]["ownerReferences"]
+        assert [(owner["kind"], owner["name"]) for owner in owners] == [("FelesSweep", "grid")]
+
+    kubectl("delete", "fsweep", "grid", "-n", namespace, "--timeout=60s")
+    for cell in cells:
+        wait_for(f"{cell} garbage-collected", lambda cell=cell: get("fsim", cell, namespace) is None, 120)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from feles_operator.crd import crd_yaml
+from feles_operator.crd import crd_yaml, sweep_crd_yaml
 from tests.operator.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ MANIFESTS = ROOT / "manifests"
 NAMESPACE = "feles-system"
 HEADER = (
     "# The FELES operator without Helm: its namespace, ServiceAccount, ClusterRole (+binding) and Deployment.\n"
-    "#   kubectl apply -f manifests/    (the CRD first: crd.yaml sorts before operator.yaml)\n"
+    "#   kubectl apply -f manifests/    (the CRDs first: crd*.yaml sort before operator.yaml)\n"
     "# Generated from charts/feles (release feles in feles-system); regenerate: python -m tests.operator.helm\n"
 )
 
@@ -103,8 +103,10 @@ def operator_manifest() -> str:
 def main() -> None:
     (MANIFESTS / "crd.yaml").write_text(crd_yaml())
     (CHART / "crds" / "felessimulations.feles.io.yaml").write_text(crd_yaml())
+    (MANIFESTS / "crd-sweep.yaml").write_text(sweep_crd_yaml())
+    (CHART / "crds" / "felessweeps.feles.io.yaml").write_text(sweep_crd_yaml())
     (MANIFESTS / "operator.yaml").write_text(operator_manifest())
-    print("wrote manifests/crd.yaml, manifests/operator.yaml and the chart's CRD")
+    print("wrote manifests/crd.yaml, manifests/crd-sweep.yaml, manifests/operator.yaml and the chart's CRDs")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import yaml
 from feles.config import deep_merge
 from feles_operator.simulation import names
 from feles_operator.simulation.crd import custom_resource_definition
+from feles_operator.sweep import crd as sweep_crd
 from tests.operator.helm import CHART, ROOT, helm, notes, template
 from tests.operator.tools import ToolsUnavailable, missing_tool, tool
 
@@ -63,12 +64,13 @@ def test_every_rendered_object_is_valid(values: str, request: pytest.FixtureRequ
     objects = request.getfixturevalue(values)
     for obj in objects:
         kubernetes_validate.validate(obj, "1.34.0", strict=True)
-    assert one(objects, "CustomResourceDefinition") == custom_resource_definition()
+    definitions = [obj for obj in objects if obj["kind"] == "CustomResourceDefinition"]
+    assert definitions == [custom_resource_definition(), sweep_crd.custom_resource_definition()]
 
 
 def test_default_install(default: list[dict[str, Any]]) -> None:
     assert sorted(kinds(default)) == sorted(
-        ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
+        ["CustomResourceDefinition"] * 2 + ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
     )
     for obj in default:
         if obj["kind"] != "CustomResourceDefinition":
@@ -142,6 +144,13 @@ NEEDED = [
     ("feles.io", "felessimulations", "patch"),
     ("feles.io", "felessimulations/status", "patch"),
     ("feles.io", "felessimulations/finalizers", "update"),
+    ("feles.io", "felessimulations", "create"),  # a FelesSweep's cells
+    ("feles.io", "felessweeps", "get"),  # read afresh when a cell's phase changes
+    ("feles.io", "felessweeps", "list"),
+    ("feles.io", "felessweeps", "watch"),
+    ("feles.io", "felessweeps", "patch"),
+    ("feles.io", "felessweeps/status", "patch"),
+    ("feles.io", "felessweeps/finalizers", "update"),
     ("", "events", "create"),
     ("", "pods", "list"),
     ("", "secrets", "get"),
@@ -173,6 +182,7 @@ def test_rbac_allows_what_the_operator_does_and_no_more(default: list[dict[str, 
     assert extra <= {
         ("feles.io", "felessimulations", "get"),
         ("feles.io", "felessimulations/status", "get"),
+        ("feles.io", "felessweeps/status", "get"),
         ("", "services", "get"),
         ("", "persistentvolumeclaims", "get"),
         ("networking.k8s.io", "networkpolicies", "get"),

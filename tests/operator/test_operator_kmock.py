@@ -26,10 +26,12 @@ import yaml
 
 import feles_operator  # noqa: F401  (registers the operator's handlers in kopf's default registry)
 from feles_operator.simulation import names
+from feles_operator.sweep import names as sweep_names
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
 
 CRS = f"{names.API_VERSION}/{names.PLURAL}"
+SWEEPS = f"{names.API_VERSION}/{sweep_names.PLURAL}"
 NAMESPACE = "sims"
 #: A digits simulation that finishes 2 rounds in seconds with one worker.
 DIGITS = {
@@ -145,14 +147,16 @@ async def cluster(
     monkeypatch.setenv("FELES_IMAGE", "registry.example/feles:test")
 
     kmock.resources.load_bundled()
-    kmock.resources[CRS] = kmock.ResourceInfo(
-        kind=names.KIND,
-        singular=names.SINGULAR,
-        namespaced=True,
-        verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
-        shortnames={names.SHORT_NAME},
-        subresources={"status", "scale"},
-    )
+    # Every kind the operator serves (it waits for each at startup); tests/operator/test_sweep_kmock.py uses sweeps.
+    for resource, kind, subresources in ((CRS, names, {"status", "scale"}), (SWEEPS, sweep_names, {"status"})):
+        kmock.resources[resource] = kmock.ResourceInfo(
+            kind=kind.KIND,
+            singular=kind.SINGULAR,
+            namespaced=True,
+            verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
+            shortnames={kind.SHORT_NAME},
+            subresources=subresources,
+        )
     # The operator gets a thread and an event loop of its own, as in its pod: on exit kopf cancels every task
     # of its loop that it did not start with, which would include pytest's.
     stop = threading.Event()

@@ -8,20 +8,22 @@ are siblings and never import each other:
    logging, the API token;
 1. config;
 2. devices, data, models, protocol, records (the device records' Parquet format), evaluation (metrics of a
-   model on a split), spec_reference (docs of config);
+   model on a split), spec_reference (docs of config), sweep (a sweep's grid of specs, pure);
 3. algorithms, strategies;
 4. plugin_checks (builds algorithms and strategies to check a spec);
 5. orchestrator, worker;
 6. local (runs an orchestrator and workers), analysis (reads results files);
-7. analyze (analysis as a command's back end);
-8. cli; 9. __main__.
+7. sweep_report (a sweep folder's comparison, with the analysis's figures);
+8. analyze (analysis as a command's back end), sweep_local (runs a sweep's cells as local runs);
+9. cli; 10. __main__.
 
 Besides: feles never imports kopf or kubernetes, not even inside a function. feles_operator imports only
-feles.config and feles.protocol of the simulator. The one way feles reaches feles_operator is an import inside a
-function of feles.cli (`feles crd`, `feles operator`): such a function-level import runs only when that command
-does, so `feles run` and the images' orchestrator and worker never load kopf; a module-level import there, or
-any import of feles_operator elsewhere in feles, is a violation. Imports inside functions otherwise count like
-module-level ones, so a lazy import that hides a cycle is reported as the cycle it is.
+feles.config, feles.protocol and feles.sweep (a FelesSweep's grid) of the simulator. The one way feles reaches
+feles_operator is an import inside a function of feles.cli (`feles crd`, `feles operator`): such a
+function-level import runs only when that command does, so `feles run` and the images' orchestrator and worker
+never load kopf; a module-level import there, or any import of feles_operator elsewhere in feles, is a violation.
+Imports inside functions otherwise count like module-level ones, so a lazy import that hides a cycle is reported
+as the cycle it is.
 """
 
 from __future__ import annotations
@@ -51,17 +53,19 @@ LAYERS = Contract(
             "feles.records",
             "feles.evaluation",
             "feles.spec_reference",
+            "feles.sweep",
         ),
         ("feles.algorithms", "feles.strategies"),
         ("feles.plugin_checks",),
         ("feles.orchestrator", "feles.worker"),
         ("feles.local", "feles.analysis"),
-        ("feles.analyze",),
+        ("feles.sweep_report",),
+        ("feles.analyze", "feles.sweep_local"),
         ("feles.cli",),
         ("feles.__main__",),
     ),
     forbidden=("kopf", "kubernetes"),
-    neighbours={"feles_operator": ("feles.config", "feles.protocol")},
+    neighbours={"feles_operator": ("feles.config", "feles.protocol", "feles.sweep")},
     lazy_only={"feles.cli": ("feles_operator",)},
 )
 
@@ -108,6 +112,8 @@ def test_the_cli_reaches_the_operator_only_inside_functions(graph: Graph) -> Non
         ("feles.local", "feles_operator.main", True, "only from inside functions of feles.cli"),
         ("feles_operator.status", "feles.devices", False, "may import only feles.config, feles.protocol"),
         ("feles_operator.builders.config", "feles", False, "may import only feles.config, feles.protocol"),
+        ("feles_operator.sweep.handlers", "feles.sweep_local", False, "may import only feles.config"),
+        ("feles.sweep", "feles.plugin_checks", True, "layers import only lower layers"),
     ],
 )
 def test_the_contract_rejects(graph: Graph, importer: str, imported: str, lazy: bool, rule: str) -> None:
@@ -128,6 +134,8 @@ def test_the_contract_rejects(graph: Graph, importer: str, imported: str, lazy: 
         ("feles.algorithms.factory", "feles.plugin_params", False),
         ("feles.plugin_checks", "feles.strategies", False),
         ("feles.orchestrator.server", "feles.plugin_checks", True),
+        ("feles_operator.sweep.handlers", "feles.sweep", False),
+        ("feles.analyze", "feles.sweep_report", True),
     ],
 )
 def test_the_contract_accepts(graph: Graph, importer: str, imported: str, lazy: bool) -> None:

@@ -51,20 +51,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* The operator's rights, the same as a ClusterRole or as a Role per watched namespace. */}}
 {{- define "feles.rules" -}}
-# FelesSimulations: kopf lists and watches them and keeps its bookkeeping in their annotations.
+# FelesSimulations and FelesSweeps: kopf lists and watches them and keeps its bookkeeping in their annotations.
+- apiGroups: ["feles.io"]
+  resources: ["felessimulations", "felessweeps"]
+  verbs: ["get", "list", "watch", "patch"]
+# A FelesSweep's cells are FelesSimulations it creates; no delete: garbage collection removes them with the sweep.
 - apiGroups: ["feles.io"]
   resources: ["felessimulations"]
-  verbs: ["get", "list", "watch", "patch"]
-# Their status: phase, round, accuracy, conditions.
+  verbs: ["create"]
+# Their status: phase, round, accuracy, conditions; a sweep's counts and best cell.
 - apiGroups: ["feles.io"]
-  resources: ["felessimulations/status"]
+  resources: ["felessimulations/status", "felessweeps/status"]
   verbs: ["get", "patch"]
 # Children carry ownerReferences with blockOwnerDeletion, which needs this where
 # the OwnerReferencesPermissionEnforcement admission plugin is on (e.g. OpenShift).
 - apiGroups: ["feles.io"]
-  resources: ["felessimulations/finalizers"]
+  resources: ["felessimulations/finalizers", "felessweeps/finalizers"]
   verbs: ["update"]
-# Events about the simulations (Created, RoundFinished, SimulationSucceeded, warnings).
+# Events about the simulations and sweeps (Created, RoundFinished, SimulationSucceeded, warnings).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -1,0 +1,115 @@
+"""Resuming a sweep: which cells a re-run skips, resumes or starts, from what their folders hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from feles.config import spec_to_yaml
+from feles.sweep import SweepError, expand, parse_sweep
+from feles.sweep_local import Action, CellState, SweepRun, SweepRunOptions, decide, plan, progress_table, read_state
+
+SWEEP = parse_sweep(
+    {
+        "base": {"simulation": {"dataset": "digits", "num_rounds": 2}, "devices": {"num": 20}},
+        "axes": [{"path": "data.non_iid_partitions", "values": [0.5, 10.0], "name": "alpha"}],
+        "seeds": [1, 2],
+    }
+)
+CELLS = expand(SWEEP)
+SPEC = CELLS[0].spec
+DOCUMENT = SPEC.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        (CellState(), Action.START),
+        (CellState(DOCUMENT), Action.START),  # prepared, never ran
+        (CellState(DOCUMENT, "running", checkpoint=True), Action.RESUME),
+        (CellState(DOCUMENT, None, checkpoint=True), Action.RESUME),  # killed before its first results file
+        (CellState(DOCUMENT, "running", checkpoint=False), Action.START),
+        (CellState(DOCUMENT, "succeeded", checkpoint=True), Action.SKIP),
+        (CellState(DOCUMENT, "failed", checkpoint=True), Action.SKIP_FAILED),
+    ],
+)
+def test_decide(state: CellState, action: Action) -> None:
+    assert decide(SPEC, state) is action
+
+
+def test_failed_cells_rerun_on_request_and_fresh_restarts_everything() -> None:
+    assert decide(SPEC, CellState(DOCUMENT, "failed"), retry_failed=True) is Action.START
+    assert decide(SPEC, CellState(DOCUMENT, "succeeded", checkpoint=True), fresh=True) is Action.START
+
+
+def test_a_folder_of_another_spec_is_a_conflict_but_a_moved_folder_is_not() -> None:
+    moved = {**DOCUMENT, "simulation": {**DOCUMENT["simulation"], "output_folder": "/elsewhere"}}
+    assert decide(SPEC, CellState(moved, "succeeded")) is Action.SKIP
+    other = {**DOCUMENT, "simulation": {**DOCUMENT["simulation"], "num_rounds": 5}}
+    with pytest.raises(ValueError, match="another simulation's spec"):
+        decide(SPEC, CellState(other, "running", checkpoint=True))
+    assert decide(SPEC, CellState(other, "running", checkpoint=True), fresh=True) is Action.START
+
+
+def write_cell(folder: Path, spec_text: str, status: str | None = None, checkpoint: bool = False) -> None:
+    folder.mkdir(parents=True)
+    (folder / "simulation.yaml").write_text(spec_text)
+    if status is not None:
+        (folder / "results.json").write_text(json.dumps({"status": status}))
+    if checkpoint:
+        (folder / "checkpoint.safetensors").write_bytes(b"x")
+
+
+def test_read_state(tmp_path: Path) -> None:
+    assert read_state(tmp_path / "missing") == CellState()
+    write_cell(tmp_path / "cell", spec_to_yaml(SPEC), "running", checkpoint=True)
+    assert read_state(tmp_path / "cell") == CellState(DOCUMENT, "running", True)
+    (tmp_path / "cell" / "results.json").write_text("{half")
+    assert read_state(tmp_path / "cell").results_status is None
+
+
+def test_plan_skips_finished_resumes_interrupted_starts_the_rest(tmp_path: Path) -> None:
+    runner_folder = tmp_path / "sweep"
+    write_cell(runner_folder / CELLS[0].name, spec_to_yaml(CELLS[0].spec), "succeeded", checkpoint=True)
+    write_cell(runner_folder / CELLS[1].name, spec_to_yaml(CELLS[1].spec), "running", checkpoint=True)
+    write_cell(runner_folder / CELLS[2].name, spec_to_yaml(CELLS[2].spec), "failed")
+    decisions = plan(CELLS, runner_folder)
+    assert [(cell.name, action) for cell, action in decisions] == [
+        ("alpha-0p5-seed-1", Action.SKIP),
+        ("alpha-0p5-seed-2", Action.RESUME),
+        ("alpha-10-seed-1", Action.SKIP_FAILED),
+        ("alpha-10-seed-2", Action.START),
+    ]
+
+
+def test_plan_names_every_conflicting_cell(tmp_path: Path) -> None:
+    for cell in CELLS[:2]:
+        write_cell(tmp_path / cell.name, spec_to_yaml(CELLS[3].spec), "running", checkpoint=True)
+    with pytest.raises(SweepError) as raised:
+        plan(CELLS, tmp_path)
+    assert [where for where, _ in raised.value.errors] == ["cell alpha-0p5-seed-1", "cell alpha-0p5-seed-2"]
+
+
+def test_prepare_writes_the_manifest_and_each_cells_spec_into_its_folder(tmp_path: Path) -> None:
+    runner = SweepRun(SWEEP, CELLS, SweepRunOptions(folder=tmp_path / "out"))
+    runner.prepare()
+    manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert [cell["name"] for cell in manifest["cells"]] == [cell.name for cell in CELLS]
+    state = read_state(tmp_path / "out" / CELLS[1].name)
+    assert state.spec is not None and state.spec["simulation"]["output_folder"] == str(tmp_path / "out" / CELLS[1].name)
+    assert state.spec["simulation"]["seed"] == 2 and state.spec["data"]["non_iid_partitions"] == 0.5
+    # Prepared but never run: a re-run starts them, not a conflict.
+    assert [action for _, action in plan(CELLS, tmp_path / "out")] == [Action.START] * 4
+
+
+def test_the_live_table_counts_cells_by_phase(tmp_path: Path) -> None:
+    write_cell(tmp_path / CELLS[0].name, spec_to_yaml(CELLS[0].spec), "succeeded")
+    write_cell(tmp_path / CELLS[1].name, spec_to_yaml(CELLS[1].spec), "failed")
+    runner = SweepRun(SWEEP, CELLS, SweepRunOptions(folder=tmp_path))
+    assert runner.failed_cells() == [CELLS[1].name]
+    table = progress_table(runner.progress)
+    assert table.caption == "4 cells: 2 skipped, 2 waiting"
+    assert [column.header for column in table.columns][:4] == ["cell", "phase", "round", "accuracy"]
+    assert table.row_count == 4
