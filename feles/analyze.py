@@ -1,7 +1,8 @@
 """`feles analyze`: results files in; a table per run, PNG plots and an HTML report out (pieces: feles.analysis).
 
 Runs with device records (`devices/` beside results.json) get the device analyses too; a run without
-them (an older FELES) is analysed as before, with a note saying why its device analyses are missing.
+them (an older FELES) is analysed as before, with a note saying why its device analyses are missing. A
+sweep's folder (`feles sweep`) gives one run per setting, its seeds as repetitions.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from pathlib import Path
 
 from feles.analysis.comparison import DeviceSummary, device_summary
 from feles.analysis.device_plots import DEVICE_PLOTS, device_plot
-from feles.analysis.device_records import DeviceRun, load_device_records, missing_note
+from feles.analysis.device_records import DeviceRecords, DeviceRun, load_device_records, missing_note
 from feles.analysis.loading import LoadError, Run, load_runs
 from feles.analysis.plots import DEFAULT_DPI, PLOTS, plot, png_bytes
 from feles.analysis.report import ReportInput, write_report
 from feles.analysis.summary import RunSummary, summarise
+from feles.analysis.sweep_groups import sweep_groups
+from feles.sweep import is_sweep_folder
 
 __all__ = ["Analysis", "LoadError", "analyze", "default_plots_folder", "render_figures"]
 
@@ -50,6 +53,25 @@ def render_figures(runs: Sequence[Run], device_runs: Sequence[DeviceRun], dpi: i
     return figures
 
 
+def _runs_and_records(
+    paths: Sequence[Path], labels: Sequence[str], warn: Callable[[str], None]
+) -> tuple[list[Run], list[DeviceRecords | None]]:
+    """The runs under `paths` (labelled in order) with their device records; then each sweep folder's settings."""
+    sweeps = [path for path in paths if path.is_dir() and is_sweep_folder(path)]
+    others = [path for path in paths if path not in sweeps]
+    runs = load_runs(others, labels, warn) if others else []
+    records = [load_device_records(run) for run in runs]
+    for folder in sweeps:
+        groups = sweep_groups(folder, warn)
+        if not groups:
+            raise LoadError(f"{folder}: no cell of the sweep has results yet")
+        runs += [group.run for group in groups]
+        records += [group.records for group in groups]
+    if labels and sweeps and not others:
+        raise LoadError("--label names results files; a sweep's settings are named after their axis values")
+    return runs, records
+
+
 def analyze(
     paths: Sequence[Path],
     plots: Path | None,
@@ -60,9 +82,8 @@ def analyze(
 ) -> Analysis:
     """Load every results file under `paths`, summarise each run, write the plots into `plots` (None: none) and
     the HTML report into `report` (None: none)."""
-    runs = load_runs(paths, labels, warn)
+    runs, records = _runs_and_records(paths, labels, warn)
     summaries = [summarise(run, target) for run in runs]
-    records = [load_device_records(run) for run in runs]
     device_runs = [
         DeviceRun(run, data, f"C{index}")
         for index, (run, data) in enumerate(zip(runs, records, strict=True))
