@@ -54,8 +54,9 @@ def test_analyze_without_plots_option_writes_them_beside_the_results(results_fol
     done = analyze(str(results_folder / "out"), "--format", "csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("label,path,algorithm,")
+    # The run has device records (devices/ beside results.json): the device figures come too.
     assert sorted(path.name for path in (results_folder / "out" / "plots").iterdir()) == sorted(
-        f"{kind}.png" for kind in PLOTS
+        f"{kind}.png" for kind in [*PLOTS, *DEVICE_PLOTS]
     )
 
 
