@@ -62,7 +62,11 @@ class LocalRun:
 
     def run(self, on_status: Callable[[SimulationStatus], None] = lambda status: None) -> LocalRunOutcome:
         started = time.monotonic()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            folder = self.spec.simulation.output_folder
+            raise LocalRunError(f"output folder {folder!r} cannot hold the results: {error.strerror or error}") from None
         with ExitStack() as stack:
             stack.callback(self.stop)
             url = self._start_orchestrator()

@@ -144,9 +144,15 @@ class SimulationLoop:
         return checkpoint.repetition
 
     def _finish(self, phase: SimulationPhase, message: str) -> None:
+        """Write the final results and end in `phase`; a failed write ends the run in Failed, never Running."""
         self.results.status = "succeeded" if phase is SimulationPhase.SUCCEEDED else "failed"
         self.results.message = message
-        self.results.write()
+        try:
+            self.results.write()
+        except Exception as error:  # a full disk or an unwritable folder: still report an end
+            log.error("cannot write the results: %s", error)
+            problem = f"cannot write the results: {type(error).__name__}: {error}"
+            phase, message = SimulationPhase.FAILED, f"{message}; {problem}" if message else problem
         self.progress.message, self.progress.finished_at = message, time.time()
         self.progress.phase = phase
 

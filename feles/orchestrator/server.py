@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,32 @@ log = logging.getLogger("feles.orchestrator")
 
 #: Seconds the API stays up after the end so that polling workers learn it (410) and exit.
 EXIT_GRACE_SECONDS = 3.0
+#: The file written (and removed) at start to prove that the output folder takes files.
+PROBE_FILE = ".feles-write-probe"
+
+
+class OutputFolderError(RuntimeError):
+    """The output folder cannot hold the results: the message names it and the reason."""
+
+
+def check_output_folder(folder: str | Path) -> None:
+    """Create the output folder if needed and write, fsync and remove a probe file in it, before anything runs.
+
+    An unwritable folder, a path that is a file or a full disk then stop the orchestrator at once with a clear
+    message instead of failing the run after its first round.
+    """
+    path = Path(folder)
+    probe = path / PROBE_FILE
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as handle:
+            handle.write(b"feles\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputFolderError(f"output folder {str(path)!r} cannot hold the results: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,7 @@ def loop_parts(state: OrchestratorState) -> RunParts:
 
 def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastAPI, OrchestratorState]:
     """The API with a lifespan that runs (or resumes) the simulation loop while the server is up."""
+    check_output_folder(spec.simulation.output_folder)
     checkpoint = resumable_checkpoint(spec, options.fresh)
     metrics = OrchestratorMetrics()
     state = build_state(spec, options.lease_seconds, metrics, checkpoint.run_id if checkpoint else None)
