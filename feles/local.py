@@ -66,7 +66,8 @@ class LocalRun:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             folder = self.spec.simulation.output_folder
-            raise LocalRunError(f"output folder {folder!r} cannot hold the results: {error.strerror or error}") from None
+            reason = error.strerror or error
+            raise LocalRunError(f"output folder {folder!r} cannot hold the results: {reason}") from None
         with ExitStack() as stack:
             stack.callback(self.stop)
             url = self._start_orchestrator()
