@@ -28,6 +28,7 @@ from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.notify import JobSignal
 from feles.orchestrator.runner import QueueRunner
 from feles.orchestrator.state import OrchestratorState
+from feles.orchestrator.workers import DEFAULT_EXPIRY_SECONDS, WorkerRegistry
 from feles.protocol import SimulationPhase
 
 log = logging.getLogger("feles.orchestrator")
@@ -84,7 +85,11 @@ def build_state(
     queue = JobQueue(lease_seconds, on_submit=signal.notify, on_round_trip=metrics.round_trip.observe)
     model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
     extra = {"run_id": run_id} if run_id else {}
-    state = OrchestratorState(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
+    # A registration outlives a few leases without a request (a worker heartbeats every third of one).
+    workers = WorkerRegistry(expiry=max(DEFAULT_EXPIRY_SECONDS, 3 * lease_seconds))
+    state = OrchestratorState(
+        spec=spec, queue=queue, model_name=model_name, job_signal=signal, workers=workers, **extra
+    )
     metrics.attach(state)
     return state
 
