@@ -138,3 +138,24 @@ def test_a_large_but_plausible_update_is_accepted() -> None:
     reference = {"w": torch.ones(100)}
     moved = {"w": torch.ones(100) * (MAX_UPDATE_DISTANCE_RATIO / 100)}  # ||w - g|| ~ 10x ||g||... well within
     check_update(moved, reference)
+
+
+# --- 12.1: a model version never names two models of one run ----------------------------------------------------
+
+
+def test_the_worker_cache_never_serves_another_repetitions_model() -> None:
+    from feles.config import SimulationSpec
+    from feles.worker.status import WorkerStatus
+
+    status = WorkerStatus("w", "run", SimulationSpec(), "mlp", None, client=None, local_data={})  # type: ignore[arg-type]
+    status.cache_model(0, 1, {"w": torch.zeros(1)})
+    assert status.cached_model(1, 1) is None
+    assert status.cached_model(0, 1) is not None
+
+
+def test_a_model_store_resumed_at_a_repetition_boundary_keeps_counting() -> None:
+    from feles.orchestrator.model_store import ModelStore
+
+    store = ModelStore()
+    store.continue_after(7)
+    assert store.publish({"w": torch.zeros(1)}) == 8
