@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -13,11 +14,13 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import Match
+from starlette.types import Scope
 
 from feles import __version__
 from feles.api_token import tokens_match
 from feles.orchestrator.jobs import Completion, LeaseChange, Refusal
-from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, BodyLimit
+from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.state import OrchestratorState
 from feles.protocol import (
@@ -45,8 +48,10 @@ log = logging.getLogger("feles.orchestrator.api")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-#: Largest accepted result body; a 10M-parameter float32 model is 40 MB.
-MAX_RESULT_BYTES = 512 * 1024 * 1024
+#: A result body may be this many times the encoded global model (the model's tensors plus algorithm tensors
+#: of the model's size, e.g. SCAFFOLD's control variates), plus RESULT_SLACK_BYTES of metadata.
+RESULT_LIMIT_FACTOR = 3
+RESULT_SLACK_BYTES = 1024 * 1024
 #: Longest long-poll a worker may ask for, in seconds.
 MAX_WAIT_SECONDS = 60.0
 #: Malformed answers to one test shard before the simulation fails (each time it goes to another worker first).
@@ -335,8 +340,34 @@ def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "phase": state.progress.phase.value}, status_code=code)
 
 
-def body_limit_for(path: str) -> int:
-    return MAX_RESULT_BYTES if path.endswith("/result") else DEFAULT_BODY_LIMIT
+#: The result route's paths: their bodies are model-sized, every other route's are small JSON documents.
+RESULT_PATH = re.compile(rf"^{re.escape(API_PREFIX)}/jobs/[^/]+/result$")
+
+
+def result_limit(state: OrchestratorState) -> int:
+    """Largest result body: RESULT_LIMIT_FACTOR x the encoded global model + RESULT_SLACK_BYTES."""
+    return RESULT_LIMIT_FACTOR * state.models.encoded_size() + RESULT_SLACK_BYTES
+
+
+def body_limit_for(scope: Scope) -> int | None:
+    """The body limit of a request's route (a result's derives from the model's size); None if no route
+    matches its path, so that it is refused before its body is read."""
+    app = scope["app"]
+    if not any(route.matches(scope)[0] is not Match.NONE for route in app.router.routes):
+        return None
+    if scope["method"] == "POST" and RESULT_PATH.match(scope["path"]):
+        return result_limit(app.state.orchestrator)
+    return DEFAULT_BODY_LIMIT
+
+
+def authorized(scope: Scope) -> bool:
+    """Whether a request may go on: /v1 routes need the bearer token (checked before any body is read)."""
+    expected: str | None = scope["app"].state.api_token
+    if expected is None or not scope["path"].startswith(f"{API_PREFIX}/"):
+        return True
+    headers = dict(scope["headers"])
+    authorization = headers.get(b"authorization")
+    return tokens_match(expected, authorization.decode("latin-1") if authorization is not None else None)
 
 
 def create_app(
@@ -353,7 +384,7 @@ def create_app(
         metrics = OrchestratorMetrics()
         metrics.attach(state)
     app.state.metrics = metrics
-    app.add_middleware(BodyLimit, limit_for=body_limit_for)
+    app.add_middleware(Admission, limit_for=body_limit_for, authorized=authorized)
     app.include_router(router)
     app.include_router(health)
     return app

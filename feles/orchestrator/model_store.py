@@ -45,6 +45,12 @@ class ModelStore:
         with self._lock:
             self.version = max(self.version, version)
 
+    def encoded_size(self) -> int:
+        """Bytes of the current version's safetensors encoding (0 before the first one)."""
+        with self._lock:
+            current = self._bytes.get(self.version)
+            return len(current) if current is not None else 0
+
     def get(self, version: int) -> bytes | None:
         with self._lock:
             return self._bytes.get(version)
