@@ -20,6 +20,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Disconnected(Exception):
+    """The client went away before its body was complete (a worker killed mid-upload)."""
+
+
 class Admission:
     """ASGI middleware: 401 unless `authorized(scope)`, 404 for unknown routes, 413 beyond `limit_for(scope)`.
 
@@ -56,6 +60,8 @@ class Admission:
         except _TooLarge:
             await _reject(send, limit)
             return
+        except _Disconnected:
+            return  # half a body is no request: never hand it to a handler (it would look malformed)
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -64,6 +70,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
         if message["type"] != "http.request":
             return b"".join(chunks)
         chunk = message.get("body", b"")

@@ -159,3 +159,31 @@ def test_a_model_store_resumed_at_a_repetition_boundary_keeps_counting() -> None
     store = ModelStore()
     store.continue_after(7)
     assert store.publish({"w": torch.zeros(1)}) == 8
+
+
+# --- admission: a body cut short by a client that died is never handed to a handler ------------------------------
+
+
+def test_a_body_cut_short_by_a_disconnect_never_reaches_the_handler() -> None:
+    import asyncio
+
+    from feles.orchestrator.limits import Admission
+
+    called: list[bytes] = []
+
+    async def app(scope, receive, send) -> None:  # the handler would decode half a result as malformed
+        called.append((await receive())["body"])
+
+    messages = iter([{"type": "http.request", "body": b"\0" * 100, "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive():
+        return next(messages)
+
+    sent: list[dict] = []
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    middleware = Admission(app, limit_for=lambda scope: 1000)
+    asyncio.run(middleware({"type": "http", "headers": [], "path": "/v1/jobs/x/result"}, receive, send))
+    assert called == [] and sent == []
