@@ -94,7 +94,7 @@ class Worker:
             if response.status_code == 410:
                 log.info("simulation over after %d jobs; worker exits", self.jobs_done)
                 return 0
-            if response.status_code == 404:
+            if response.status_code in (403, 404):
                 log.info("orchestrator does not know this worker (restarted?): registering again")
                 status = self._register()
                 continue
