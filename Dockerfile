@@ -12,7 +12,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # torch first, from the CPU wheel index: the default index would bring gigabytes of CUDA libraries.
-# The version matches pyproject.toml's pin; `pip install .` below then finds it already satisfied.
+# The version lies in pyproject.toml's torch range; `pip install .` below then finds it already satisfied.
 ARG TORCH_VERSION=2.13.0
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION}"
 WORKDIR /src

@@ -24,7 +24,7 @@ import httpx
 import torch
 from report import header, verdict
 
-from feles.protocol import API_PREFIX, TENSOR_MEDIA_TYPE, JobResult, decode_tensors, encode_result
+from feles.protocol import API_PREFIX, TENSOR_MEDIA_TYPE, WORKER_SECRET_HEADER, JobResult, decode_tensors, encode_result
 
 TARGET_MB_PER_S = 200.0
 TOKEN = "transfer-benchmark-token"
@@ -95,16 +95,23 @@ def measure(parameters: int, requests: int) -> dict[str, float]:
                 started = time.perf_counter()
                 weights, _ = decode_tensors(response.content)
                 decodes.append(time.perf_counter() - started)
+            # A result counts only from the worker its job is leased to (with its own secret): register, lease.
+            registered = http.post(f"{API_PREFIX}/workers", json={"name": "bench"}).json()
+            worker, auth = registered["worker_id"], {WORKER_SECRET_HEADER: registered["worker_secret"]}
             encodes, uploads = [], []
-            for index in range(requests + 1):
-                result = JobResult(job_id=f"job-{index}", worker_id="w", loss=1.0, num_examples=1, num_steps=1,
+            for _ in range(requests + 1):
+                job = http.get(f"{API_PREFIX}/jobs/next", params={"worker": worker, "wait": 5}, headers=auth).json()
+                result = JobResult(job_id=job["id"], worker_id=worker, loss=1.0, num_examples=1, num_steps=1,
                                    train_seconds=0.0)  # fmt: skip
                 started = time.perf_counter()
                 body = encode_result(result, weights)
                 encodes.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 response = http.post(
-                    f"{API_PREFIX}/jobs/job-{index}/result", content=body, headers={"Content-Type": TENSOR_MEDIA_TYPE}
+                    f"{API_PREFIX}/jobs/{job['id']}/result",
+                    params={"worker": worker},
+                    content=body,
+                    headers={"Content-Type": TENSOR_MEDIA_TYPE, **auth},
                 )
                 response.raise_for_status()
                 uploads.append((len(body), time.perf_counter() - started))

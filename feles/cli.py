@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from feles import __version__
 from feles.api_token import TOKEN_ENV, TokenError, read_token
@@ -58,6 +59,15 @@ LeaseOption = Annotated[
 ]
 
 
+def _error(label: str, detail: object = "") -> None:
+    """Print `label` in red and `detail` verbatim: no rich markup is read in it, its newlines are kept."""
+    text = Text(label, style="red")
+    if str(detail):
+        text.append(" ")
+        text.append(str(detail))
+    console.print(text, highlight=False)
+
+
 def _load(config: Path) -> SimulationSpec:
     """The spec of a file, with its plug-ins checked; every problem printed with its field path, exit 1."""
     from feles.plugin_checks import plugin_errors
@@ -68,7 +78,7 @@ def _load(config: Path) -> SimulationSpec:
         if errors:
             raise SpecError(str(config), errors)
     except SpecError as error:
-        console.print(f"[red]invalid spec[/red] {error}", markup=True, highlight=False)
+        _error("invalid spec", error)
         raise typer.Exit(1) from None
     return spec
 
@@ -117,7 +127,7 @@ def orchestrator(
     """Run the orchestrator alone: the HTTP API and the simulation loop (resumes from a checkpoint)."""
     from feles.orchestrator.checkpoint import CheckpointError
     from feles.orchestrator.listener import InheritedSocketError
-    from feles.orchestrator.server import OrchestratorOptions, serve
+    from feles.orchestrator.server import OrchestratorOptions, OutputFolderError, serve
 
     configure_logging(log_level, log_format.value)
     spec = _load(config)
@@ -142,10 +152,13 @@ def orchestrator(
     try:
         code = serve(spec, options)
     except CheckpointError as error:
-        console.print(f"[red]cannot resume:[/red] {error}")
+        _error("cannot resume:", error)
+        raise typer.Exit(1) from None
+    except OutputFolderError as error:
+        _error("cannot start:", error)
         raise typer.Exit(1) from None
     except InheritedSocketError as error:
-        console.print(f"[red]--fd:[/red] {error}")
+        _error("--fd:", error)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
@@ -154,7 +167,7 @@ def _token(token_file: Path | None) -> str | None:
     try:
         return read_token(token_file)
     except TokenError as error:
-        console.print(f"[red]{error}[/red]")
+        _error(str(error))
         raise typer.Exit(2) from None
 
 
@@ -227,14 +240,15 @@ def run(
         with RunProgress(local.spec) as show:
             outcome = local.run(show, on_page=lambda url: console.print(f"live view: {url}", highlight=False))
     except LocalRunError as error:
-        console.print(f"[red]simulation failed:[/red] {error}", highlight=False)
+        _error("simulation failed:", error)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        console.print(f"interrupted; results so far in {local.results_path}")
+        where = f"; results so far in {local.results_path}" if local.results_path.exists() else ""
+        console.print(Text(f"interrupted{where}"), highlight=False)
         raise typer.Exit(130) from None
     status = outcome.status
     if status.phase.value != "Succeeded":
-        console.print(f"[red]simulation failed:[/red] {status.message} (logs in {outcome.log_dir})")
+        _error("simulation failed:", f"{status.message} (logs in {outcome.log_dir})")
         raise typer.Exit(1)
     accuracy = f"{status.accuracy:.4f}" if status.accuracy is not None else "n/a"
     console.print(

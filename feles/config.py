@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -14,12 +15,94 @@ Probability = float
 #: also keep the Kubernetes API server's cost estimate of the CRD's CEL rules finite.
 NAME_LENGTH = 256
 PATH_LENGTH = 4096
+#: Largest spec file read (a spec is a few KiB; a larger file is a mistake or an attack).
+MAX_SPEC_BYTES = 1024 * 1024
+#: Longest echo of a bad value in an error message.
+MAX_ECHO_CHARS = 80
+#: Memory a simulation's device data may need, estimated by `memory_estimate` (refused beyond it).
+MEMORY_BUDGET_BYTES = 32 * 1024**3
+#: Bytes per local example of every device (partition index and label, int64 each) and per device (its
+#: population, history, round draws and records).
+BYTES_PER_EXAMPLE = 16
+BYTES_PER_DEVICE = 512
+#: Largest number of local examples of one device, and of one job.
+MAX_LOCAL_EXAMPLES = 10_000_000
+
+
+#: The built-in plug-in names, by spec key: a name without ':' must be one of them. Kept here, at the bottom
+#: layer, so that `feles validate` and the operator's admission (which imports only feles.config) refuse an
+#: unknown name before a run starts; tests/unit/test_bad_input.py checks them against the registries.
+BUILTIN_NAMES: dict[str, frozenset[str]] = {
+    "dataset": frozenset({"digits", "fashion_mnist", "shakespeare", "synthetic"}),
+    "model": frozenset({"char_gru", "char_lstm", "cnn", "logreg", "mlp"}),
+    "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
+    "federated_algorithm": frozenset({"fedavg", "feddyn", "fednova", "fedprox", "scaffold"}),
+    "aggregation": frozenset({"fedavg", "feddyn", "fednova"}),
+    "selection": frozenset(
+        {
+            "best_energy",
+            "best_ips",
+            "best_net_speed",
+            "best_round_time",
+            "best_time_expected",
+            "budgeted_fairness_rotation",
+            "budgeted_time_rotation",
+            "dynamic_sampling",
+            "limited_consumption",
+            "limited_time",
+            "loss_and_fairness",
+            "random",
+        }
+    ),
+    "update": frozenset({"bestrt", "equal_computation_time", "static", "uniform"}),
+    "data": frozenset({"random"}),
+}
+
+
+_KIND_LABELS = {
+    "dataset": "dataset",
+    "model": "model",
+    "initializer": "initializer",
+    "federated_algorithm": "federated algorithm",
+    "aggregation": "aggregation strategy",
+    "selection": "selection strategy",
+    "update": "update strategy",
+    "data": "local data strategy",
+}
+
+
+def unknown_name_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
+    """Plug-in names that are neither built in nor an import path `package.module:Name`."""
+    named = [
+        ("simulation.dataset", "dataset", spec.simulation.dataset),
+        ("simulation.model", "model", spec.simulation.model),
+        ("simulation.initializer", "initializer", spec.simulation.initializer),
+        ("algorithms.federated_algorithm", "federated_algorithm", spec.algorithms.federated_algorithm),
+        ("algorithms.fit.aggregation", "aggregation", spec.algorithms.fit.aggregation),
+        ("algorithms.eval.aggregation", "aggregation", spec.algorithms.eval.aggregation),
+    ]
+    for phase in ("fit", "eval"):
+        section = getattr(spec.algorithms, phase)
+        named += [
+            (f"algorithms.{phase}.{kind}", kind, getattr(section, kind)) for kind in ("selection", "update", "data")
+        ]
+    errors = []
+    for path, kind, name in named:
+        if name is None or ":" in name or name in BUILTIN_NAMES[kind]:
+            continue
+        known = ", ".join(sorted(BUILTIN_NAMES[kind]))
+        message = (
+            f"unknown {_KIND_LABELS[kind]} {_echo(name)}; known: {known} (or an import path 'package.module:Name')"
+        )
+        errors.append((path, message))
+    return errors
 
 
 class Section(BaseModel):
     """Base of every spec section: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # No NaN or infinity anywhere: every bound below assumes finite numbers.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StopConditions(Section):
@@ -179,7 +262,7 @@ class SimulationSpec(Section):
 
 def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     """Rules that involve several fields and so cannot live in a JSON schema."""
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = unknown_name_errors(spec)
     for phase in ("fit", "eval"):
         k = getattr(spec.algorithms, phase).params.k
         if math.floor(k * spec.devices.num + 1e-9) < 1:
@@ -205,7 +288,40 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
         if var > mean or (strict and var == mean):
             bound = "smaller than" if strict else "at most"
             errors.append((path, f"must be {bound} {mean_path} ({mean}) so that every draw is positive"))
+    # Bounds checked here rather than in the fields: the CRD's schema (generated from the fields) stays as it is.
+    local = [
+        ("data.num_examples_mean", spec.data.num_examples_mean),
+        ("data.num_examples_var", spec.data.num_examples_var),
+    ]
+    local += [
+        (f"algorithms.{phase}.params.num_examples", getattr(spec.algorithms, phase).params.num_examples)
+        for phase in ("fit", "eval")
+    ]
+    errors += [
+        (path, f"must be at most {MAX_LOCAL_EXAMPLES} local examples (got {value})")
+        for path, value in local
+        if value is not None and value > MAX_LOCAL_EXAMPLES
+    ]
+    needed = memory_estimate(spec)
+    if needed > MEMORY_BUDGET_BYTES and not errors:
+        examples = spec.devices.num * (spec.data.num_examples_mean + spec.data.num_examples_var) * BYTES_PER_EXAMPLE
+        path = "data.num_examples_mean" if examples * 2 >= needed else "devices.num"
+        errors.append(
+            (
+                path,
+                f"devices.num ({spec.devices.num}) x up to {spec.data.num_examples_mean + spec.data.num_examples_var} "
+                f"local examples need about {needed / 1024**3:.1f} GiB of device data, more than the "
+                f"{MEMORY_BUDGET_BYTES / 1024**3:.0f} GiB a simulation may use",
+            )
+        )
     return errors
+
+
+def memory_estimate(spec: SimulationSpec) -> int:
+    """Bytes the device data of a simulation needs at least: every device's largest possible partition
+    (an index and a label per example) and its per-device state."""
+    largest = spec.data.num_examples_mean + spec.data.num_examples_var
+    return spec.devices.num * (largest * BYTES_PER_EXAMPLE + BYTES_PER_DEVICE)
 
 
 class SpecError(ValueError):
@@ -214,7 +330,8 @@ class SpecError(ValueError):
     def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
         self.source = source
         self.errors = errors
-        lines = "\n".join(f"  {path}: {message}" for path, message in errors)
+        # A message of several lines (a YAML parser's, with its context) keeps its lines, indented under its path.
+        lines = "\n".join(f"  {path}: {message}".replace("\n", "\n    ") for path, message in errors)
         super().__init__(f"{source}: {len(errors)} error(s)\n{lines}")
 
 
@@ -234,9 +351,39 @@ def validation_errors(error: ValidationError) -> list[tuple[str, str]]:
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         elif "input" in item and item["type"] not in ("missing",):
-            message = f"{message} (got {item['input']!r})"
+            message = f"{message} (got {_echo(item['input'])})"
         pairs.append((path or "<root>", message))
     return pairs
+
+
+def _echo(value: Any) -> str:
+    """A bad value as an error message shows it: its repr, cut to MAX_ECHO_CHARS (never the whole input)."""
+    if isinstance(value, dict | list) and len(value) > 8:
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= MAX_ECHO_CHARS else f"{text[: MAX_ECHO_CHARS - 3]}... ({len(text)} characters)"
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """YAML without aliases: `*name` can multiply a 2 KB file into billions of nodes (an alias bomb)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases (*{event.anchor}) are not allowed in a spec: write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _yaml_message(error: yaml.YAMLError) -> str:
+    """The parser's message intact (its lines and context), after the line and column it points at."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}YAML syntax error\n{str(error).strip()}"
 
 
 def parse_spec(document: Any, source: str = "spec") -> SimulationSpec:
@@ -264,13 +411,22 @@ def read_yaml_with_imports(path: Path, chain: tuple[Path, ...]) -> dict[str, Any
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise SpecError(str(path), [("import", f"import cycle: {cycle}")])
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as error:
         raise SpecError(str(path), [("<file>", f"cannot read: {error.strerror or error}")]) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(str(path), [("<file>", f"larger than {MAX_SPEC_BYTES} bytes: not a spec")])
+    try:
+        stream = io.StringIO(raw.decode("utf-8"))
+        stream.name = str(path)  # the parser's messages name the file
+        document = yaml.load(stream, Loader=_SpecLoader)
+    except UnicodeDecodeError as error:
+        raise SpecError(str(path), [("<file>", f"not UTF-8 text: {error.reason} at byte {error.start}")]) from None
     except yaml.YAMLError as error:
-        raise SpecError(str(path), [("<yaml>", str(error).replace("\n", " "))]) from None
+        raise SpecError(str(path), [("<yaml>", _yaml_message(error))]) from None
     if document is None:
-        document = {}
+        raise SpecError(str(path), [("<file>", "the file is empty (or only comments): a spec needs at least one key")])
     if not isinstance(document, dict):
         raise SpecError(str(path), [("<root>", f"must be a mapping, got {type(document).__name__}")])
     imports = document.pop("import", None)

@@ -71,7 +71,12 @@ class LocalRun:
     ) -> LocalRunOutcome:
         """Run to the end; `on_page` gets the live page's URL once the orchestrator listens."""
         started = time.monotonic()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            folder = self.spec.simulation.output_folder
+            reason = error.strerror or error
+            raise LocalRunError(f"output folder {folder!r} cannot hold the results: {reason}") from None
         with ExitStack() as stack:
             stack.callback(self.stop)
             url = self._start_orchestrator()

@@ -21,6 +21,11 @@ TENSOR_MEDIA_TYPE = "application/octet-stream"
 RESULT_METADATA_KEY = "feles.result"
 #: Prefix of algorithm tensors (control variates, ...) in a result, beside the model's own tensors.
 EXTRA_PREFIX = "extra:"
+#: Header carrying a worker's own secret (RegisterReply.worker_secret).
+WORKER_SECRET_HEADER = "X-Feles-Worker-Secret"
+#: A fit update farther from the global model than this factor times (||global|| + 1), in the L2 norm over all
+#: floating-point tensors, is absurd: no training step of a sane model moves that far; it is refused as malformed.
+MAX_UPDATE_DISTANCE_RATIO = 1e4
 
 
 class WireModel(BaseModel):
@@ -43,6 +48,10 @@ class RegisterReply(WireModel):
     """The WorkerStatus init information: everything a worker needs to run jobs."""
 
     worker_id: str
+    worker_secret: str = Field(
+        description="This worker's own secret: sent in the X-Feles-Worker-Secret header on every route that acts "
+        "as this worker (next job, heartbeat, result, leave)."
+    )
     spec: SimulationSpec
     run_id: str = Field(description="Changes when the orchestrator starts a new run; workers re-register.")
     model_name: str
@@ -217,6 +226,25 @@ def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, to
                 f"got {got.dtype} {tuple(got.shape)}"
             )
     check_finite(tensors)
+    distance = reference_norm = 0.0
+    for name, expected in reference.items():
+        if expected.is_floating_point():
+            reference64 = expected.detach().to(torch.float64)
+            distance += float((tensors[name].detach().to(torch.float64) - reference64).square().sum())
+            reference_norm += float(reference64.square().sum())
+    distance, reference_norm = math.sqrt(distance), math.sqrt(reference_norm)
+    bound = MAX_UPDATE_DISTANCE_RATIO * (reference_norm + 1.0)
+    if not distance <= bound:
+        raise CodecError(
+            f"update is {distance:.3g} away from the global model (L2), more than {MAX_UPDATE_DISTANCE_RATIO:g} x "
+            f"(||global|| + 1) = {bound:.3g}: refused as absurd"
+        )
+
+
+def check_examples(job: Job, result: JobResult) -> None:
+    """Raise CodecError unless a fit or eval result used exactly the examples its job asked for."""
+    if result.num_examples != job.num_examples:
+        raise CodecError(f"num_examples is {result.num_examples}, the job asked for {job.num_examples}")
 
 
 def check_test_result(job: Job, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> None:

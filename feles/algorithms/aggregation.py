@@ -35,7 +35,7 @@ class Aggregation(ABC):
         check_known_keys(f"aggregation {type(self).__name__}", state, ())
 
 
-AGGREGATIONS: Registry[type[Aggregation]] = Registry("aggregation strategy")
+AGGREGATIONS: Registry[type[Aggregation]] = Registry("aggregation strategy", base=Aggregation)
 
 
 def default_aggregation(algorithm: type[FederatedAlgorithm]) -> str:

@@ -149,7 +149,7 @@ class FederatedAlgorithm:
     param_defaults: ClassVar[Mapping[str, Any] | None] = None
 
 
-ALGORITHMS: Registry[type[FederatedAlgorithm]] = Registry("federated algorithm")
+ALGORITHMS: Registry[type[FederatedAlgorithm]] = Registry("federated algorithm", base=FederatedAlgorithm)
 
 
 def positive_parameter(name: str) -> Callable[[Mapping[str, Any]], None]:

@@ -61,7 +61,7 @@ class DatasetParamsError(ValueError):
     """An unknown or invalid key in simulation.dataset_params; the message names the key."""
 
 
-DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
+DATASETS: Registry[type[DatasetSource]] = Registry("dataset", base=DatasetSource)
 
 
 def load_dataset(name: str, request: DataRequest) -> FederatedDataset:

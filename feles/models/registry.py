@@ -10,7 +10,7 @@ from feles.registry import Registry
 
 ModelFactory = Callable[[tuple[int, ...], int], nn.Module]
 
-MODELS: Registry[ModelFactory] = Registry("model")
+MODELS: Registry[ModelFactory] = Registry("model", base=nn.Module)
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -13,17 +14,20 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import Match
+from starlette.types import Scope
 
 from feles import __version__
 from feles.api_token import tokens_match
-from feles.orchestrator.jobs import Completion, LeaseChange
-from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, BodyLimit
+from feles.orchestrator.jobs import Completion, LeaseChange, Refusal
+from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.state import OrchestratorState
 from feles.orchestrator.web import live_router
 from feles.protocol import (
     API_PREFIX,
     TENSOR_MEDIA_TYPE,
+    WORKER_SECRET_HEADER,
     CodecError,
     Job,
     Phase,
@@ -31,6 +35,7 @@ from feles.protocol import (
     RegisterRequest,
     ResultAck,
     SimulationStatus,
+    check_examples,
     check_finite,
     check_test_result,
     check_update,
@@ -44,10 +49,14 @@ log = logging.getLogger("feles.orchestrator.api")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-#: Largest accepted result body; a 10M-parameter float32 model is 40 MB.
-MAX_RESULT_BYTES = 512 * 1024 * 1024
+#: A result body may be this many times the encoded global model (the model's tensors plus algorithm tensors
+#: of the model's size, e.g. SCAFFOLD's control variates), plus RESULT_SLACK_BYTES of metadata.
+RESULT_LIMIT_FACTOR = 3
+RESULT_SLACK_BYTES = 1024 * 1024
 #: Longest long-poll a worker may ask for, in seconds.
 MAX_WAIT_SECONDS = 60.0
+#: Malformed answers to one test shard before the simulation fails (each time it goes to another worker first).
+MAX_BAD_TEST_RESULTS = 3
 
 
 def get_state(request: Request) -> OrchestratorState:
@@ -71,6 +80,17 @@ def require_token(
         )
 
 
+def _forbidden(worker: str) -> HTTPException:
+    return HTTPException(HTTPStatus.FORBIDDEN, f"missing or wrong {WORKER_SECRET_HEADER} for worker {worker!r}")
+
+
+def require_worker(request: Request, worker: str) -> None:
+    """403 unless the request carries the secret `worker` got at registration (X-Feles-Worker-Secret)."""
+    state: OrchestratorState = request.app.state.orchestrator
+    if not state.workers.authenticate(worker, request.headers.get(WORKER_SECRET_HEADER)):
+        raise _forbidden(worker)
+
+
 StateDep = Annotated[OrchestratorState, Depends(get_state)]
 WorkerQuery = Annotated[str, Query(min_length=1, max_length=200)]
 router = APIRouter(
@@ -87,10 +107,11 @@ router = APIRouter(
 @router.post("/workers", response_model=RegisterReply, status_code=HTTPStatus.CREATED)
 def register_worker(body: RegisterRequest, state: StateDep) -> RegisterReply:
     """Register a worker; the reply carries everything it needs to run jobs."""
-    worker_id = state.workers.register(body.name)
+    worker_id, secret = state.workers.register(body.name)
     log.info("worker %s registered", worker_id)
     return RegisterReply(
         worker_id=worker_id,
+        worker_secret=secret,
         spec=state.spec,
         run_id=state.run_id,
         model_name=state.model_name,
@@ -103,17 +124,20 @@ def register_worker(body: RegisterRequest, state: StateDep) -> RegisterReply:
     response_model=Job,
     responses={
         204: {"description": "No job yet"},
+        403: {"description": "Wrong worker secret"},
         404: {"description": "Unknown worker"},
         410: {"description": "Simulation over"},
     },
 )
 async def next_job(
+    request: Request,
     state: StateDep,
     worker: WorkerQuery,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 20.0,
 ) -> Job | Response:
     """Long-poll for the next job: 200 with a job, 204 when none came within `wait` seconds."""
     deadline = time.monotonic() + wait
+    checked = False
     while True:
         if state.queue.closed:
             return Response(status_code=HTTPStatus.GONE)
@@ -122,6 +146,9 @@ async def next_job(
         # loop too, so nothing comes between this check and the lease.
         if not state.workers.touch(worker):
             raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown worker {worker!r}: register again")
+        if not checked:
+            require_worker(request, worker)
+            checked = True
         job = state.queue.lease(worker)
         if job is not None:
             return job
@@ -162,53 +189,87 @@ def get_job_tensors(job_id: str, state: StateDep) -> Response:
     "/jobs/{job_id}/result",
     response_model=ResultAck,
     responses={
+        403: {"description": "Wrong worker secret, or the metadata names another worker"},
         404: {"description": "Unknown job"},
-        409: {"description": "The job already has a result, or its round is over"},
+        409: {"description": "The job already has a result, its round is over, or it was never leased to this worker"},
         413: {"description": "Body too large"},
         422: {"description": "Malformed result"},
     },
     openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
 )
-async def post_result(job_id: str, request: Request, state: StateDep) -> ResultAck:
-    """A job's result: safetensors bytes with the JobResult metadata; the first result wins."""
+async def post_result(job_id: str, worker: WorkerQuery, request: Request, state: StateDep) -> ResultAck:
+    """A job's result from a worker the job was leased to: safetensors bytes with the JobResult metadata;
+    the first result wins."""
+    require_worker(request, worker)
+    _completion_answer(state.queue.held_by(job_id, worker), job_id)
     try:
         result, tensors = decode_result(await request.body())
         if result.job_id != job_id:
             raise CodecError("job_id in the metadata differs from the URL")
+        if result.worker_id != worker:
+            raise _forbidden(result.worker_id)
         job = state.queue.known(job_id)
         if job is not None and job.phase is Phase.FIT:
+            check_examples(job, result)
             model, extra = split_extra(tensors)
             check_update(model, state.models.current())
             check_finite(extra)
+        elif job is not None and job.phase is Phase.EVAL:
+            check_examples(job, result)
+            if tensors:
+                raise CodecError(f"an eval result carries no tensors, got {sorted(tensors)[:5]}")
         elif job is not None and job.phase is Phase.TEST:
             check_test_result(job, result, tensors)
     except CodecError as error:
-        # A worker re-running the job would produce the same bytes: the device fails the round instead.
-        if state.queue.reject(job_id):
+        job = state.queue.known(job_id)
+        if job is not None and job.phase is Phase.TEST:
+            # Another worker may well evaluate a test shard right: the shard goes to another worker first,
+            # and the simulation fails only after MAX_BAD_TEST_RESULTS malformed answers.
+            refusal = state.queue.refuse(job_id, worker, str(error), MAX_BAD_TEST_RESULTS)
+            if refusal is not Refusal.IGNORED:
+                log.warning("test job %s: malformed answer from %s (%s): %s", job_id, worker, refusal.value, error)
+        elif state.queue.reject(job_id):
+            # A worker re-running the job would produce the same bytes: the device fails the round instead.
             log.warning("job %s rejected: %s", job_id, error)
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
-    completion = state.queue.complete(job_id, result, tensors)
+    _completion_answer(state.queue.complete(job_id, result, tensors, worker), job_id)
+    return ResultAck(accepted=True, reason="accepted")
+
+
+def _completion_answer(completion: Completion | None, job_id: str) -> None:
     if completion is Completion.UNKNOWN:
         raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown job {job_id!r}")
     if completion is Completion.DUPLICATE:
         raise HTTPException(HTTPStatus.CONFLICT, f"job {job_id!r} already has a result or its round is over")
-    return ResultAck(accepted=True, reason="accepted")
+    if completion is Completion.NOT_HOLDER:
+        raise HTTPException(HTTPStatus.CONFLICT, f"job {job_id!r} was never leased to this worker")
 
 
 @router.post(
     "/jobs/{job_id}/heartbeat",
-    responses={404: {"description": "Unknown job"}, 409: {"description": "Job not leased to this worker"}},
+    responses={
+        403: {"description": "Wrong worker secret"},
+        404: {"description": "Unknown job"},
+        409: {"description": "Job not leased to this worker"},
+    },
 )
-def heartbeat(job_id: str, worker: WorkerQuery, state: StateDep) -> dict[str, float]:
+def heartbeat(job_id: str, worker: WorkerQuery, request: Request, state: StateDep) -> dict[str, float]:
     """Extend the lease of a job the worker is still running."""
+    require_worker(request, worker)
     _lease_answer(state.queue.extend(job_id, worker), job_id)
     state.workers.touch(worker)
     return {"lease_seconds": state.queue.lease_seconds}
 
 
-@router.delete("/workers/{worker_id}", responses={404: {"description": "Unknown worker"}})
-async def leave(worker_id: str, state: StateDep) -> dict[str, list[str]]:
+@router.delete(
+    "/workers/{worker_id}",
+    responses={403: {"description": "Wrong worker secret"}, 404: {"description": "Unknown worker"}},
+)
+async def leave(worker_id: str, request: Request, state: StateDep) -> dict[str, list[str]]:
     """A worker is stopping: its leased jobs go back to the queue at once, first in line."""
+    if worker_id not in state.workers:
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown worker {worker_id!r}")
+    require_worker(request, worker_id)
     if not state.workers.forget(worker_id):
         raise HTTPException(HTTPStatus.NOT_FOUND, f"unknown worker {worker_id!r}")
     released = state.queue.release_worker(worker_id)
@@ -280,8 +341,34 @@ def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "phase": state.progress.phase.value}, status_code=code)
 
 
-def body_limit_for(path: str) -> int:
-    return MAX_RESULT_BYTES if path.endswith("/result") else DEFAULT_BODY_LIMIT
+#: The result route's paths: their bodies are model-sized, every other route's are small JSON documents.
+RESULT_PATH = re.compile(rf"^{re.escape(API_PREFIX)}/jobs/[^/]+/result$")
+
+
+def result_limit(state: OrchestratorState) -> int:
+    """Largest result body: RESULT_LIMIT_FACTOR x the encoded global model + RESULT_SLACK_BYTES."""
+    return RESULT_LIMIT_FACTOR * state.models.encoded_size() + RESULT_SLACK_BYTES
+
+
+def body_limit_for(scope: Scope) -> int | None:
+    """The body limit of a request's route (a result's derives from the model's size); None if no route
+    matches its path, so that it is refused before its body is read."""
+    app = scope["app"]
+    if not any(route.matches(scope)[0] is not Match.NONE for route in app.router.routes):
+        return None
+    if scope["method"] == "POST" and RESULT_PATH.match(scope["path"]):
+        return result_limit(app.state.orchestrator)
+    return DEFAULT_BODY_LIMIT
+
+
+def authorized(scope: Scope) -> bool:
+    """Whether a request may go on: /v1 routes need the bearer token (checked before any body is read)."""
+    expected: str | None = scope["app"].state.api_token
+    if expected is None or not scope["path"].startswith(f"{API_PREFIX}/"):
+        return True
+    headers = dict(scope["headers"])
+    authorization = headers.get(b"authorization")
+    return tokens_match(expected, authorization.decode("latin-1") if authorization is not None else None)
 
 
 def create_app(
@@ -298,7 +385,7 @@ def create_app(
         metrics = OrchestratorMetrics()
         metrics.attach(state)
     app.state.metrics = metrics
-    app.add_middleware(BodyLimit, limit_for=body_limit_for)
+    app.add_middleware(Admission, limit_for=body_limit_for, authorized=authorized)
     app.include_router(router)
     app.include_router(health)
     app.include_router(live_router(require_token))

@@ -22,6 +22,18 @@ from feles.protocol import CodecError, decode_tensors, encode_tensors
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METADATA_KEY = "feles.checkpoint"
 FORMAT_VERSION = 1
+#: Keys of a checkpoint's metadata that a resume needs.
+REQUIRED_KEYS = (
+    "run_id",
+    "spec",
+    "repetition",
+    "next_round",
+    "finished",
+    "model_version",
+    "simulated_time",
+    "energy",
+    "results",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -94,8 +106,15 @@ def load_checkpoint(folder: str | Path) -> Checkpoint | None:
         document = json.loads(metadata[METADATA_KEY])
     except (OSError, CodecError, KeyError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path} is not a readable FELES checkpoint ({error}); remove it to start over") from None
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{path} is not a readable FELES checkpoint (its metadata is not a mapping)")
     if document.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format {document.get('format')}, expected {FORMAT_VERSION}")
+    missing = [key for key in REQUIRED_KEYS if key not in document]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a readable FELES checkpoint (missing {', '.join(missing)}); remove it, or use --fresh"
+        )
     return Checkpoint(
         run_id=document["run_id"],
         spec=document["spec"],

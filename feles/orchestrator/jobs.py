@@ -19,6 +19,16 @@ class Completion(Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     UNKNOWN = "unknown"
+    #: The job was never leased to the worker that answered it.
+    NOT_HOLDER = "not_holder"
+
+
+class Refusal(Enum):
+    """What a malformed answer did to its job: sent back to the queue, or finished without a result."""
+
+    REQUEUED = "requeued"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
 
 
 class LeaseChange(Enum):
@@ -40,6 +50,13 @@ class _Entry:
     tensors: Mapping[str, torch.Tensor] | None = None
     rejected: bool = False
     payload: bytes | None = None
+    #: Workers that sent a malformed answer to this job, and why the last one was refused.
+    refused_by: set[str] | None = None
+    refusal: str = ""
+    requeued_at: float = 0.0
+    attempts_refused: int = 0
+    #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
+    holders: set[str] | None = None
 
     @property
     def done(self) -> bool:
@@ -94,17 +111,36 @@ class JobQueue:
         """The next pending job, leased to `worker_id` until now + lease_seconds; None if none."""
         with self._lock:
             self._reclaim_expired()
-            while self._pending:
-                job_id = self._pending.popleft()
-                entry = self._entries[job_id]
-                if entry.done:
-                    continue  # finished by a late result while it waited for re-issue
-                entry.worker = worker_id
-                entry.leased_at = self._clock()
-                self._set_deadline(job_id, entry, entry.leased_at + self.lease_seconds)
-                entry.attempts += 1
-                return entry.job
-            return None
+            skipped: list[str] = []
+            try:
+                while self._pending:
+                    job_id = self._pending.popleft()
+                    entry = self._entries[job_id]
+                    if entry.done:
+                        continue  # finished by a late result while it waited for re-issue
+                    if self._avoids(entry, worker_id):
+                        skipped.append(job_id)
+                        continue
+                    entry.worker = worker_id
+                    if entry.holders is None:
+                        entry.holders = set()
+                    entry.holders.add(worker_id)
+                    entry.leased_at = self._clock()
+                    self._set_deadline(job_id, entry, entry.leased_at + self.lease_seconds)
+                    entry.attempts += 1
+                    return entry.job
+                return None
+            finally:
+                self._pending.extendleft(reversed(skipped))
+
+    def _avoids(self, entry: _Entry, worker_id: str) -> bool:
+        """A job re-issued after a malformed answer goes to another worker; to the same one only when no
+        other took it within a lease (a lone worker must not stall the run)."""
+        return (
+            entry.refused_by is not None
+            and worker_id in entry.refused_by
+            and self._clock() < entry.requeued_at + self.lease_seconds
+        )
 
     def _set_deadline(self, job_id: str, entry: _Entry, deadline: float) -> None:
         entry.deadline = deadline
@@ -126,12 +162,29 @@ class JobQueue:
         self._pending.extendleft(reversed(expired))
         self._reissued += len(expired)
 
-    def complete(self, job_id: str, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> Completion:
-        """Store the first result of a job; later ones (re-issued copies, retries) are duplicates."""
+    def held_by(self, job_id: str, worker_id: str) -> Completion | None:
+        """None when `worker_id` may answer the job (it was leased to it and has no result yet), else why not."""
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None:
                 return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
+            if entry.holders is None or worker_id not in entry.holders:
+                return Completion.NOT_HOLDER
+            if entry.done:
+                return Completion.DUPLICATE
+            return None
+
+    def complete(
+        self, job_id: str, result: JobResult, tensors: Mapping[str, torch.Tensor], worker_id: str | None = None
+    ) -> Completion:
+        """Store the first result of a job from a worker it was leased to (any one if `worker_id` is None);
+        later ones (re-issued copies, retries) are duplicates."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
+            if worker_id is not None and (entry.holders is None or worker_id not in entry.holders):
+                return Completion.NOT_HOLDER
             if entry.done:
                 return Completion.DUPLICATE
             entry.result, entry.tensors, entry.worker = result, tensors, None
@@ -150,6 +203,31 @@ class JobQueue:
             entry.rejected, entry.worker = True, None
             self._lock.notify_all()
             return True
+
+    def refuse(self, job_id: str, worker_id: str, reason: str, limit: int) -> Refusal:
+        """A malformed answer to a job that another worker may answer well (a test shard): the job goes back
+        to the front of the queue, for another worker; after `limit` malformed answers it is rejected."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None or entry.done:
+                return Refusal.IGNORED
+            if entry.refused_by is None:
+                entry.refused_by = set()
+            entry.refused_by.add(worker_id)
+            entry.refusal = f"{reason} (answer {entry.attempts_refused + 1} of at most {limit})"
+            entry.attempts_refused += 1
+            if entry.attempts_refused >= limit:
+                entry.rejected, entry.worker = True, None
+                self._lock.notify_all()
+                return Refusal.REJECTED
+            if entry.worker == worker_id:
+                entry.worker = None
+                entry.requeued_at = self._clock()
+                self._pending.appendleft(job_id)
+                self._reissued += 1
+            self._lock.notify_all()
+        self._on_submit()
+        return Refusal.REQUEUED
 
     def extend(self, job_id: str, worker_id: str) -> LeaseChange:
         """A heartbeat: push the lease deadline of a job `worker_id` holds to now + lease_seconds."""
@@ -216,10 +294,13 @@ class JobQueue:
         """Remove the jobs from the queue and return the results of those that have one."""
         return self.take(job_ids)[0]
 
-    def take(self, job_ids: Iterable[str]) -> tuple[dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]], set[str]]:
-        """Remove the jobs from the queue: the results of those that have one, and the ids of those rejected."""
+    def take(
+        self, job_ids: Iterable[str]
+    ) -> tuple[dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]], dict[str, str]]:
+        """Remove the jobs from the queue: the results of those that have one, and the ids of those rejected
+        with the reason (empty when none was recorded)."""
         results: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
-        rejected: set[str] = set()
+        rejected: dict[str, str] = {}
         with self._lock:
             for job_id in job_ids:
                 entry = self._entries.pop(job_id, None)
@@ -227,7 +308,7 @@ class JobQueue:
                 if entry is not None and entry.result is not None and entry.tensors is not None:
                     results[job_id] = (entry.result, entry.tensors)
                 elif entry is not None and entry.rejected:
-                    rejected.add(job_id)
+                    rejected[job_id] = entry.refusal
             pending = set(self._entries)
             self._pending = deque(job_id for job_id in self._pending if job_id in pending)
         return results, rejected

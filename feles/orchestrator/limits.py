@@ -1,4 +1,9 @@
-"""Request body size limits, enforced before a handler runs (also for bodies without Content-Length)."""
+"""Request admission before any body is read: authentication, known routes, and body size limits.
+
+The order matters: a request without the token, or for a route that does not exist, is answered without
+reading a byte of its body; an authenticated one is read up to its route's limit (also without
+Content-Length) and answered 413 beyond it.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +20,37 @@ class _TooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """ASGI middleware answering 413 to bodies larger than `limit_for(path)` bytes."""
+class _Disconnected(Exception):
+    """The client went away before its body was complete (a worker killed mid-upload)."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+
+class Admission:
+    """ASGI middleware: 401 unless `authorized(scope)`, 404 for unknown routes, 413 beyond `limit_for(scope)`.
+
+    `limit_for` returns None for a request that matches no route: it is refused without reading its body.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit_for: Callable[[Scope], int | None],
+        authorized: Callable[[Scope], bool] = lambda scope: True,
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.authorized = authorized
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
+        if not self.authorized(scope):
+            await _answer(send, 401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
+            return
+        limit = self.limit_for(scope)
+        if limit is None:
+            await _answer(send, 404, "Not Found")
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _reject(send, limit)
@@ -36,6 +60,8 @@ class BodyLimit:
         except _TooLarge:
             await _reject(send, limit)
             return
+        except _Disconnected:
+            return  # half a body is no request: never hand it to a handler (it would look malformed)
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -44,6 +70,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
         if message["type"] != "http.request":
             return b"".join(chunks)
         chunk = message.get("body", b"")
@@ -69,12 +97,22 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _reject(send: Send, limit: int) -> None:
-    payload = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+    await _answer(send, 413, f"request body larger than {limit} bytes")
+
+
+async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                # The body was not read: the connection cannot carry another request.
+                (b"connection", b"close"),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

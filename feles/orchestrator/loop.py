@@ -130,9 +130,15 @@ class SimulationLoop:
         return checkpoint.repetition
 
     def _finish(self, phase: SimulationPhase, message: str) -> None:
+        """Write the final results and end in `phase`; a failed write ends the run in Failed, never Running."""
         self.results.status = "succeeded" if phase is SimulationPhase.SUCCEEDED else "failed"
         self.results.message = message
-        self.results.write()
+        try:
+            self.results.write()
+        except Exception as error:  # a full disk or an unwritable folder: still report an end
+            log.error("cannot write the results: %s", error)
+            problem = f"cannot write the results: {type(error).__name__}: {error}"
+            phase, message = SimulationPhase.FAILED, f"{message}; {problem}" if message else problem
         self.progress.message, self.progress.finished_at = message, time.time()
         self.progress.phase = phase
 
@@ -164,6 +170,9 @@ class SimulationLoop:
         return checkpoint.next_round
 
     def _run_repetition(self, index: int, resume: Checkpoint | None) -> None:
+        if resume is not None and resume.next_round == 0:
+            # Resumed at a repetition boundary: versions go on from the checkpoint's, as in an undisturbed run.
+            self.models.continue_after(resume.model_version)
         rep = self._start_repetition(index)
         first = self._resume_repetition(rep, resume) if resume is not None and resume.next_round > 0 else 0
         num_rounds = self.spec.simulation.num_rounds
@@ -211,10 +220,16 @@ class SimulationLoop:
     def _test(self, rep: Repetition, round_: int) -> Evaluation:
         """The new global model on the test split: workers evaluate it in shards, combined in shard order."""
         jobs = shard_jobs(self._template(rep, round_, Phase.TEST), rep.test_size, self.spec.simulation.test_shard_size)
-        results = self.runner.run(jobs, {}).results
+        outcomes = self.runner.run(jobs, {})
+        results = outcomes.results
         refused = [job.id for job in jobs if job.id not in results]
         if refused:
-            raise RuntimeError(f"the results of test jobs {refused} were refused as malformed")
+            reasons = "; ".join(
+                f"{job_id}: {outcomes.reasons[job_id]}" for job_id in refused if job_id in outcomes.reasons
+            )
+            raise RuntimeError(
+                f"the results of test jobs {refused} were refused as malformed" + (f" ({reasons})" if reasons else "")
+            )
         shards = [results[job.id][0] for job in jobs]
         return combine([Evaluation(shard.loss, shard.accuracy or 0.0, shard.num_examples) for shard in shards])
 

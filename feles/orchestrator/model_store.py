@@ -39,6 +39,18 @@ class ModelStore:
             self.version = version - 1
         self.publish(weights)
 
+    def continue_after(self, version: int) -> None:
+        """Number the next published version `version + 1`: a run resumed at a repetition boundary keeps counting
+        where its checkpoint stopped, so a version number never names two models of one run."""
+        with self._lock:
+            self.version = max(self.version, version)
+
+    def encoded_size(self) -> int:
+        """Bytes of the current version's safetensors encoding (0 before the first one)."""
+        with self._lock:
+            current = self._bytes.get(self.version)
+            return len(current) if current is not None else 0
+
     def get(self, version: int) -> bytes | None:
         with self._lock:
             return self._bytes.get(version)

@@ -26,6 +26,8 @@ class Outcomes:
 
     results: dict[str, Completed] = field(default_factory=dict)
     rejected: frozenset[str] = frozenset()
+    #: Why a rejected job was refused, where the queue knows (test shards refused too often).
+    reasons: Mapping[str, str] = field(default_factory=dict)
 
 
 class JobRunner(ABC):
@@ -77,7 +79,7 @@ class QueueRunner(JobRunner):
 
     def take(self, job_ids: Sequence[str]) -> Outcomes:
         results, rejected = self.queue.take(job_ids)
-        return Outcomes(results, frozenset(rejected))
+        return Outcomes(results, frozenset(rejected), {job_id: reason for job_id, reason in rejected.items() if reason})
 
     def stop(self) -> None:
         self._stopped.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,12 +28,39 @@ from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.notify import JobSignal
 from feles.orchestrator.runner import QueueRunner
 from feles.orchestrator.state import OrchestratorState
+from feles.orchestrator.workers import DEFAULT_EXPIRY_SECONDS, WorkerRegistry
 from feles.protocol import SimulationPhase
 
 log = logging.getLogger("feles.orchestrator")
 
 #: Seconds the API stays up after the end so that polling workers learn it (410) and exit.
 EXIT_GRACE_SECONDS = 3.0
+#: The file written (and removed) at start to prove that the output folder takes files.
+PROBE_FILE = ".feles-write-probe"
+
+
+class OutputFolderError(RuntimeError):
+    """The output folder cannot hold the results: the message names it and the reason."""
+
+
+def check_output_folder(folder: str | Path) -> None:
+    """Create the output folder if needed and write, fsync and remove a probe file in it, before anything runs.
+
+    An unwritable folder, a path that is a file or a full disk then stop the orchestrator at once with a clear
+    message instead of failing the run after its first round.
+    """
+    path = Path(folder)
+    probe = path / PROBE_FILE
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as handle:
+            handle.write(b"feles\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputFolderError(f"output folder {str(path)!r} cannot hold the results: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -57,7 +85,11 @@ def build_state(
     queue = JobQueue(lease_seconds, on_submit=signal.notify, on_round_trip=metrics.round_trip.observe)
     model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
     extra = {"run_id": run_id} if run_id else {}
-    state = OrchestratorState(spec=spec, queue=queue, model_name=model_name, job_signal=signal, **extra)
+    # A registration outlives a few leases without a request (a worker heartbeats every third of one).
+    workers = WorkerRegistry(expiry=max(DEFAULT_EXPIRY_SECONDS, 3 * lease_seconds))
+    state = OrchestratorState(
+        spec=spec, queue=queue, model_name=model_name, job_signal=signal, workers=workers, **extra
+    )
     metrics.attach(state)
     return state
 
@@ -113,6 +145,7 @@ def loop_parts(state: OrchestratorState) -> RunParts:
 
 def build_app(spec: SimulationSpec, options: OrchestratorOptions) -> tuple[FastAPI, OrchestratorState]:
     """The API with a lifespan that runs (or resumes) the simulation loop while the server is up."""
+    check_output_folder(spec.simulation.output_folder)
     checkpoint = resumable_checkpoint(spec, options.fresh)
     metrics = OrchestratorMetrics()
     state = build_state(spec, options.lease_seconds, metrics, checkpoint.run_id if checkpoint else None)

@@ -90,11 +90,11 @@ class Worker:
         status = self._register()
         while True:
             params = {"worker": status.worker_id, "wait": self.options.wait}
-            response = self._request("GET", f"{API_PREFIX}/jobs/next", params=params)
+            response = self._request("GET", f"{API_PREFIX}/jobs/next", params=params, headers=status.auth)
             if response.status_code == 410:
                 log.info("simulation over after %d jobs; worker exits", self.jobs_done)
                 return 0
-            if response.status_code == 404:
+            if response.status_code in (403, 404):
                 log.info("orchestrator does not know this worker (restarted?): registering again")
                 status = self._register()
                 continue
@@ -108,26 +108,27 @@ class Worker:
             self._run(status, job)
 
     def _run(self, status: WorkerStatus, job: Job) -> None:
-        with self._heartbeats(job, status.worker_id):
-            weights = self._model(status, job.model_version)
+        with self._heartbeats(job, status):
+            weights = self._model(status, job)
             if weights is None:
                 return
             job_tensors = self._job_tensors(job) if job.has_tensors else None
             result, tensors = run_job(status, job, weights, job_tensors)
-        self._post_result(job, result, tensors)
+        self._post_result(status, job, result, tensors)
         self.jobs_done += 1
         self.metrics.record(job.phase.value, result.train_seconds)
 
     @contextmanager
-    def _heartbeats(self, job: Job, worker_id: str) -> Iterator[None]:
+    def _heartbeats(self, job: Job, status: WorkerStatus) -> Iterator[None]:
         """Extend the job's lease every third of it while the job runs, from a thread."""
         done = threading.Event()
+        params, headers = {"worker": status.worker_id}, status.auth
 
         def beat() -> None:
             while not done.wait(job.lease_seconds / 3):
                 # A missed beat may let the lease lapse; the job is then re-issued, which is safe.
                 with suppress(httpx.TransportError):
-                    self.beat_http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params={"worker": worker_id})
+                    self.beat_http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params=params, headers=headers)
 
         thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
         thread.start()
@@ -142,7 +143,9 @@ class Worker:
         if self.status is None:
             return
         try:
-            response = self.http.delete(f"{API_PREFIX}/workers/{self.status.worker_id}", timeout=5)
+            response = self.http.delete(
+                f"{API_PREFIX}/workers/{self.status.worker_id}", timeout=5, headers=self.status.auth
+            )
             if response.status_code == 200:
                 log.info("left the orchestrator; jobs given back: %s", response.json()["released"] or "none")
         except httpx.HTTPError:
@@ -155,23 +158,27 @@ class Worker:
         reply = RegisterReply.model_validate(response.json())
         previous = self.status
         if previous is not None and previous.run_id == reply.run_id:
-            previous.worker_id = reply.worker_id  # same run: keep the built data and models
+            # Same run: keep the built data and models (cached by repetition and version, never by version alone).
+            previous.worker_id, previous.worker_secret = reply.worker_id, reply.worker_secret
         else:
             self.status = WorkerStatus.from_reply(reply, self.options.data_dir)
         log.info("registered as %s (run %s)", reply.worker_id, reply.run_id[:8])
         assert self.status is not None
         return self.status
 
-    def _model(self, status: WorkerStatus, version: int) -> dict[str, torch.Tensor] | None:
-        if version in status.models:
-            return status.models[version]
+    def _model(self, status: WorkerStatus, job: Job) -> dict[str, torch.Tensor] | None:
+        """The global model the job names: from the cache only if cached for the same repetition and version."""
+        version = job.model_version
+        cached = status.cached_model(job.repetition, version)
+        if cached is not None:
+            return cached
         response = self._request("GET", f"{API_PREFIX}/models/{version}")
         if response.status_code == 404:
             log.warning("model version %d is no longer served; skipping the job", version)
             return None
         response.raise_for_status()
         weights, _ = decode_tensors(response.content)
-        status.cache_model(version, weights)
+        status.cache_model(job.repetition, version, weights)
         return weights
 
     def _job_tensors(self, job: Job) -> dict[str, torch.Tensor]:
@@ -180,17 +187,18 @@ class Worker:
         tensors, _ = decode_tensors(response.content)
         return tensors
 
-    def _post_result(self, job: Job, result: JobResult, tensors: dict[str, torch.Tensor]) -> None:
+    def _post_result(self, status: WorkerStatus, job: Job, result: JobResult, tensors: dict[str, torch.Tensor]) -> None:
         response = self._request(
             "POST",
             f"{API_PREFIX}/jobs/{job.id}/result",
+            params={"worker": status.worker_id},
             content=encode_result(result, tensors),
-            headers={"Content-Type": TENSOR_MEDIA_TYPE},
+            headers={"Content-Type": TENSOR_MEDIA_TYPE, **status.auth},
         )
         if response.status_code == 409:
-            log.info("job %s already had a result (re-issued or retried); this one is ignored", job.id)
+            log.info("job %s not taken: %s", job.id, response.text[:200])
             return
-        if response.status_code in (404, 422):
+        if response.status_code in (403, 404, 422):
             log.warning("result of job %s refused (%d): %s", job.id, response.status_code, response.text[:300])
             return
         response.raise_for_status()

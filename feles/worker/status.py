@@ -21,7 +21,7 @@ from feles.data import (
 )
 from feles.devices import DevicePopulation
 from feles.models import build_model
-from feles.protocol import Phase, RegisterReply
+from feles.protocol import WORKER_SECRET_HEADER, Phase, RegisterReply
 from feles.strategies import LOCAL_DATA_OPTIMIZERS, LocalDataOptimizer
 
 #: Global model versions a worker keeps decoded: the current one is what nearly every job asks for.
@@ -63,7 +63,9 @@ class WorkerStatus:
     data_dir: Path | None
     client: ClientAlgorithm
     local_data: dict[Phase, LocalDataOptimizer]
-    models: OrderedDict[int, dict[str, torch.Tensor]] = field(default_factory=OrderedDict)
+    worker_secret: str = ""
+    #: Decoded global models by (repetition, version): a version number alone may name another repetition's model.
+    models: OrderedDict[tuple[int, int], dict[str, torch.Tensor]] = field(default_factory=OrderedDict)
     _data: dict[int, RepetitionData] = field(default_factory=dict)
     _module: nn.Module | None = None
 
@@ -76,6 +78,7 @@ class WorkerStatus:
         }
         return cls(
             worker_id=reply.worker_id,
+            worker_secret=reply.worker_secret,
             run_id=reply.run_id,
             spec=spec,
             model_name=reply.model_name,
@@ -98,7 +101,16 @@ class WorkerStatus:
             self._module = build_model(self.model_name, dataset.input_shape, dataset.num_classes)
         return self._module
 
-    def cache_model(self, version: int, weights: dict[str, torch.Tensor]) -> None:
-        self.models[version] = weights
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header that identifies this worker on the routes that act as it."""
+        return {WORKER_SECRET_HEADER: self.worker_secret}
+
+    def cached_model(self, repetition: int, version: int) -> dict[str, torch.Tensor] | None:
+        """The decoded global model of (repetition, version), if cached (the cache belongs to one run)."""
+        return self.models.get((repetition, version))
+
+    def cache_model(self, repetition: int, version: int, weights: dict[str, torch.Tensor]) -> None:
+        self.models[(repetition, version)] = weights
         while len(self.models) > CACHED_MODEL_VERSIONS:
             self.models.popitem(last=False)

@@ -271,8 +271,11 @@ def test_load_spec_reads_yaml(tmp_path: Path) -> None:
     assert spec.devices.p_fail == 0.25
 
 
-def test_load_spec_of_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
-    assert load_spec(write(tmp_path / "empty.yaml", "")) == SimulationSpec()
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_load_spec_of_an_empty_file_is_an_error_not_a_default_run(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path / "empty.yaml", text))
+    assert info.value.errors == [("<file>", "the file is empty (or only comments): a spec needs at least one key")]
 
 
 def test_load_spec_error_names_the_file(tmp_path: Path) -> None:
@@ -389,7 +392,9 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
         load_spec(path)
     [(field, message)] = info.value.errors
     assert field == "<yaml>"
-    assert "\n" not in message
+    # The parser's own message, its lines kept, after the line and column it points at.
+    assert message.startswith("line 2, column 1: YAML syntax error\n")
+    assert "while parsing a flow mapping" in message and "expected ',' or '}', but got '<stream end>'" in message
     assert "broken.yaml" in str(info.value)
 
 

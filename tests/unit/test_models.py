@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from feles.models import INITIALIZERS, MODELS, build_model, initialize_model
-from feles.registry import UnknownPluginError
+from feles.registry import UnknownPluginError, plugin
 
 SHAPES = {"fashion_mnist": (1, 28, 28), "digits": (1, 8, 8), "synthetic": (60,)}
 CASES = [(model, dataset) for model in ("logreg", "mlp", "cnn") for dataset in SHAPES]
@@ -100,11 +100,13 @@ def test_unknown_initializer_names_the_known_ones() -> None:
         initialize_model(build_model("logreg", (4,), 2), "orthogonal", seed=0)
 
 
+@plugin("model")
 def tiny_model(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """A user's model factory plugged in by import path."""
     return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[-1], num_classes, bias=False))
 
 
+@plugin("initializer")
 def ones(model: nn.Module) -> None:
     """A user's initializer plugged in by import path."""
     for parameter in model.parameters():

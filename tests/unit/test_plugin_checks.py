@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from feles.config import SimulationSpec
+import pytest
+
+from feles.config import SimulationSpec, SpecError, parse_spec
 from feles.plugin_checks import plugin_errors
 
 
@@ -24,7 +26,7 @@ def test_errors_name_the_field() -> None:
                 {
                     "federated_algorithm": "fedprox",
                     "algorithm_params": {"muu": 1},
-                    "fit": {"selection": "best_ips", "selection_params": {"x": 1}, "update": "fastest"},
+                    "fit": {"selection": "best_ips", "selection_params": {"x": 1}},
                     "eval": {"data": "random", "data_params": {"shuffle": True}},
                 }
             )
@@ -33,17 +35,21 @@ def test_errors_name_the_field() -> None:
     assert set(errors) == {
         "algorithms.algorithm_params",
         "algorithms.fit.selection_params",
-        "algorithms.fit.update",
         "algorithms.eval.data_params",
     }
     assert "unknown parameter(s) muu (allowed: mu)" in errors["algorithms.algorithm_params"]
-    assert "unknown update strategy 'fastest'" in errors["algorithms.fit.update"]
 
 
 def test_unknown_algorithm_and_aggregation() -> None:
-    errors = dict(plugin_errors(spec({"federated_algorithm": "fedsgd", "fit": {"aggregation": "median"}})))
+    # Unknown built-in names are refused by the schema itself (issue 12.8), before any plug-in check.
+    with pytest.raises(SpecError) as info:
+        parse_spec(
+            {"algorithms": {"federated_algorithm": "fedsgd", "fit": {"aggregation": "median", "update": "fastest"}}}
+        )
+    errors = dict(info.value.errors)
     assert "unknown federated algorithm 'fedsgd'" in errors["algorithms.federated_algorithm"]
     assert "unknown aggregation strategy 'median'" in errors["algorithms.fit.aggregation"]
+    assert "unknown update strategy 'fastest'" in errors["algorithms.fit.update"]
 
 
 def test_server_construction_problems() -> None:

@@ -22,4 +22,4 @@ class LocalDataOptimizer(ABC):
         """Positions (0..num_available-1) of the device's examples used by the job."""
 
 
-LOCAL_DATA_OPTIMIZERS: Registry[type[LocalDataOptimizer]] = Registry("local data strategy")
+LOCAL_DATA_OPTIMIZERS: Registry[type[LocalDataOptimizer]] = Registry("local data strategy", base=LocalDataOptimizer)

@@ -88,4 +88,4 @@ class Selector(ABC):
         """Ids of the selected devices, a subset of `context.available`."""
 
 
-SELECTORS: Registry[type[Selector]] = Registry("selection strategy")
+SELECTORS: Registry[type[Selector]] = Registry("selection strategy", base=Selector)

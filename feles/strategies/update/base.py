@@ -46,4 +46,4 @@ class UpdateOptimizer(ABC):
         """The local work of every selected device; num_examples never exceeds a device's data."""
 
 
-UPDATE_OPTIMIZERS: Registry[type[UpdateOptimizer]] = Registry("update strategy")
+UPDATE_OPTIMIZERS: Registry[type[UpdateOptimizer]] = Registry("update strategy", base=UpdateOptimizer)

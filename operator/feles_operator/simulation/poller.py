@@ -120,8 +120,11 @@ class StatusPoller:
     async def poll(self, entry: Indexed) -> None:
         """Observe one simulation, then patch its status (only if it changed) and post the events."""
         old = self.previous(entry)
-        if entry.deleting or old.phase is None or old.phase in TERMINAL:
-            return  # not reconciled yet, finished, or going away: nothing to ask the orchestrator
+        if entry.deleting or old.phase is None:
+            return  # not reconciled yet, or going away: nothing to ask the orchestrator
+        if old.phase in TERMINAL:
+            await self.follow_finished_workers(entry, old)
+            return  # finished: nothing more to ask the orchestrator
         document, error = await self.fetch_status(entry)
         pods = await self.observe_pods(entry)
         workers_url = path("apps/v1", "statefulsets", entry.namespace, names.workers(entry.name))
@@ -145,6 +148,19 @@ class StatusPoller:
         if new.dump() != old.dump():
             await self.write(entry, old, new)
         await events.post(self.api, entry.involved, news, observation.now)
+
+    async def follow_finished_workers(self, entry: Indexed, old: FelesSimulationStatus) -> None:
+        """A finished simulation's workers are scaled to 0: `.status.workersReady` (the Workers column and the
+        scale subresource's status) follows the StatefulSet down to 0, then polling it stops."""
+        if not old.workers_ready:
+            return
+        workers_url = path("apps/v1", "statefulsets", entry.namespace, names.workers(entry.name))
+        workers = await self.api.get_or_none(workers_url)
+        ready = int(((workers or {}).get("status") or {}).get("readyReplicas") or 0)
+        if ready != old.workers_ready:
+            new = old.model_copy(deep=True)
+            new.workers_ready = ready
+            await self.write(entry, old, new)
 
     async def write(self, entry: Indexed, old: FelesSimulationStatus, status: FelesSimulationStatus) -> None:
         url = path(names.API_VERSION, names.PLURAL, entry.namespace, entry.name, "status")
