@@ -2,7 +2,7 @@
 
 The baseline derives each round's devices, epochs, batches, examples and seeds with the simulator's own
 pure functions (feles.devices, feles.strategies, feles.seeding, feles.orchestrator.planning.plan_phase and
-feles.worker.status.build_repetition_data), then trains them with a plain SGD loop, averages them
+feles.worker.state.build_repetition_data), then trains them with a plain SGD loop, averages them
 FedAvg-style, runs the same device evaluations and evaluates the global model on the whole test split
 every round (the simulator's workers do it in shards). It must end with the same test accuracies as the
 simulator, which this script checks.
@@ -44,7 +44,7 @@ from feles.protocol import Phase
 from feles.seeding import numpy_rng, torch_seed
 from feles.strategies import LOCAL_DATA_OPTIMIZERS
 from feles.strategies.history import DeviceHistory
-from feles.worker.status import build_repetition_data
+from feles.worker.state import build_repetition_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.15

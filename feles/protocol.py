@@ -45,7 +45,7 @@ class RegisterRequest(WireModel):
 
 
 class RegisterReply(WireModel):
-    """The WorkerStatus init information: everything a worker needs to run jobs."""
+    """The WorkerState init information: everything a worker needs to run jobs."""
 
     worker_id: str
     worker_secret: str = Field(

@@ -20,7 +20,7 @@ from starlette.types import Scope
 from feles import __version__
 from feles.api_token import tokens_match
 from feles.orchestrator.jobs import Completion, LeaseChange, Refusal
-from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission
+from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission, only_query
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.state import OrchestratorState
 from feles.orchestrator.web import live_router
@@ -298,6 +298,7 @@ def get_results(state: StateDep) -> JSONResponse:
 @router.get(
     "/results/devices",
     response_class=Response,
+    dependencies=[Depends(only_query("table", "repetition", "round", "format"))],
     responses={
         200: {
             "description": "The rows as Parquet (default) or JSON (`format=json`: a list of row objects)",

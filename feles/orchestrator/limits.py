@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 
+from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Control messages (registration, ...) are small JSON documents.
@@ -48,8 +50,12 @@ class Admission:
             await _answer(send, 401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
             return
         limit = self.limit_for(scope)
-        if limit is None:
+        if limit is None and _has_body(scope):
             await _answer(send, 404, "Not Found")
+            return
+        if limit is None:
+            # Nothing to read: the router answers (404, or a redirect such as /ui/ -> /ui).
+            await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -63,6 +69,27 @@ class Admission:
         except _Disconnected:
             return  # half a body is no request: never hand it to a handler (it would look malformed)
         await self.app(scope, _replay(body, receive), send)
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length")
+    return b"transfer-encoding" in headers or (length is not None and length.strip() not in (b"", b"0"))
+
+
+def only_query(*names: str) -> Callable[[Request], None]:
+    """A route dependency: 422 naming any query parameter the route does not take (a typo is never ignored)."""
+    known = frozenset(names)
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise HTTPException(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}",
+            )
+
+    return check
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

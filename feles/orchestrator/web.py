@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -27,10 +28,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from feles.config import SimulationSpec
+from feles.orchestrator.limits import only_query
 from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
 from feles.protocol import API_PREFIX, SimulationStatus
 from feles.records import SCHEMAS, Table, part_files, repetition_of, round_of
@@ -297,13 +299,13 @@ def live_router(require_token: Callable[..., None]) -> APIRouter:
     @router.get(f"{PAGE_PATH}/static/{{name}}", include_in_schema=False)
     def asset(name: str) -> Response:
         if name not in _ASSETS:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {name!r}")
+            raise HTTPException(HTTPStatus.NOT_FOUND, f"no asset {name!r}")
         return Response(_asset(name), media_type=_ASSETS[name], headers=_SHELL_HEADERS)
 
     @router.get(
         f"{API_PREFIX}/ui/data",
         response_model=LiveData,
-        dependencies=[Depends(require_token)],
+        dependencies=[Depends(require_token), Depends(only_query("since", "records"))],
         responses={401: {"description": "Missing or wrong bearer token"}},
     )
     def data(

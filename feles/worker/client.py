@@ -27,7 +27,7 @@ from feles.protocol import (
     encode_result,
 )
 from feles.worker.metrics import WorkerMetrics
-from feles.worker.status import WorkerStatus
+from feles.worker.state import WorkerState
 from feles.worker.trainer import run_job
 
 log = logging.getLogger("feles.worker")
@@ -66,7 +66,7 @@ class Worker:
         self.http = http or _client(options)
         # Heartbeats come from a thread: a client of their own, built once (a client costs ~20 ms).
         self.beat_http = _client(options)
-        self.status: WorkerStatus | None = None
+        self.state: WorkerState | None = None
         self.jobs_done = 0
         self.metrics = WorkerMetrics()
 
@@ -87,42 +87,42 @@ class Worker:
             signal.signal(signal.SIGTERM, previous)
 
     def _loop(self) -> int:
-        status = self._register()
+        state = self._register()
         while True:
-            params = {"worker": status.worker_id, "wait": self.options.wait}
-            response = self._request("GET", f"{API_PREFIX}/jobs/next", params=params, headers=status.auth)
+            params = {"worker": state.worker_id, "wait": self.options.wait}
+            response = self._request("GET", f"{API_PREFIX}/jobs/next", params=params, headers=state.auth)
             if response.status_code == 410:
                 log.info("simulation over after %d jobs; worker exits", self.jobs_done)
                 return 0
             if response.status_code in (403, 404):
                 log.info("orchestrator does not know this worker (restarted?): registering again")
-                status = self._register()
+                state = self._register()
                 continue
             if response.status_code == 204:
                 continue
             response.raise_for_status()
             job = Job.model_validate(response.json())
-            if job.run_id != status.run_id:
-                status = self._register()
+            if job.run_id != state.run_id:
+                state = self._register()
                 continue
-            self._run(status, job)
+            self._run(state, job)
 
-    def _run(self, status: WorkerStatus, job: Job) -> None:
-        with self._heartbeats(job, status):
-            weights = self._model(status, job)
+    def _run(self, state: WorkerState, job: Job) -> None:
+        with self._heartbeats(job, state):
+            weights = self._model(state, job)
             if weights is None:
                 return
             job_tensors = self._job_tensors(job) if job.has_tensors else None
-            result, tensors = run_job(status, job, weights, job_tensors)
-        self._post_result(status, job, result, tensors)
+            result, tensors = run_job(state, job, weights, job_tensors)
+        self._post_result(state, job, result, tensors)
         self.jobs_done += 1
         self.metrics.record(job.phase.value, result.train_seconds)
 
     @contextmanager
-    def _heartbeats(self, job: Job, status: WorkerStatus) -> Iterator[None]:
+    def _heartbeats(self, job: Job, state: WorkerState) -> Iterator[None]:
         """Extend the job's lease every third of it while the job runs, from a thread."""
         done = threading.Event()
-        params, headers = {"worker": status.worker_id}, status.auth
+        params, headers = {"worker": state.worker_id}, state.auth
 
         def beat() -> None:
             while not done.wait(job.lease_seconds / 3):
@@ -140,36 +140,36 @@ class Worker:
 
     def _leave(self) -> None:
         """Tell the orchestrator this worker is gone, so that the jobs it holds go to others at once."""
-        if self.status is None:
+        if self.state is None:
             return
         try:
             response = self.http.delete(
-                f"{API_PREFIX}/workers/{self.status.worker_id}", timeout=5, headers=self.status.auth
+                f"{API_PREFIX}/workers/{self.state.worker_id}", timeout=5, headers=self.state.auth
             )
             if response.status_code == 200:
                 log.info("left the orchestrator; jobs given back: %s", response.json()["released"] or "none")
         except httpx.HTTPError:
             log.warning("could not reach the orchestrator; held jobs return to the queue when their leases expire")
 
-    def _register(self) -> WorkerStatus:
+    def _register(self) -> WorkerState:
         body = RegisterRequest(name=self.options.name).model_dump()
         response = self._request("POST", f"{API_PREFIX}/workers", json=body)
         response.raise_for_status()
         reply = RegisterReply.model_validate(response.json())
-        previous = self.status
+        previous = self.state
         if previous is not None and previous.run_id == reply.run_id:
             # Same run: keep the built data and models (cached by repetition and version, never by version alone).
             previous.worker_id, previous.worker_secret = reply.worker_id, reply.worker_secret
         else:
-            self.status = WorkerStatus.from_reply(reply, self.options.data_dir)
+            self.state = WorkerState.from_reply(reply, self.options.data_dir)
         log.info("registered as %s (run %s)", reply.worker_id, reply.run_id[:8])
-        assert self.status is not None
-        return self.status
+        assert self.state is not None
+        return self.state
 
-    def _model(self, status: WorkerStatus, job: Job) -> dict[str, torch.Tensor] | None:
+    def _model(self, state: WorkerState, job: Job) -> dict[str, torch.Tensor] | None:
         """The global model the job names: from the cache only if cached for the same repetition and version."""
         version = job.model_version
-        cached = status.cached_model(job.repetition, version)
+        cached = state.cached_model(job.repetition, version)
         if cached is not None:
             return cached
         response = self._request("GET", f"{API_PREFIX}/models/{version}")
@@ -178,7 +178,7 @@ class Worker:
             return None
         response.raise_for_status()
         weights, _ = decode_tensors(response.content)
-        status.cache_model(job.repetition, version, weights)
+        state.cache_model(job.repetition, version, weights)
         return weights
 
     def _job_tensors(self, job: Job) -> dict[str, torch.Tensor]:
@@ -187,13 +187,13 @@ class Worker:
         tensors, _ = decode_tensors(response.content)
         return tensors
 
-    def _post_result(self, status: WorkerStatus, job: Job, result: JobResult, tensors: dict[str, torch.Tensor]) -> None:
+    def _post_result(self, state: WorkerState, job: Job, result: JobResult, tensors: dict[str, torch.Tensor]) -> None:
         response = self._request(
             "POST",
             f"{API_PREFIX}/jobs/{job.id}/result",
-            params={"worker": status.worker_id},
+            params={"worker": state.worker_id},
             content=encode_result(result, tensors),
-            headers={"Content-Type": TENSOR_MEDIA_TYPE, **status.auth},
+            headers={"Content-Type": TENSOR_MEDIA_TYPE, **state.auth},
         )
         if response.status_code == 409:
             log.info("job %s not taken: %s", job.id, response.text[:200])

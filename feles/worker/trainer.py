@@ -11,7 +11,7 @@ from feles.config import AlgorithmsSection
 from feles.evaluation import EVAL_BATCH_SIZE, evaluate
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
-from feles.worker.status import WorkerStatus
+from feles.worker.state import WorkerState
 
 
 def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSection) -> torch.optim.Optimizer:
@@ -23,43 +23,43 @@ def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSecti
     )
 
 
-def device_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
+def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
     """The examples the job uses: the local data strategy's choice among the device's partition."""
-    data = status.repetition_data(job.repetition)
+    data = state.repetition_data(job.repetition)
     indices = data.partitions.indices[job.device]
     labels = data.partitions.labels[job.device]
-    chooser = status.local_data[job.phase]
+    chooser = state.local_data[job.phase]
     positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
     positions_t = torch.from_numpy(positions)
     return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[positions_t]
 
 
-def test_examples(status: WorkerStatus, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
+def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
     """The shard of the test split a test job evaluates."""
     assert job.test_examples is not None  # Job's validator guarantees it for test jobs
-    test = status.repetition_data(job.repetition).dataset.test
+    test = state.repetition_data(job.repetition).dataset.test
     start, stop = job.test_examples.start, job.test_examples.stop
     return test.x[start:stop], test.y[start:stop]
 
 
 def run_job(
-    status: WorkerStatus,
+    state: WorkerState,
     job: Job,
     weights: dict[str, torch.Tensor],
     job_tensors: dict[str, torch.Tensor] | None = None,
 ) -> tuple[JobResult, dict[str, torch.Tensor]]:
     """Train or evaluate the job's device, or a test shard, from the global `weights`; result and tensors."""
     started = time.perf_counter()
-    model = status.module(job.repetition)
+    model = state.module(job.repetition)
     model.load_state_dict(weights)
     if job.phase is Phase.FIT:
-        return _train(status, job, model, weights, job_tensors, started)
-    x, y = test_examples(status, job) if job.phase is Phase.TEST else device_examples(status, job)
+        return _train(state, job, model, weights, job_tensors, started)
+    x, y = test_examples(state, job) if job.phase is Phase.TEST else device_examples(state, job)
     # A device's eval batch size only prices its simulated time; the forward passes use the fast one.
     evaluation = evaluate(model, x, y, batch_size=job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE)
     result = JobResult(
         job_id=job.id,
-        worker_id=status.worker_id,
+        worker_id=state.worker_id,
         loss=evaluation.loss,
         accuracy=evaluation.accuracy,
         num_examples=evaluation.num_examples,
@@ -70,14 +70,14 @@ def run_job(
 
 
 def _train(
-    status: WorkerStatus,
+    state: WorkerState,
     job: Job,
     model: torch.nn.Module,
     weights: dict[str, torch.Tensor],
     job_tensors: dict[str, torch.Tensor] | None,
     started: float,
 ) -> tuple[JobResult, dict[str, torch.Tensor]]:
-    x, y = device_examples(status, job)
+    x, y = device_examples(state, job)
     generator = torch.Generator().manual_seed(job.seed)
     torch.manual_seed(job.seed)  # layers that draw from the global generator (dropout) stay reproducible
     task = LocalTask(
@@ -86,17 +86,17 @@ def _train(
         y=y,
         epochs=job.epochs,
         batch_size=job.batch_size,
-        optimizer=make_optimizer(list(model.parameters()), status.spec.algorithms),
+        optimizer=make_optimizer(list(model.parameters()), state.spec.algorithms),
         generator=generator,
         global_weights=weights,
         extra=job_tensors or {},
     )
-    outcome = status.client.train(task)
+    outcome = state.client.train(task)
     model_tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
     tensors = join_extra(model_tensors, outcome.extra)
     result = JobResult(
         job_id=job.id,
-        worker_id=status.worker_id,
+        worker_id=state.worker_id,
         loss=outcome.loss,
         num_examples=len(y),
         num_steps=outcome.num_steps,

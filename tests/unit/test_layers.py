@@ -98,7 +98,7 @@ def test_the_cli_reaches_the_operator_only_inside_functions(graph: Graph) -> Non
         ("feles.algorithms.base", "feles.strategies.selection.base", False, "siblings in the layer"),
         ("feles.strategies.estimates", "feles.algorithms.tensors", True, "siblings in the layer"),
         ("feles.orchestrator.loop", "feles.worker.trainer", False, "siblings in the layer"),
-        ("feles.worker.status", "feles.orchestrator.jobs", False, "siblings in the layer"),
+        ("feles.worker.state", "feles.orchestrator.jobs", False, "siblings in the layer"),
         ("feles.devices", "feles.data", False, "siblings in the layer"),
         ("feles.algorithms.aggregation", "feles.plugin_checks", True, "layers import only lower layers"),
         ("feles.config", "feles.protocol", False, "layers import only lower layers"),

@@ -30,7 +30,11 @@ from feles.sweep import (
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 BASE = {"simulation": {"dataset": "digits", "num_rounds": 3}, "devices": {"num": 20}}
-SELECTION = {"path": "algorithms.fit.selection", "values": ["random", "best_round_time", "rotation"], "name": "sel"}
+SELECTION = {
+    "path": "algorithms.fit.selection",
+    "values": ["random", "best_round_time", "dynamic_sampling"],
+    "name": "sel",
+}
 ALPHA = {"path": "data.non_iid_partitions", "values": [0.1, 1.0], "name": "alpha"}
 
 
@@ -45,8 +49,8 @@ def test_the_grid_is_the_product_of_the_axes_the_last_varying_fastest() -> None:
         "sel-random-alpha-1",
         "sel-best-round-time-alpha-0p1",
         "sel-best-round-time-alpha-1",
-        "sel-rotation-alpha-0p1",
-        "sel-rotation-alpha-1",
+        "sel-dynamic-sampling-alpha-0p1",
+        "sel-dynamic-sampling-alpha-1",
     ]
     assert cells[3].values == {"algorithms.fit.selection": "best_round_time", "data.non_iid_partitions": 1.0}
     assert cells[3].spec.algorithms.fit.selection == "best_round_time"
@@ -154,7 +158,7 @@ def test_a_name_is_only_shortened_when_too_long() -> None:
 
 
 def test_values_that_read_the_same_still_get_distinct_names() -> None:
-    axis = {"path": "algorithms.fit.selection", "values": ["a_b", "a-b", "a.b"], "name": "sel"}
+    axis = {"path": "algorithms.fit.selection_params.tag", "values": ["a_b", "a-b", "a.b"], "name": "sel"}
     names = [cell.name for cell in expand(sweep(axes=[axis]), check=None)]
     assert len(set(names)) == 3 and all(name.startswith("sel-a-b-") for name in names)
 

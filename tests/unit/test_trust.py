@@ -145,9 +145,9 @@ def test_a_large_but_plausible_update_is_accepted() -> None:
 
 def test_the_worker_cache_never_serves_another_repetitions_model() -> None:
     from feles.config import SimulationSpec
-    from feles.worker.status import WorkerStatus
+    from feles.worker.state import WorkerState
 
-    status = WorkerStatus("w", "run", SimulationSpec(), "mlp", None, client=None, local_data={})  # type: ignore[arg-type]
+    status = WorkerState("w", "run", SimulationSpec(), "mlp", None, client=None, local_data={})  # type: ignore[arg-type]
     status.cache_model(0, 1, {"w": torch.zeros(1)})
     assert status.cached_model(1, 1) is None
     assert status.cached_model(0, 1) is not None

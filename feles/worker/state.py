@@ -1,4 +1,4 @@
-"""WorkerStatus: what a worker builds from the orchestrator's registration reply."""
+"""WorkerState: what a worker builds from the orchestrator's registration reply."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def build_repetition_data(spec: SimulationSpec, repetition: int, data_dir: Path 
 
 
 @dataclass
-class WorkerStatus:
+class WorkerState:
     """The run's spec turned into the objects jobs need, plus caches of data and models."""
 
     worker_id: str
@@ -70,7 +70,7 @@ class WorkerStatus:
     _module: nn.Module | None = None
 
     @classmethod
-    def from_reply(cls, reply: RegisterReply, data_dir: Path | None) -> WorkerStatus:
+    def from_reply(cls, reply: RegisterReply, data_dir: Path | None) -> WorkerState:
         spec = reply.spec
         phases = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
         local_data = {
