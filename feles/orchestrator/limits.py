@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from http import HTTPStatus
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Control messages (registration, ...) are small JSON documents.
@@ -84,9 +84,10 @@ def only_query(*names: str) -> Callable[[Request], None]:
     def check(request: Request) -> None:
         unknown = sorted(set(request.query_params) - known)
         if unknown:
-            raise HTTPException(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}",
+            # The shape of FastAPI's own 422 (the one the OpenAPI document declares), one error per parameter.
+            message = f"unknown query parameter; known: {', '.join(sorted(known)) or 'none'}"
+            raise RequestValidationError(
+                [{"type": "extra_forbidden", "loc": ("query", name), "msg": message, "input": None} for name in unknown]
             )
 
     return check

@@ -130,6 +130,9 @@ def test_a_killed_and_restarted_orchestrator_records_every_round_exactly_once(
     )
     unauthorised = httpx.get(f"http://127.0.0.1:{port}/v1/results/devices")
     assert unauthorised.status_code == 401
+    # A misspelt parameter would otherwise serve every row: it is refused, named.
+    typo = httpx.get(f"http://127.0.0.1:{port}/v1/results/devices", params={"rount": 4}, headers=AUTH)
+    assert typo.status_code == 422 and typo.json()["detail"][0]["loc"] == ["query", "rount"]
 
 
 def _doc_blocks(language: str) -> list[str]:
