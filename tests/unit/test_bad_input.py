@@ -176,15 +176,8 @@ def test_an_output_folder_that_cannot_hold_results_is_a_message(tmp_path: Path, 
     if kind == "file":
         output.write_text("a file")
     else:
-        output.mkdir()
-        output.chmod(0o500)
-        probe = output / "probe"
-        try:
-            probe.write_text("x")
-            probe.unlink()
-            pytest.skip("running as root: permissions do not stop writes")
-        except OSError:
-            pass
+        # sysfs takes no new folder, from anyone: a mode would not stop root, who runs CI.
+        output = Path("/sys/feles-test/out")
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"simulation": {"dataset": "digits", "output_folder": str(output)}}))
     for arguments in (["orchestrator", "--config", str(spec), "--insecure", "--port", "0"], ["run", str(spec)]):
