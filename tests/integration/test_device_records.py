@@ -93,19 +93,25 @@ def test_records_are_the_same_with_1_2_and_4_workers(tmp_path: Path, failing_run
 def test_a_killed_and_restarted_orchestrator_records_every_round_exactly_once(
     tmp_path: Path, processes: Processes
 ) -> None:
-    # A CNN makes rounds slow enough that the kill lands mid-round.
-    overrides = {**FAILING, "simulation": {"num_rounds": 5, "model": "cnn"}}
+    # A CNN and 10 local epochs make rounds last about a second: the kill lands while the run goes on.
+    overrides = {
+        **FAILING,
+        "simulation": {"num_rounds": 5, "model": "cnn"},
+        "algorithms": {"fit": {"params": {"epochs": 10}}},
+    }
     reference = tables(run_local(tmp_path / "reference", overrides, workers=1))
 
     spec = write_spec(tmp_path, overrides)
     port = free_port()
     first = processes.orchestrator(spec, port)
     processes.worker(port)
-    wait_for_status(port, lambda status: status["round"] >= 2 and status["jobs_leased"] > 0)
+    killed_at = wait_for_status(port, lambda status: status["round"] >= 2 or status["phase"] != "Running")
+    assert killed_at["phase"] == "Running", "the run ended before the orchestrator could be killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
     processes.orchestrator(spec, port)
     wait_for_status(port, lambda status: status["phase"] == "Succeeded")
+    assert "resuming run" in processes.log("orchestrator")
 
     output = tmp_path / "out"
     records = read_table(output, Table.RECORDS).to_pandas()
