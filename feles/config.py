@@ -29,6 +29,9 @@ BYTES_PER_DEVICE = 512
 MAX_LOCAL_EXAMPLES = 10_000_000
 
 
+#: Each local optimizer's learning rate when the spec gives none: Keras's defaults, which the original FELES used.
+DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001, "adagrad": 0.001}
+
 #: The built-in plug-in names, by spec key: a name without ':' must be one of them. Kept here, at the bottom
 #: layer, so that `feles validate` and the operator's admission (which imports only feles.config) refuse an
 #: unknown name before a run starts; tests/unit/test_bad_input.py checks them against the registries.
@@ -106,10 +109,19 @@ class Section(BaseModel):
 
 
 class StopConditions(Section):
-    """Early stopping on the held-out test split; null disables a condition."""
+    """Early stopping; null disables a condition."""
 
-    metric: float | None = Field(default=None, ge=0, le=1, description="Stop when the test metric reaches this value.")
-    loss: float | None = Field(default=None, ge=0, description="Stop when the test loss falls to this value.")
+    metric: float | None = Field(
+        default=None,
+        ge=0,
+        description="Stop when the metric reaches this value (accuracy: at least it; mae, mse: at most it).",
+    )
+    loss: float | None = Field(default=None, ge=0, description="Stop when the loss falls to this value.")
+    target: Literal["test", "eval"] = Field(
+        default="test",
+        description="What the conditions watch: the held-out test split (test) or the federated evaluation of "
+        "the round's eval devices (eval, the original FELES).",
+    )
 
 
 class SimulationSection(Section):
@@ -145,7 +157,10 @@ class SimulationSection(Section):
         max_length=NAME_LENGTH,
         description="Model name (logreg, mlp, cnn, char_gru, char_lstm) or import path; null: the dataset's default.",
     )
-    metric: Literal["accuracy"] = Field(default="accuracy", description="Metric evaluated on devices and test split.")
+    metric: Literal["accuracy", "mae", "mse"] = Field(
+        default="accuracy",
+        description="Metric evaluated on devices and test split: accuracy (classification), mae or mse (regression).",
+    )
     test_shard_size: int = Field(
         default=1000,
         ge=1,
@@ -155,6 +170,11 @@ class SimulationSection(Section):
     num_rounds: int = Field(default=10, ge=1, le=100_000, description="Rounds per repetition.")
     stop_conds: StopConditions = Field(default_factory=StopConditions)
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of every random stream of the run.")
+    identical_repetitions: bool = Field(
+        default=False,
+        description="Every repetition has the same devices, data partitions and initial weights (the original "
+        "FELES); false draws them again per repetition.",
+    )
     initializer: str = Field(
         default="default",
         min_length=1,
@@ -203,16 +223,33 @@ class AlgorithmsSection(Section):
     algorithm_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the algorithm.")
     fit: PhaseSection = Field(default_factory=PhaseSection)
     eval: PhaseSection = Field(default_factory=PhaseSection)
-    optimizer: Literal["sgd", "adam"] = Field(default="sgd", description="Local optimizer.")
-    learning_rate: float = Field(default=0.05, gt=0, le=10, description="Local learning rate.")
+    optimizer: Literal["sgd", "adam", "rmsprop", "adagrad"] = Field(default="sgd", description="Local optimizer.")
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="Local learning rate; null: the optimizer's default (sgd 0.01; adam, rmsprop, adagrad 0.001).",
+    )
     momentum: float = Field(default=0.0, ge=0, lt=1, description="SGD momentum.")
     weight_decay: float = Field(default=0.0, ge=0, lt=1, description="L2 weight decay of the local optimizer.")
+
+    @property
+    def local_learning_rate(self) -> float:
+        """The learning rate the local optimizer uses: the spec's, or the optimizer's default."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return DEFAULT_LEARNING_RATES[self.optimizer]
 
 
 class DevicesSection(Section):
     num: int = Field(default=100, ge=1, le=10_000_000, description="Number of simulated devices.")
     p_available: Probability = Field(default=0.8, gt=0, le=1, description="Probability a device is available.")
     p_fail: Probability = Field(default=0.1, ge=0, lt=1, description="Probability an available device fails.")
+    energy_failures: bool = Field(
+        default=True,
+        description="A job that needs more energy than its device has left fails; false: energy never causes "
+        "a failure (the original FELES).",
+    )
 
 
 class ComputationSection(Section):
@@ -263,6 +300,9 @@ class SimulationSpec(Section):
 def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     """Rules that involve several fields and so cannot live in a JSON schema."""
     errors: list[tuple[str, str]] = unknown_name_errors(spec)
+    stop_metric = spec.simulation.stop_conds.metric
+    if spec.simulation.metric == "accuracy" and stop_metric is not None and stop_metric > 1:
+        errors.append(("simulation.stop_conds.metric", f"an accuracy is at most 1 (got {stop_metric})"))
     for phase in ("fit", "eval"):
         k = getattr(spec.algorithms, phase).params.k
         if math.floor(k * spec.devices.num + 1e-9) < 1:

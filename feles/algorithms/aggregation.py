@@ -115,7 +115,7 @@ class FedNovaAggregation(Aggregation):
                 "has no normalising vector a_i: use optimizer sgd"
             )
         self.momentum = config.momentum
-        self.learning_rate = config.learning_rate
+        self.learning_rate = config.local_learning_rate
         self.mu = float(params.get("mu", 0.0))  # FedProx's proximal term changes a_i
 
     def norm(self, steps: int) -> float:

@@ -15,12 +15,19 @@ from feles.worker.state import WorkerState
 
 
 def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSection) -> torch.optim.Optimizer:
-    """The local optimizer the spec names."""
+    """The local optimizer the spec names, at the spec's learning rate or the optimizer's default.
+
+    Apart from the learning rate, each keeps torch's defaults (rmsprop: alpha 0.99, eps 1e-8; adagrad: eps
+    1e-10); `momentum` applies to sgd and rmsprop, which have one.
+    """
+    lr, decay = config.local_learning_rate, config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        parameters, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(parameters, lr=lr, weight_decay=decay)
+    return torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
 
 
 def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:

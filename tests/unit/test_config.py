@@ -129,12 +129,12 @@ def test_unknown_key_message_format() -> None:
         ({"algorithms": {"eval": {"params": {"k": 1.5}}}}, "algorithms.eval.params.k", "less than or equal to 1"),
         ({"algorithms": {"fit": {"params": {"epochs": 0}}}}, "algorithms.fit.params.epochs", "greater than"),
         ({"data": {"mislabelling_percentage": 1}}, "data.mislabelling_percentage", "less than 1"),
-        ({"simulation": {"stop_conds": {"metric": 1.5}}}, "simulation.stop_conds.metric", "less than or equal"),
+        ({"simulation": {"stop_conds": {"metric": 1.5}}}, "simulation.stop_conds.metric", "at most 1"),
         ({"simulation": {"num_rounds": 0}}, "simulation.num_rounds", "greater than or equal to 1"),
         ({"simulation": {"output_file": "out/results.json"}}, "simulation.output_file", "pattern"),
         ({"simulation": {"output_file": "results.csv"}}, "simulation.output_file", "pattern"),
         ({"simulation": {"metric": "f1"}}, "simulation.metric", "'accuracy'"),
-        ({"algorithms": {"optimizer": "rmsprop"}}, "algorithms.optimizer", "'sgd' or 'adam'"),
+        ({"algorithms": {"optimizer": "nadam"}}, "algorithms.optimizer", "'sgd', 'adam', 'rmsprop' or 'adagrad'"),
         ({"devices": {"num": "many"}}, "devices.num", "valid integer"),
         ({"computation": {"ips_mean": 0}}, "computation.ips_mean", "greater than 0"),
     ],
@@ -454,9 +454,9 @@ def test_spec_to_yaml_round_trip() -> None:
 def test_spec_to_yaml_is_explicit_and_ordered() -> None:
     document = yaml.safe_load(spec_to_yaml(SimulationSpec()))
     assert list(document) == ["simulation", "algorithms", "devices", "computation", "energy", "network", "data"]
-    assert document["simulation"]["stop_conds"] == {"metric": None, "loss": None}
+    assert document["simulation"]["stop_conds"] == {"metric": None, "loss": None, "target": "test"}
     assert document["algorithms"]["fit"]["params"]["num_examples"] is None
-    assert document["devices"] == {"num": 100, "p_available": 0.8, "p_fail": 0.1}
+    assert document["devices"] == {"num": 100, "p_available": 0.8, "p_fail": 0.1, "energy_failures": True}
 
 
 def test_spec_to_yaml_file_loads_back(tmp_path: Path) -> None:
