@@ -160,7 +160,7 @@ def test_example_passes_admission(definition: dict[str, Any]) -> None:
     [
         ({"simulation": {"algorithms": {"fit": {"params": {"k": 0}}}}}, "spec.simulation.algorithms.fit.params.k"),
         ({"simulation": {"algorithms": {"fit": {"params": {"k": 1.5}}}}}, "spec.simulation.algorithms.fit.params.k"),
-        ({"simulation": {"algorithms": {"optimizer": "rmsprop"}}}, "spec.simulation.algorithms.optimizer"),
+        ({"simulation": {"algorithms": {"optimizer": "nadam"}}}, "spec.simulation.algorithms.optimizer"),
         ({"simulation": {"simulation": {"num_rounds": 0}}}, "spec.simulation.simulation.num_rounds"),
         ({"simulation": {"simulation": {"output_file": "a/b.json"}}}, "spec.simulation.simulation.output_file"),
         ({"simulation": {"devices": {"p_fail": 1}}}, "spec.simulation.devices.p_fail"),
