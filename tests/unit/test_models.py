@@ -10,7 +10,7 @@ from feles.models import INITIALIZERS, MODELS, build_model, initialize_model
 from feles.registry import UnknownPluginError, plugin
 
 SHAPES = {"fashion_mnist": (1, 28, 28), "digits": (1, 8, 8), "synthetic": (60,)}
-CASES = [(model, dataset) for model in ("logreg", "mlp", "cnn") for dataset in SHAPES]
+CASES = [(model, dataset) for model in ("logreg", "mlp", "mlp_small", "cnn") for dataset in SHAPES]
 CASES.remove(("cnn", "synthetic"))  # a CNN needs images
 
 
@@ -29,6 +29,13 @@ def test_cnn_is_small() -> None:
 def test_mlp_is_the_2nn() -> None:
     linears = [m for m in build_model("mlp", (1, 28, 28), 10).modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(784, 200), (200, 200), (200, 10)]
+
+
+def test_mlp_small_is_the_original_feless_mnist_model() -> None:
+    model = build_model("mlp_small", (1, 28, 28), 10)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 128), (128, 10)]
+    assert sum(p.numel() for p in model.parameters()) == 101_770
 
 
 def test_cnn_rejects_non_images() -> None:
