@@ -48,9 +48,7 @@ class Fetched:
     downloaded: bool
 
 
-def fetch_dataset(
-    entry: CatalogEntry, directory: Path, console: Console | None = None, client: httpx.Client | None = None
-) -> list[Fetched]:
+def fetch_dataset(entry: CatalogEntry, directory: Path, console: Console | None = None) -> list[Fetched]:
     """Every file of `entry` in `directory`, downloading the missing ones; a progress bar on `console` if given."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -63,13 +61,8 @@ def fetch_dataset(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with (
-        (
-            client
-            or httpx.Client(follow_redirects=True, timeout=TIMEOUT, headers={"User-Agent": f"feles/{__version__}"})
-        ) as http,
-        Progress(*columns, console=console, disable=console is None) as progress,
-    ):
+    client = httpx.Client(follow_redirects=True, timeout=TIMEOUT, headers={"User-Agent": f"feles/{__version__}"})
+    with client as http, Progress(*columns, console=console, disable=console is None) as progress:
         return [fetch_file(remote, directory, http, progress) for remote in entry.files]
 
 

@@ -241,3 +241,10 @@ def test_the_cli_refuses_an_unknown_dataset(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["data", "fetch", "imagenet", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "no download known for dataset 'imagenet'" in result.output and "cifar10, cifar100" in result.output
+
+
+def test_fetch_help_describes_the_command() -> None:
+    result = CliRunner().invoke(app, ["data", "fetch", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for words in ("official source", "SHA-256", "--dir", "$FELES_DATA_DIR", "feles/datasets/NAME", "resume"):
+        assert words in result.output, words
