@@ -11,6 +11,7 @@ import torch
 
 from feles.data import DataRequest, DatasetParamsError, DatasetUnavailableError, default_model_for, load_dataset
 from feles.data.cifar import CIFAR10, CIFAR100
+from feles.data.fashion_mnist import FashionMnist
 from feles.data.location import cache_dir, fetch_dir
 from feles.models import build_model
 from tests.unit.dataset_files import (
@@ -73,17 +74,13 @@ def test_fashion_mnist_looks_in_the_cache_before_debians_folder(empty_cache: Pat
     assert data.train.x[0, 0, 0, 0].item() == pytest.approx((0 - 0.2860) / 0.3530)
 
 
-def test_fashion_mnist_missing_everywhere_keeps_the_apt_hint(tmp_path: Path, empty_cache: Path) -> None:
-    from feles.data import fashion_mnist
-
+def test_fashion_mnist_missing_everywhere_keeps_the_apt_hint(
+    tmp_path: Path, empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "no-debian"
-    original = fashion_mnist.FashionMnist.fallback_dirs
-    fashion_mnist.FashionMnist.fallback_dirs = (missing,)
-    try:
-        with pytest.raises(DatasetUnavailableError) as error:
-            load_dataset("fashion_mnist", request(None))
-    finally:
-        fashion_mnist.FashionMnist.fallback_dirs = original
+    monkeypatch.setattr(FashionMnist, "fallback_dirs", (missing,))
+    with pytest.raises(DatasetUnavailableError) as error:
+        load_dataset("fashion_mnist", request(None))
     message = str(error.value)
     assert "`feles data fetch fashion_mnist`" in message and "apt-get install dataset-fashion-mnist" in message
     assert str(missing) in message and str(empty_cache) in message
