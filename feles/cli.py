@@ -665,3 +665,51 @@ def analyze(
         console.print(f"plots: {', '.join(str(path) for path in outcome.plots)}", highlight=False)
     if outcome.report is not None:
         console.print(f"report: {outcome.report}", highlight=False)
+
+
+data_app = typer.Typer(help="Datasets: download their files (fetch), show where they are (list).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset: mnist, fashion_mnist, emnist, cifar10 or cifar100.")],
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Folder for the files (default: $FELES_DATA_DIR if set, else ${XDG_CACHE_HOME:-~/.cache}/feles/"
+            "datasets/NAME, where runs look when no data dir is given).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Download a dataset's files from its official source, each checked against its published SHA-256.
+
+    A file lands as NAME.part, renamed only once its hash matches; run again to resume a broken download.
+    """
+    from feles.data.catalog import UnknownDatasetError, catalog_entry
+    from feles.data.fetch import FetchError, fetch_dataset
+    from feles.data.location import fetch_dir
+
+    target = fetch_dir(name, directory)
+    try:
+        fetched = fetch_dataset(catalog_entry(name), target, console)
+    except (UnknownDatasetError, FetchError) as error:
+        _error("fetch failed:", error)
+        raise typer.Exit(1) from None
+    for item in fetched:
+        typer.echo(
+            f"{item.path}: {'downloaded, SHA-256 checked' if item.downloaded else 'already there, SHA-256 checked'}"
+        )
+    typer.echo(f"{name}: ready in {target}")
+
+
+@data_app.command("list")
+def data_list(data_dir: DataDirOption = None) -> None:
+    """Each downloadable dataset, and the folder its files are found in (or 'missing')."""
+    from feles.data.fetch import local_copies
+    from feles.data.location import resolve_data_dir
+
+    for name, folder in local_copies(resolve_data_dir(data_dir, None)).items():
+        typer.echo(f"{name:<14} {folder if folder is not None else 'missing (feles data fetch ' + name + ')'}")

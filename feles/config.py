@@ -36,7 +36,9 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "rmsprop
 #: layer, so that `feles validate` and the operator's admission (which imports only feles.config) refuse an
 #: unknown name before a run starts; tests/unit/test_bad_input.py checks them against the registries.
 BUILTIN_NAMES: dict[str, frozenset[str]] = {
-    "dataset": frozenset({"digits", "fashion_mnist", "shakespeare", "synthetic"}),
+    "dataset": frozenset(
+        {"cifar10", "cifar100", "digits", "emnist", "fashion_mnist", "mnist", "shakespeare", "synthetic"}
+    ),
     "model": frozenset({"char_gru", "char_lstm", "cnn", "logreg", "mlp", "mlp_small"}),
     "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
     "federated_algorithm": frozenset({"fedavg", "feddyn", "fednova", "fedprox", "scaffold"}),
@@ -140,7 +142,10 @@ class SimulationSection(Section):
         default="fashion_mnist",
         min_length=1,
         max_length=NAME_LENGTH,
-        description="Dataset name (fashion_mnist, digits, synthetic, shakespeare) or import path 'pkg.mod:Class'.",
+        description=(
+            "Dataset name (fashion_mnist, mnist, emnist, cifar10, cifar100, digits, synthetic, shakespeare)"
+            " or import path 'pkg.mod:Class'."
+        ),
     )
     dataset_params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of the dataset, e.g. alpha and beta of synthetic."

@@ -1,6 +1,6 @@
 """Datasets (registry and built-ins), their partitioning into devices, and label noise."""
 
-from feles.data import digits, fashion_mnist, shakespeare, synthetic  # noqa: F401  (importing registers the built-ins)
+from feles.data import cifar, digits, emnist, fashion_mnist, mnist, shakespeare, synthetic  # noqa: F401  (importing registers the built-ins)
 from feles.data.dataset import (
     DATASETS,
     DataRequest,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,6 +51,14 @@ class DatasetSource(ABC):
 
     @abstractmethod
     def load(self, request: DataRequest) -> FederatedDataset: ...
+
+
+class FileDatasetSource(DatasetSource):
+    """A dataset read from files on local disk, which `feles data fetch` can download."""
+
+    @abstractmethod
+    def locate(self, data_dir: Path | None) -> Path:
+        """The folder holding the files (data_dir, else the default folders); DatasetUnavailableError if none."""
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -105,6 +113,12 @@ def non_negative_rule(default: float) -> ParamRule:
 def integer_rule(default: int, minimum: int) -> ParamRule:
     """An integer >= minimum."""
     return ParamRule(default, lambda v: _is_integer(v) and v >= minimum, f"an integer >= {minimum}")
+
+
+def choice_rule(default: str, choices: Collection[str]) -> ParamRule:
+    """One of a fixed set of strings."""
+    allowed = tuple(choices)
+    return ParamRule(default, lambda v: isinstance(v, str) and v in allowed, "one of " + ", ".join(allowed))
 
 
 def read_params(dataset: str, params: Mapping[str, Any], rules: Mapping[str, ParamRule]) -> dict[str, Any]:

@@ -23,24 +23,36 @@ _DTYPES: dict[int, np.dtype] = {
 def read_idx(path: str | Path) -> np.ndarray:
     """The array stored in an IDX file, gzipped when the name ends in .gz; ValueError names a bad file."""
     path = Path(path)
-    raw = _read_bytes(path)
+    return parse_idx(_read_bytes(path), str(path))
+
+
+def parse_idx(raw: bytes, source: str) -> np.ndarray:
+    """The array held by the bytes of an IDX file (not gzipped); ValueError names `source`."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+        raise ValueError(f"{source}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
     code, ndim = raw[2], raw[3]
     if code not in _DTYPES:
-        raise ValueError(f"{path}: unknown IDX data type code 0x{code:02x}")
+        raise ValueError(f"{source}: unknown IDX data type code 0x{code:02x}")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions announced)")
+        raise ValueError(f"{source}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions announced)")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _DTYPES[code]
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
         raise ValueError(
-            f"{path}: truncated or oversized IDX data, shape {shape} of {dtype.name} needs {expected} bytes,"
+            f"{source}: truncated or oversized IDX data, shape {shape} of {dtype.name} needs {expected} bytes,"
             f" file has {len(raw)}"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def gunzip(data: bytes, source: str) -> bytes:
+    """Decompressed gzip bytes; ValueError names `source` when they are corrupt or truncated."""
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"{source}: corrupt or truncated gzip data ({error})") from error
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
@@ -61,7 +73,4 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
 def _read_bytes(path: Path) -> bytes:
     if path.suffix != ".gz":
         return path.read_bytes()
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{path}: corrupt or truncated gzip data ({error})") from error
+    return gunzip(path.read_bytes(), str(path))

