@@ -37,7 +37,9 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "rmsprop
 #: unknown name before a run starts; tests/unit/test_bad_input.py checks them against the registries.
 BUILTIN_NAMES: dict[str, frozenset[str]] = {
     "dataset": frozenset({"digits", "fashion_mnist", "shakespeare", "synthetic"}),
-    "model": frozenset({"char_gru", "char_lstm", "cnn", "logreg", "mlp", "mlp_small"}),
+    "model": frozenset(
+        {"char_gru", "char_lstm", "char_lstm_onehot", "cnn", "cnn_keras_tutorial", "logreg", "mlp", "mlp_small"}
+    ),
     "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
     "federated_algorithm": frozenset({"fedavg", "feddyn", "fednova", "fedprox", "scaffold"}),
     "aggregation": frozenset({"fedavg", "feddyn", "fednova"}),
