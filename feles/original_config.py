@@ -530,7 +530,7 @@ class _Translator:
         """What the original did without a key for it, and defaults that a key of the original implies."""
         if not _has(self.source, "algorithms.federated_algorithm"):
             self.note(
-                "algorithms.federated_algorithm", "not given -> 'fedavg' (FELES's default; the original needs it)"
+                "algorithms.federated_algorithm", "not given -> 'fedavg', FELES's default (the original has none)"
             )
         if not _has(self.source, "algorithms.eval.params.k") and _has(self.source, "algorithms.fit.params.k"):
             fit_k = _get(self.source, "algorithms.fit.params.k")
