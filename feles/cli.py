@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -265,7 +266,7 @@ def run(
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
 
-    config = _spec_to_run(config, _load_any(config))
+    config = _spec_to_run(config, _load_any(config), resume)
     options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume)
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -291,14 +292,18 @@ def run(
     )
 
 
-def _spec_to_run(config: Path, loaded: LoadedSpec) -> Path:
+def _spec_to_run(config: Path, loaded: LoadedSpec, resume: bool) -> Path:
     """The FELES spec file a run reads: `config` itself, or the translation of a config written for the original
     FELES, written once (with its mapping and warnings) into the output folder so every process reads the same
-    spec, drawn seed included; each warning is printed."""
+    spec, drawn seed included (a resumed run keeps the seed its translation drew); each warning is printed."""
     translation = loaded.translation
     if translation is None:
         return config
     translated = Path(loaded.spec.simulation.output_folder) / f"{config.stem}.feles.yaml"
+    if resume and translation.drawn_seed is not None and translated.is_file():
+        # A file this version cannot read leaves the new seed: the checkpoint check then reports the mismatch.
+        with contextlib.suppress(SpecError):
+            translation.reuse_seed(load_spec(translated).simulation.seed, str(translated))
     try:
         translated.parent.mkdir(parents=True, exist_ok=True)
         translated.write_text(translation.to_yaml(str(config)), encoding="utf-8")

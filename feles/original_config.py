@@ -153,6 +153,24 @@ class Translation:
     mapping: list[str] = field(default_factory=list)  # one line per original key: where it went
     warnings: list[str] = field(default_factory=list)  # one line per key ignored or whose meaning changes
     origins: dict[str, str] = field(default_factory=dict)  # FELES path -> the original key it came from
+    drawn_seed: int | None = None  # the seed drawn for `seed: none`
+
+    def reuse_seed(self, seed: int, where: str) -> None:
+        """`seed: none` stands for the seed of the run being resumed (drawn when it started), not a new one."""
+        if self.drawn_seed is None:
+            return
+        self.document["simulation"]["seed"] = seed
+        self.drawn_seed = seed
+        self.warnings = [
+            f"simulation.seed: none -> seed {seed} of the run being resumed (from {where})"
+            if line.startswith("simulation.seed: ")
+            else line
+            for line in self.warnings
+        ]
+        self.mapping = [
+            f"simulation.seed: none -> {seed}, the resumed run's" if line.startswith("simulation.seed: ") else line
+            for line in self.mapping
+        ]
 
     def to_yaml(self, source: str) -> str:
         """The FELES spec as YAML, the mapping and warnings in comments above it."""
@@ -407,6 +425,7 @@ class _Translator:
         if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
             drawn = self.draw_seed()
             self.set(dotted, drawn)
+            self.result.drawn_seed = drawn
             self.warn(dotted, f"none -> drew seed {drawn} (recorded in the results' spec; reuse it to repeat the run)")
             self.note(dotted, f"none -> {drawn}, drawn fresh")
             return

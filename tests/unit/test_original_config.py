@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from feles.cli import app
-from feles.config import SimulationSpec, SpecError, parse_spec
+from feles.cli import _spec_to_run, app
+from feles.config import SimulationSpec, SpecError, load_spec, parse_spec
 from feles.original_config import (
     MODEL_NAMES,
     UNAVAILABLE_MODEL_NAMES,
@@ -496,3 +496,22 @@ def test_cli_validate_refuses_an_unavailable_model_name(tmp_path: Path) -> None:
     assert "simulation.model_name: 'sentiment140' cannot run in FELES: the Sentiment140 tweets are not available" in (
         result.output
     )
+
+
+def test_a_resumed_run_keeps_the_seed_its_translation_drew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.yml"
+    config.write_text("simulation: {model_name: fashion_mnist, seed: none, output_folder: out}\n")
+    first = _spec_to_run(config, load_any_spec(config, lambda: 11), resume=False)
+    assert first == Path("out/c.feles.yaml")
+    assert load_spec(first).simulation.seed == 11
+
+    again = load_any_spec(config, lambda: 12)
+    assert _spec_to_run(config, again, resume=True) == first
+    assert load_spec(first).simulation.seed == 11
+    assert "simulation.seed: none -> seed 11 of the run being resumed (from out/c.feles.yaml)" in (
+        again.translation.warnings if again.translation else []
+    )
+    # Started afresh, `seed: none` draws again.
+    _spec_to_run(config, load_any_spec(config, lambda: 13), resume=False)
+    assert load_spec(first).simulation.seed == 13
