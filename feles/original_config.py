@@ -42,6 +42,7 @@ class OriginalModel:
     dataset: str
     model: str
     difference: str = ""
+    dataset_params: dict[str, Any] = field(default_factory=dict)
 
 
 MODEL_NAMES: dict[str, OriginalModel] = {
@@ -54,8 +55,9 @@ MODEL_NAMES: dict[str, OriginalModel] = {
         "shakespeare",
         "char_lstm_onehot",
         "the original predicted the next character at every position of 100-character windows of "
-        "tiny_shakespeare; FELES's shakespeare predicts the character after each window, one device per "
-        "speaking role (LEAF)",
+        "tiny_shakespeare; FELES's shakespeare predicts the character after each window (of 100, as the "
+        "original's), one device per speaking role (LEAF)",
+        {"seq_len": 100},
     ),
     "boston_housing": OriginalModel(
         "diabetes",
@@ -410,6 +412,10 @@ class _Translator:
         self.set("simulation.model", chosen.model)
         self.result.origins.update({"simulation.dataset": dotted, "simulation.model": dotted})
         self.note(dotted, f"{value!r} -> simulation.dataset: {chosen.dataset!r}, simulation.model: {chosen.model!r}")
+        if chosen.dataset_params and not _has(self.source, "simulation.dataset_params"):
+            self.set("simulation.dataset_params", dict(chosen.dataset_params))
+            self.result.origins["simulation.dataset_params"] = dotted
+            self.note("simulation.dataset_params", f"{chosen.dataset_params!r}, as the original's {value} data")
         if chosen.difference:
             self.warn(dotted, f"{value!r}: {chosen.difference}")
 
@@ -515,6 +521,8 @@ class _Translator:
 
     def fit_k(self, dotted: str, value: Any) -> None:
         self.map(dotted, dotted, value)
+        if _get(self.source, "devices.p_available") == 1:
+            return  # every device is available every round: both select the same number
         self.warn(
             dotted,
             f"the original selected int({value} x the devices available) each round, in both phases; FELES "

@@ -263,6 +263,18 @@ def test_the_regression_use_case_maps_boston_housing_rmsprop_and_mae() -> None:
 def test_model_name_picks_the_dataset_and_the_originals_model(model_name: str, dataset: str, model: str) -> None:
     document = translate({"simulation": {"model_name": model_name}}).document
     assert (document["simulation"]["dataset"], document["simulation"]["model"]) == (dataset, model)
+    windows = {"seq_len": 100} if model_name == "shakespeare" else None  # the original's 100-character windows
+    assert document["simulation"].get("dataset_params") == windows
+
+
+def test_the_k_warning_only_when_devices_can_be_away() -> None:
+    document = {"simulation": {"model_name": "mnist"}, "algorithms": {"fit": {"params": {"k": 0.5}}}}
+    assert [key_of(line) for line in translate(document).warnings] == [
+        "simulation.model_name",
+        "algorithms.fit.params.k",
+    ]
+    document["devices"] = {"p_available": 1}
+    assert [key_of(line) for line in translate(document).warnings] == ["simulation.model_name"]
 
 
 @pytest.mark.parametrize("model_name", sorted(UNAVAILABLE_MODEL_NAMES))
