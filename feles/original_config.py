@@ -553,6 +553,22 @@ class _Translator:
                 "mislabels this fraction of each device's labels",
             )
 
+    def repetitions_implied(self) -> tuple[str, Any, str]:
+        """Identical repetitions, as the original re-seeded each one from its seed; with `seed: none` it did
+        not, and only the data partition and initial weights (drawn once) were shared."""
+        dotted = "simulation.identical_repetitions"
+        if self.result.drawn_seed is None:
+            return dotted, True, "the original re-seeded every repetition alike: same devices, data, initial weights"
+        repetitions = _get(self.source, "simulation.repetitions")
+        if isinstance(repetitions, int) and repetitions > 1:
+            self.warn(
+                "simulation.repetitions",
+                f"{repetitions} repetitions with seed none: the original redrew the devices each repetition but "
+                "kept one data partition and one set of initial weights; FELES redraws all three "
+                "(identical_repetitions false)",
+            )
+        return dotted, False, "seed none: the original re-seeded nothing, so each repetition drew its devices anew"
+
     def fill_in(self) -> None:
         """What the original did without a key for it, and defaults that a key of the original implies."""
         if not _has(self.source, "algorithms.federated_algorithm"):
@@ -568,11 +584,7 @@ class _Translator:
             self.note("simulation.initializer", "not given -> 'xavier_uniform', Keras's default")
         implied = [
             ("simulation.stop_conds.target", "eval", "the original stopped on the federated eval metric and loss"),
-            (
-                "simulation.identical_repetitions",
-                True,
-                "the original repeated with the same devices, data and initial weights",
-            ),
+            self.repetitions_implied(),
             ("devices.energy_failures", False, "the original never failed a job for lack of energy"),
         ]
         for dotted, value, why in implied:

@@ -61,7 +61,7 @@ def test_the_config_1_and_2_pair_validates_and_runs_to_completion(tmp_path: Path
     assert spec["simulation"]["seed"] == int(drawn.group(1))  # the seed actually used is recorded
     assert (spec["simulation"]["dataset"], spec["simulation"]["model"]) == ("fashion_mnist", "mlp_small")
     assert spec["simulation"]["stop_conds"]["target"] == "eval"
-    assert spec["simulation"]["identical_repetitions"] is True
+    assert spec["simulation"]["identical_repetitions"] is False  # seed none: the original re-seeded nothing
     assert spec["devices"]["energy_failures"] is False
     assert (spec["algorithms"]["fit"]["params"]["k"], spec["algorithms"]["eval"]["params"]["k"]) == (0.5, 0.8)
     assert [row["round"] for row in document["rounds"]] == [0, 1]

@@ -153,7 +153,7 @@ def test_the_config_1_and_2_pair_imports_relative_to_the_working_directory(monke
     assert spec.algorithms.eval.aggregation is None
     assert spec.simulation.stop_conds.target == "eval"
     assert (spec.simulation.stop_conds.metric, spec.simulation.stop_conds.loss) == (0.99, 0)
-    assert spec.simulation.identical_repetitions is True
+    assert spec.simulation.identical_repetitions is False  # seed none: the original re-seeded nothing
     assert spec.devices.energy_failures is False
     warned = {key_of(line) for line in loaded.translation.warnings}
     assert {
@@ -527,3 +527,15 @@ def test_a_resumed_run_keeps_the_seed_its_translation_drew(tmp_path: Path, monke
     # Started afresh, `seed: none` draws again.
     _spec_to_run(config, load_any_spec(config, lambda: 13), resume=False)
     assert load_spec(first).simulation.seed == 13
+
+
+def test_repetitions_are_identical_only_from_a_fixed_seed() -> None:
+    fixed = translate({"simulation": {"model_name": "mnist", "repetitions": 3, "seed": 5}})
+    assert fixed.document["simulation"]["identical_repetitions"] is True
+    assert not [line for line in fixed.warnings if key_of(line) == "simulation.repetitions"]
+    fresh = translate({"simulation": {"model_name": "mnist", "repetitions": 3, "seed": "none"}}, "x", seed_42)
+    assert fresh.document["simulation"]["identical_repetitions"] is False
+    assert (
+        "simulation.repetitions: 3 repetitions with seed none: the original redrew the devices each repetition but "
+        "kept one data partition and one set of initial weights; FELES redraws all three (identical_repetitions false)"
+    ) in fresh.warnings
