@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
@@ -293,25 +292,19 @@ def run(
 
 
 def _spec_to_run(config: Path, loaded: LoadedSpec, resume: bool) -> Path:
-    """The FELES spec file a run reads: `config` itself, or the translation of a config written for the original
-    FELES, written once (with its mapping and warnings) into the output folder so every process reads the same
-    spec, drawn seed included (a resumed run keeps the seed its translation drew); each warning is printed."""
-    translation = loaded.translation
-    if translation is None:
+    """`config`, or for a config written for the original FELES its translation, written into the output folder
+    so that every process of the run reads the same spec (drawn seed included); its warnings printed."""
+    from feles.original_config import write_translated_spec
+
+    if loaded.translation is None:
         return config
-    translated = Path(loaded.spec.simulation.output_folder) / f"{config.stem}.feles.yaml"
-    if resume and translation.drawn_seed is not None and translated.is_file():
-        # A file this version cannot read leaves the new seed: the checkpoint check then reports the mismatch.
-        with contextlib.suppress(SpecError):
-            translation.reuse_seed(load_spec(translated).simulation.seed, str(translated))
     try:
-        translated.parent.mkdir(parents=True, exist_ok=True)
-        translated.write_text(translation.to_yaml(str(config)), encoding="utf-8")
+        translated = write_translated_spec(config, loaded, resume)
     except OSError as error:
-        _error("cannot write the translated spec:", f"{translated}: {error.strerror or error}")
+        _error("cannot write the translated spec:", f"{error.filename}: {error.strerror or error}")
         raise typer.Exit(1) from None
     console.print(f"{config}: a config written for the original FELES, translated into {translated}", highlight=False)
-    for line in translation.warnings:
+    for line in loaded.translation.warnings:
         console.print(Text(f"warning: {line}"), highlight=False)
     return translated
 

@@ -9,6 +9,7 @@ original nor FELES knows is an error naming it; a FELES key in an original confi
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import typing
 from collections.abc import Callable, Iterator
@@ -261,6 +262,22 @@ def load_any_spec(path: Path, draw_seed: Callable[[], int] = draw_fresh_seed) ->
         errors = [(_with_origin(where, translation.origins), message) for where, message in error.errors]
         raise SpecError(error.source, errors) from None
     return LoadedSpec(spec, translation)
+
+
+def write_translated_spec(config: Path, loaded: LoadedSpec, resume: bool) -> Path:
+    """Write a translated config's FELES spec as `<output_folder>/<config stem>.feles.yaml`, for a run to read;
+    a resumed run keeps the seed that file's translation drew for `seed: none`. Raises OSError."""
+    if loaded.translation is None:
+        raise ValueError(f"{config} is a FELES spec: it needs no translation")
+    translation = loaded.translation
+    translated = Path(loaded.spec.simulation.output_folder) / f"{config.stem}.feles.yaml"
+    if resume and translation.drawn_seed is not None and translated.is_file():
+        # A file this version cannot read leaves the new seed: the checkpoint check then reports the mismatch.
+        with contextlib.suppress(SpecError):
+            translation.reuse_seed(load_spec(translated).simulation.seed, str(translated))
+    translated.parent.mkdir(parents=True, exist_ok=True)
+    translated.write_text(translation.to_yaml(str(config)), encoding="utf-8")
+    return translated
 
 
 def _with_origin(where: str, origins: dict[str, str]) -> str:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from feles.cli import _spec_to_run, app
+from feles.cli import app
 from feles.config import SimulationSpec, SpecError, load_spec, parse_spec
 from feles.original_config import (
     MODEL_NAMES,
@@ -20,6 +20,7 @@ from feles.original_config import (
     load_any_spec,
     read_original_config,
     translate,
+    write_translated_spec,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -514,18 +515,18 @@ def test_a_resumed_run_keeps_the_seed_its_translation_drew(tmp_path: Path, monke
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "c.yml"
     config.write_text("simulation: {model_name: fashion_mnist, seed: none, output_folder: out}\n")
-    first = _spec_to_run(config, load_any_spec(config, lambda: 11), resume=False)
+    first = write_translated_spec(config, load_any_spec(config, lambda: 11), resume=False)
     assert first == Path("out/c.feles.yaml")
     assert load_spec(first).simulation.seed == 11
 
     again = load_any_spec(config, lambda: 12)
-    assert _spec_to_run(config, again, resume=True) == first
+    assert write_translated_spec(config, again, resume=True) == first
     assert load_spec(first).simulation.seed == 11
     assert "simulation.seed: none -> seed 11 of the run being resumed (from out/c.feles.yaml)" in (
         again.translation.warnings if again.translation else []
     )
     # Started afresh, `seed: none` draws again.
-    _spec_to_run(config, load_any_spec(config, lambda: 13), resume=False)
+    write_translated_spec(config, load_any_spec(config, lambda: 13), resume=False)
     assert load_spec(first).simulation.seed == 13
 
 
@@ -539,3 +540,11 @@ def test_repetitions_are_identical_only_from_a_fixed_seed() -> None:
         "simulation.repetitions: 3 repetitions with seed none: the original redrew the devices each repetition but "
         "kept one data partition and one set of initial weights; FELES redraws all three (identical_repetitions false)"
     ) in fresh.warnings
+
+
+def test_cli_run_refuses_an_output_folder_it_cannot_write_the_translation_into(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("simulation: {model_name: fashion_mnist, output_folder: /proc/feles-nowhere}\n")
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 1
+    assert "cannot write the translated spec: /proc/feles-nowhere" in result.output
