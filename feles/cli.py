@@ -22,6 +22,7 @@ from feles.logs import configure_logging
 from feles.protocol import SimulationStatus
 
 if TYPE_CHECKING:
+    from feles.original_config import LoadedSpec
     from feles.sweep import Cell, SweepSpec
     from feles.sweep_local import SweepRunOptions
 
@@ -83,10 +84,42 @@ def _load(config: Path) -> SimulationSpec:
     return spec
 
 
+def _load_any(config: Path) -> LoadedSpec:
+    """Like _load, for a FELES spec or a config written for the original FELES (translated)."""
+    from feles.original_config import load_any_spec
+    from feles.plugin_checks import plugin_errors
+
+    try:
+        loaded = load_any_spec(config)
+        errors = plugin_errors(loaded.spec)
+        if errors:
+            raise SpecError(str(config), errors)
+    except SpecError as error:
+        _error("invalid spec", error)
+        raise typer.Exit(1) from None
+    return loaded
+
+
 @app.command()
-def validate(config: ConfigArg) -> None:
-    """Check a spec file; print every error with its field path and exit 1 if there is any."""
-    spec = _load(config)
+def validate(
+    config: ConfigArg,
+    show_translation: Annotated[
+        bool, typer.Option(help="For a config written for the original FELES, print the translated FELES spec.")
+    ] = False,
+) -> None:
+    """Check a spec file; print every error with its field path and exit 1 if there is any.
+
+    A config written for the original FELES is translated: its mapping, key by key, and its warnings are printed.
+    """
+    loaded = _load_any(config)
+    spec, translation = loaded.spec, loaded.translation
+    if translation is not None:
+        typer.echo(f"{config}: a config written for the original FELES, translated key by key:")
+        typer.echo("\n".join(f"  {line}" for line in translation.mapping))
+        for line in translation.warnings:
+            typer.echo(f"warning: {line}")
+        if show_translation:
+            typer.echo(translation.to_yaml(str(config)), nl=False)
     typer.echo(
         f"{config}: valid ({spec.simulation.dataset}, {spec.algorithms.federated_algorithm}, "
         f"{spec.devices.num} devices, {spec.simulation.num_rounds} rounds)"
@@ -232,7 +265,7 @@ def run(
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
 
-    _load(config)
+    config = _spec_to_run(config, _load_any(config), resume)
     options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume)
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -256,6 +289,24 @@ def run(
         f"({status.stop_reason}), simulated time {status.simulated_time:.1f} s\n"
         f"results: {outcome.results_path} and {outcome.results_path.with_suffix('.csv')}"
     )
+
+
+def _spec_to_run(config: Path, loaded: LoadedSpec, resume: bool) -> Path:
+    """`config`, or for a config written for the original FELES its translation, written into the output folder
+    so that every process of the run reads the same spec (drawn seed included); its warnings printed."""
+    from feles.original_config import write_translated_spec
+
+    if loaded.translation is None:
+        return config
+    try:
+        translated = write_translated_spec(config, loaded, resume)
+    except OSError as error:
+        _error("cannot write the translated spec:", f"{error.filename}: {error.strerror or error}")
+        raise typer.Exit(1) from None
+    console.print(f"{config}: a config written for the original FELES, translated into {translated}", highlight=False)
+    for line in loaded.translation.warnings:
+        console.print(Text(f"warning: {line}"), highlight=False)
+    return translated
 
 
 @app.command()

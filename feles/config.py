@@ -39,7 +39,9 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
     "dataset": frozenset(
         {"cifar10", "cifar100", "digits", "emnist", "fashion_mnist", "mnist", "shakespeare", "synthetic"}
     ),
-    "model": frozenset({"char_gru", "char_lstm", "cnn", "logreg", "mlp", "mlp_small"}),
+    "model": frozenset(
+        {"char_gru", "char_lstm", "char_lstm_onehot", "cnn", "cnn_keras_tutorial", "logreg", "mlp", "mlp_small"}
+    ),
     "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
     "federated_algorithm": frozenset({"fedavg", "feddyn", "fednova", "fedprox", "scaffold"}),
     "aggregation": frozenset({"fedavg", "feddyn", "fednova"}),
@@ -455,6 +457,22 @@ def read_yaml_with_imports(path: Path, chain: tuple[Path, ...]) -> dict[str, Any
     if resolved in chain:
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise SpecError(str(path), [("import", f"import cycle: {cycle}")])
+    document = read_yaml_mapping(path)
+    imports = document.pop("import", None)
+    if imports is None:
+        return document
+    if isinstance(imports, str):
+        imports = [imports]
+    if not isinstance(imports, list) or not all(isinstance(item, str) for item in imports):
+        raise SpecError(str(path), [("import", "must be a file name or a list of file names")])
+    merged: dict[str, Any] = {}
+    for item in imports:
+        merged = deep_merge(merged, read_yaml_with_imports(path.parent / item, (*chain, resolved)))
+    return deep_merge(merged, document)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping of one file as written, `import:` included (bounded in size, without aliases)."""
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_SPEC_BYTES + 1)
@@ -474,17 +492,7 @@ def read_yaml_with_imports(path: Path, chain: tuple[Path, ...]) -> dict[str, Any
         raise SpecError(str(path), [("<file>", "the file is empty (or only comments): a spec needs at least one key")])
     if not isinstance(document, dict):
         raise SpecError(str(path), [("<root>", f"must be a mapping, got {type(document).__name__}")])
-    imports = document.pop("import", None)
-    if imports is None:
-        return document
-    if isinstance(imports, str):
-        imports = [imports]
-    if not isinstance(imports, list) or not all(isinstance(item, str) for item in imports):
-        raise SpecError(str(path), [("import", "must be a file name or a list of file names")])
-    merged: dict[str, Any] = {}
-    for item in imports:
-        merged = deep_merge(merged, read_yaml_with_imports(path.parent / item, (*chain, resolved)))
-    return deep_merge(merged, document)
+    return document
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

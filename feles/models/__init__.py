@@ -1,6 +1,7 @@
-"""Models (registry and built-ins: logreg, mlp, cnn, char_gru, char_lstm) and their initialisers."""
+"""Models (registry and built-ins: logreg, mlp, mlp_small, cnn, char_gru, char_lstm, and the original FELES's
+cnn_keras_tutorial and char_lstm_onehot) and their initialisers."""
 
-from feles.models import char, cnn, linear  # noqa: F401  (importing registers the built-ins)
+from feles.models import char, cnn, linear, original  # noqa: F401  (importing registers the built-ins)
 from feles.models.char import CharRnn
 from feles.models.cnn import SmallCnn
 from feles.models.init import INITIALIZERS, ModelInitializer, initialize_model

@@ -8,7 +8,8 @@ are siblings and never import each other:
    logging, the API token;
 1. config;
 2. devices, data, models, protocol, records (the device records' Parquet format), evaluation (metrics of a
-   model on a split), spec_reference (docs of config), sweep (a sweep's grid of specs, pure);
+   model on a split), spec_reference (docs of config), sweep (a sweep's grid of specs, pure), original_config
+   (configs written for the original FELES, translated into specs);
 3. algorithms, strategies;
 4. plugin_checks (builds algorithms and strategies to check a spec);
 5. orchestrator, worker;
@@ -54,6 +55,7 @@ LAYERS = Contract(
             "feles.evaluation",
             "feles.spec_reference",
             "feles.sweep",
+            "feles.original_config",
         ),
         ("feles.algorithms", "feles.strategies"),
         ("feles.plugin_checks",),
