@@ -41,6 +41,7 @@ class LocalRunOptions:
     threads: int = 1
     orchestrator_threads: int = 2
     resume: bool = False
+    device: str = "auto"  # the workers' --device
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class LocalRun:
             f"worker-{index}",
             "--threads",
             str(self.options.threads),
+            "--device",
+            self.options.device,
         ]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
