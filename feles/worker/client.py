@@ -26,7 +26,7 @@ from feles.protocol import (
     decode_tensors,
     encode_result,
 )
-from feles.worker.accelerator import make_deterministic, resolve_device
+from feles.worker.accelerator import prepare_device, resolve_device
 from feles.worker.metrics import WorkerMetrics
 from feles.worker.state import WorkerState
 from feles.worker.trainer import run_job
@@ -66,7 +66,7 @@ class Worker:
     def __init__(self, options: WorkerOptions, http: httpx.Client | None = None) -> None:
         self.options = options
         self.device = resolve_device(options.device)  # DeviceUnavailable before any request: a clear start error
-        make_deterministic(self.device)
+        prepare_device(self.device)
         self.http = http or _client(options)
         # Heartbeats come from a thread: a client of their own, built once (a client costs ~20 ms).
         self.beat_http = _client(options)
