@@ -41,7 +41,7 @@ class LocalRunOptions:
     threads: int = 1
     orchestrator_threads: int = 2
     resume: bool = False
-    device: str = "auto"  # the workers' --device
+    device: str | None = None  # the workers' --device; None: theirs ($FELES_DEVICE, else auto)
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,9 @@ class LocalRun:
             f"worker-{index}",
             "--threads",
             str(self.options.threads),
-            "--device",
-            self.options.device,
         ]
+        if self.options.device:
+            arguments += ["--device", self.options.device]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
         self._spawn(f"worker-{index}", arguments)

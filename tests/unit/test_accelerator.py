@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from feles.cli import app
 from feles.local import LocalRun, LocalRunOptions
-from feles.worker.accelerator import DeviceUnavailable, resolve_device
+from feles.worker.accelerator import DeviceUnavailable, prepare_device, resolve_device
 from feles.worker.client import Worker, WorkerOptions
 from feles.worker.trainer import device_examples, run_job
 from tests.unit.worker_states import digits_state, fit_job, initial_weights
@@ -66,8 +67,8 @@ def test_feles_worker_refuses_an_unknown_device_naming_the_option() -> None:
     assert "--device" in result.output and "'tpu'" in result.output
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda", "auto"])
-def test_feles_run_hands_its_device_to_every_worker(device: str, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("device", ["cpu", "cuda", "auto", None])
+def test_feles_run_hands_its_device_to_every_worker(device: str | None, tmp_path: Path, monkeypatch) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"simulation: {{output_folder: {tmp_path / 'out'}}}\n")
     local = LocalRun(LocalRunOptions(spec, workers=2, device=device))
@@ -75,8 +76,12 @@ def test_feles_run_hands_its_device_to_every_worker(device: str, tmp_path: Path,
     monkeypatch.setattr(local, "_spawn", lambda name, arguments, pass_fds=(): spawned.setdefault(name, arguments))
     for index in range(2):
         local._start_worker(index, "http://127.0.0.1:9")
+    assert len(spawned) == 2
     for arguments in spawned.values():
-        assert arguments[arguments.index("--device") + 1] == device
+        if device is None:  # no option: each worker reads $FELES_DEVICE, else auto
+            assert "--device" not in arguments
+        else:
+            assert arguments[arguments.index("--device") + 1] == device
 
 
 def test_results_leave_the_worker_as_cpu_copies_that_later_jobs_do_not_change() -> None:
@@ -122,3 +127,9 @@ def test_cuda_results_are_within_float_tolerance_of_the_cpu() -> None:
     for name, tensor in cpu_tensors.items():
         assert gpu_tensors[name].device.type == "cpu"
         torch.testing.assert_close(gpu_tensors[name], tensor, rtol=1e-4, atol=1e-5)
+
+
+def test_preparing_the_cpu_changes_no_global_torch_setting() -> None:
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark, os.environ.copy())
+    prepare_device(torch.device("cpu"))
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark, os.environ.copy()) == before
