@@ -2,9 +2,10 @@
 
 Builds a worker's state for a small simulation (Fashion-MNIST when its files are there, else the bundled digits)
 and runs, through the worker's own `run_job`, N fit jobs (1 epoch, batch 32), N eval jobs and one test job
-of the whole test split, for each model: first on the CPU, then on CUDA (after a warm-up), then on CUDA again
-in reverse order. It also trains the fit jobs stacked on CUDA (feles.worker.job_groups, --stack-jobs). It
-prints the seconds of each side, the speed-up over the CPU and the largest differences, and exits
+of the whole test split, for each model and algorithm (FedAvg, FedProx): first on the CPU, then on CUDA
+(after a warm-up), then on CUDA again in reverse order. It also trains the fit jobs stacked on CUDA
+(feles.worker.job_groups.run_jobs). It prints the seconds of each side, the speed-up over the CPU and the
+largest differences, and exits
 
   0  every difference within the tolerances below, and CUDA twice gave the same bits;
   1  a difference over its tolerance, or two CUDA runs of the same jobs differ (non-deterministic kernels);
@@ -14,7 +15,8 @@ Tolerances (docs/accelerators.md): weights and losses 1e-4 absolute; accuracy 0.
 best logits nearly tie may flip). `--cpu-only` is the self-check of this script on machines without a GPU:
 the "accelerated" side is a second CPU worker state, so the differences must be exactly 0.
 
-Usage: python bench/gpu_check.py [--jobs 20] [--models cnn mlp_small] [--dataset fashion_mnist] [--cpu-only]
+Usage: python bench/gpu_check.py [--jobs 20] [--models cnn mlp_small] [--algorithms fedavg fedprox]
+                                 [--dataset fashion_mnist] [--cpu-only]
 """
 
 from __future__ import annotations
@@ -74,11 +76,20 @@ class Differences:
         )
 
 
-def worker_state(dataset: str, model: str, device: torch.device) -> WorkerState:
+#: Each algorithm's parameters: FedProx's term reads the global weights on the device.
+ALGORITHM_PARAMS = {"fedavg": {}, "fedprox": {"mu": 0.1}}
+
+
+def worker_state(dataset: str, model: str, algorithm: str, device: torch.device) -> WorkerState:
     spec = SimulationSpec.model_validate(
         {
             "simulation": {"dataset": dataset, "model": model, "seed": 3},
-            "algorithms": {"learning_rate": 0.05, "momentum": 0.9},
+            "algorithms": {
+                "learning_rate": 0.05,
+                "momentum": 0.9,
+                "federated_algorithm": algorithm,
+                "algorithm_params": ALGORITHM_PARAMS[algorithm],
+            },
             "devices": {"num": 100},
             "data": {"num_examples_mean": 300, "num_examples_var": 100},
         }
@@ -133,8 +144,9 @@ def run_all(state: WorkerState, jobs: list[Job], weights: dict[str, torch.Tensor
     return time.perf_counter() - started, outputs
 
 
-def check_model(dataset: str, model: str, count: int, accelerated: torch.device) -> bool:
-    cpu_state, fast_state = worker_state(dataset, model, torch.device("cpu")), worker_state(dataset, model, accelerated)
+def check_model(dataset: str, model: str, algorithm: str, count: int, accelerated: torch.device) -> bool:
+    cpu_state = worker_state(dataset, model, algorithm, torch.device("cpu"))
+    fast_state = worker_state(dataset, model, algorithm, accelerated)
     torch.manual_seed(0)
     weights = {name: tensor.detach().clone() for name, tensor in cpu_state.module(0).state_dict().items()}
     test_size = min(2000, len(cpu_state.repetition_data(0).dataset.test.y))
@@ -158,7 +170,10 @@ def check_model(dataset: str, model: str, count: int, accelerated: torch.device)
     stacked_differences = Differences()
     for job, output in zip(fits, stacked, strict=True):
         stacked_differences.add(job, cpu_outputs[job.id], output)
-    print(f"\n{model} on {dataset}: {count} fit + {count} eval jobs of {EXAMPLES} examples, 1 test job of {test_size}")
+    print(
+        f"\n{model}, {algorithm}, on {dataset}: {count} fit + {count} eval jobs of {EXAMPLES} examples, "
+        f"1 test job of {test_size}"
+    )
     print(f"  cpu {cpu_seconds:.2f} s, {accelerated} {fast_seconds:.2f} s: speed-up {cpu_seconds / fast_seconds:.2f}x")
     print(f"  largest differences, {accelerated} vs cpu: {differences.line()}")
     print(f"  {accelerated} run twice (second in reverse order): {'identical bits' if repeatable else 'DIFFERENT'}")
@@ -178,6 +193,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20, help="fit jobs (and as many eval jobs) per model")
     parser.add_argument("--models", nargs="+", default=["cnn", "mlp_small"])
+    parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHM_PARAMS), choices=list(ALGORITHM_PARAMS))
     parser.add_argument("--dataset", default=None, help="default: fashion_mnist when its files are there, else digits")
     parser.add_argument("--cpu-only", action="store_true", help="self-check on a machine without a GPU")
     args = parser.parse_args()
@@ -193,7 +209,11 @@ def main() -> int:
         prepare_device(accelerated)
         print(f"GPU: {torch.cuda.get_device_name(accelerated)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     dataset = args.dataset or default_dataset()
-    ok = [check_model(dataset, model, args.jobs, accelerated) for model in args.models]
+    ok = [
+        check_model(dataset, model, algorithm, args.jobs, accelerated)
+        for model in args.models
+        for algorithm in args.algorithms
+    ]
     print("\nresult:", "PASS" if all(ok) else "FAIL (see the lines above)")
     return 0 if all(ok) else 1
 
