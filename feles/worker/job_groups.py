@@ -33,7 +33,9 @@ def stack_groups(state: WorkerState, jobs: Sequence[Job], stack: int) -> list[li
 
     Groups keep the order of `jobs` (the first job of each group decides where it stands).
     """
-    rule = local_rule(state.spec.algorithms, state.client)
+    # The stacked objective is cross-entropy: a regression run (metric mae or mse) trains one by one.
+    classifying = state.spec.simulation.metric == "accuracy"
+    rule = local_rule(state.spec.algorithms, state.client) if classifying else None
     groups: dict[StackKey | str, list[list[Job]]] = {}
     order: list[list[Job]] = []
     for job in jobs:

@@ -139,6 +139,12 @@ def test_alike_fit_jobs_are_grouped_up_to_the_stack_size_in_order() -> None:
     assert all(len(group) == 1 for group in stack_groups(state, jobs, stack=1))
 
 
+def test_a_regression_run_never_stacks() -> None:
+    state = digits_state({"simulation": {"metric": "mse"}})
+    jobs = [fit_job(d, seed=d) for d in range(3)]
+    assert [len(group) for group in stack_groups(state, jobs, stack=3)] == [1, 1, 1]
+
+
 def test_held_jobs_run_stacked_within_tolerance_and_the_rest_exactly_as_alone() -> None:
     state = digits_state({"algorithms": {"federated_algorithm": "fedprox", "algorithm_params": {"mu": 0.1}}})
     weights = initial_weights(state)
