@@ -49,14 +49,14 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
-class Device(StrEnum):
+class TorchDevice(StrEnum):
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
 
 
 DeviceOption = Annotated[
-    Device,
+    TorchDevice,
     typer.Option(
         envvar="FELES_DEVICE", help="torch device of the workers: cuda when there is a GPU (auto), cpu or cuda."
     ),
@@ -199,7 +199,7 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (default: off).")
     ] = None,
-    device: DeviceOption = Device.AUTO,
+    device: DeviceOption = TorchDevice.AUTO,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
@@ -246,7 +246,7 @@ def run(
     resume: Annotated[
         bool, typer.Option(help="Continue from the checkpoint in the output folder instead of starting over.")
     ] = False,
-    device: DeviceOption = Device.AUTO,
+    device: DeviceOption = TorchDevice.AUTO,
 ) -> None:
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
