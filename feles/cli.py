@@ -50,6 +50,18 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class TorchDevice(StrEnum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+DeviceOption = Annotated[
+    TorchDevice,
+    typer.Option(
+        envvar="FELES_DEVICE", help="torch device of the workers: cuda when there is a GPU (auto), cpu or cuda."
+    ),
+]
 LogLevelOption = Annotated[str, typer.Option(help="Log level: debug, info, warning, error.")]
 LogFormatOption = Annotated[LogFormat, typer.Option(help="Log lines as text, or one JSON object per line.")]
 TokenFileOption = Annotated[
@@ -220,10 +232,12 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (default: off).")
     ] = None,
+    device: DeviceOption = TorchDevice.AUTO,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run one worker: register, then train the devices' jobs until the simulation is over."""
+    from feles.worker.accelerator import DeviceUnavailable
     from feles.worker.client import OrchestratorUnavailable, Unauthorized, Worker, WorkerOptions
 
     configure_logging(log_level, log_format.value)
@@ -236,9 +250,13 @@ def worker(
         give_up_after=give_up_after,
         token=_token(token_file),
         metrics_port=metrics_port,
+        device=device.value,
     )
     try:
         code = Worker(options).run()
+    except DeviceUnavailable as error:
+        _error(str(error))
+        raise typer.Exit(2) from None
     except (OrchestratorUnavailable, Unauthorized) as error:
         logging.getLogger("feles.worker").error("%s", error)
         raise typer.Exit(1) from None
@@ -261,12 +279,15 @@ def run(
     resume: Annotated[
         bool, typer.Option(help="Continue from the checkpoint in the output folder instead of starting over.")
     ] = False,
+    device: DeviceOption = TorchDevice.AUTO,
 ) -> None:
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
 
     config = _spec_to_run(config, _load_any(config), resume)
-    options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume)
+    options = LocalRunOptions(
+        config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume, device.value
+    )
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

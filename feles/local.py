@@ -41,6 +41,7 @@ class LocalRunOptions:
     threads: int = 1
     orchestrator_threads: int = 2
     resume: bool = False
+    device: str | None = None  # the workers' --device; None: theirs ($FELES_DEVICE, else auto)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class LocalRun:
             "--threads",
             str(self.options.threads),
         ]
+        if self.options.device:
+            arguments += ["--device", self.options.device]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
         self._spawn(f"worker-{index}", arguments)

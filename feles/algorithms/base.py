@@ -85,7 +85,8 @@ class ClientAlgorithm:
         n = len(task.y)
         total, steps = 0.0, 0
         for _ in range(task.epochs):
-            order = torch.randperm(n, generator=task.generator)
+            # Drawn on the generator's device (the CPU), then moved: the same order on any device.
+            order = torch.randperm(n, generator=task.generator).to(task.x.device)
             for start in range(0, n, task.batch_size):
                 batch = order[start : start + task.batch_size]
                 task.optimizer.zero_grad(set_to_none=True)

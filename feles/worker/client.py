@@ -26,6 +26,7 @@ from feles.protocol import (
     decode_tensors,
     encode_result,
 )
+from feles.worker.accelerator import prepare_device, resolve_device
 from feles.worker.metrics import WorkerMetrics
 from feles.worker.state import WorkerState
 from feles.worker.trainer import run_job
@@ -56,6 +57,7 @@ class WorkerOptions:
     give_up_after: float | None = None
     token: str | None = None
     metrics_port: int | None = None
+    device: str = "auto"
 
 
 class Worker:
@@ -63,6 +65,8 @@ class Worker:
 
     def __init__(self, options: WorkerOptions, http: httpx.Client | None = None) -> None:
         self.options = options
+        self.device = resolve_device(options.device)  # DeviceUnavailable before any request: a clear start error
+        prepare_device(self.device)
         self.http = http or _client(options)
         # Heartbeats come from a thread: a client of their own, built once (a client costs ~20 ms).
         self.beat_http = _client(options)
@@ -161,8 +165,8 @@ class Worker:
             # Same run: keep the built data and models (cached by repetition and version, never by version alone).
             previous.worker_id, previous.worker_secret = reply.worker_id, reply.worker_secret
         else:
-            self.state = WorkerState.from_reply(reply, self.options.data_dir)
-        log.info("registered as %s (run %s)", reply.worker_id, reply.run_id[:8])
+            self.state = WorkerState.from_reply(reply, self.options.data_dir, self.device)
+        log.info("registered as %s (run %s) on %s", reply.worker_id, reply.run_id[:8], self.device)
         assert self.state is not None
         return self.state
 

@@ -64,13 +64,15 @@ class WorkerState:
     client: ClientAlgorithm
     local_data: dict[Phase, LocalDataOptimizer]
     worker_secret: str = ""
+    #: Where models and batches live while a job runs (feles.worker.accelerator.resolve_device).
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     #: Decoded global models by (repetition, version): a version number alone may name another repetition's model.
     models: OrderedDict[tuple[int, int], dict[str, torch.Tensor]] = field(default_factory=OrderedDict)
     _data: dict[int, RepetitionData] = field(default_factory=dict)
     _module: nn.Module | None = None
 
     @classmethod
-    def from_reply(cls, reply: RegisterReply, data_dir: Path | None) -> WorkerState:
+    def from_reply(cls, reply: RegisterReply, data_dir: Path | None, device: torch.device | None = None) -> WorkerState:
         spec = reply.spec
         phases = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
         local_data = {
@@ -85,6 +87,7 @@ class WorkerState:
             data_dir=resolve_data_dir(data_dir, spec.simulation.data_dir),
             client=build_client(spec.algorithms),
             local_data=local_data,
+            device=device or torch.device("cpu"),
         )
 
     def repetition_data(self, repetition: int) -> RepetitionData:
@@ -98,7 +101,8 @@ class WorkerState:
         """One model instance reused by every job (weights are loaded per job)."""
         if self._module is None:
             dataset = self.repetition_data(repetition).dataset
-            self._module = build_model(self.model_name, dataset.input_shape, dataset.num_classes)
+            model = build_model(self.model_name, dataset.input_shape, dataset.num_classes)
+            self._module = model.to(self.device)
         return self._module
 
     @property

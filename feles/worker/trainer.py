@@ -11,6 +11,7 @@ from feles.config import AlgorithmsSection
 from feles.evaluation import EVAL_BATCH_SIZE, evaluate
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
+from feles.worker.accelerator import to_cpu, to_device
 from feles.worker.state import WorkerState
 
 
@@ -62,6 +63,7 @@ def run_job(
     if job.phase is Phase.FIT:
         return _train(state, job, model, weights, job_tensors, started)
     x, y = test_examples(state, job) if job.phase is Phase.TEST else device_examples(state, job)
+    x, y = x.to(state.device), y.to(state.device)
     # A device's eval batch size only prices its simulated time; the forward passes use the fast one.
     evaluation = evaluate(model, x, y, batch_size=job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE)
     result = JobResult(
@@ -85,6 +87,8 @@ def _train(
     started: float,
 ) -> tuple[JobResult, dict[str, torch.Tensor]]:
     x, y = device_examples(state, job)
+    x, y = x.to(state.device), y.to(state.device)
+    # Batch order comes from a CPU generator: the same batches on any device.
     generator = torch.Generator().manual_seed(job.seed)
     torch.manual_seed(job.seed)  # layers that draw from the global generator (dropout) stay reproducible
     task = LocalTask(
@@ -95,12 +99,11 @@ def _train(
         batch_size=job.batch_size,
         optimizer=make_optimizer(list(model.parameters()), state.spec.algorithms),
         generator=generator,
-        global_weights=weights,
-        extra=job_tensors or {},
+        global_weights=to_device(weights, state.device),
+        extra=to_device(job_tensors or {}, state.device),
     )
     outcome = state.client.train(task)
-    model_tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-    tensors = join_extra(model_tensors, outcome.extra)
+    tensors = join_extra(to_cpu(model.state_dict()), to_cpu(outcome.extra))
     result = JobResult(
         job_id=job.id,
         worker_id=state.worker_id,
