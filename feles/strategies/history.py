@@ -17,7 +17,9 @@ class DeviceHistory:
 
     Per device (indexed by id): fit phases selected and failed, last round selected (-1 = never),
     last local training loss (NaN = never), and the sum and sum of squares of the simulated time of
-    its completed fit jobs. Per round: the fit phase's simulated time, in round order.
+    its completed fit jobs. Per round: the fit phase's simulated time, in round order. The loss log:
+    one entry (round, device, local loss) per completed fit job with a finite loss, in round then device
+    order, for strategies that weigh a device's past losses (ucb_cs's discounted mean).
     """
 
     times_selected: np.ndarray
@@ -27,6 +29,9 @@ class DeviceHistory:
     time_sum: np.ndarray
     time_sq_sum: np.ndarray
     round_times: np.ndarray
+    loss_rounds: np.ndarray
+    loss_devices: np.ndarray
+    loss_values: np.ndarray
 
     @classmethod
     def empty(cls, num_devices: int) -> DeviceHistory:
@@ -38,18 +43,24 @@ class DeviceHistory:
             time_sum=np.zeros(num_devices),
             time_sq_sum=np.zeros(num_devices),
             round_times=np.zeros(0),
+            loss_rounds=np.zeros(0, dtype=np.int64),
+            loss_devices=np.zeros(0, dtype=np.int64),
+            loss_values=np.zeros(0),
         )
 
     @classmethod
     def restore(cls, arrays: Mapping[str, np.ndarray]) -> DeviceHistory:
-        """A history from what `arrays` returned (a checkpoint's copy)."""
-        return cls(**{name: np.array(array, copy=True) for name, array in arrays.items()})
+        """A history from what `arrays` returned (a checkpoint's copy); a field it lacks starts empty."""
+        restored = {name: np.array(array, copy=True) for name, array in arrays.items()}
+        # A checkpoint written before the loss log existed resumes with an empty log.
+        missing = cls.empty(len(restored["times_selected"])).arrays()
+        return cls(**{**missing, **restored})
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
     def per_device(self) -> dict[str, Any]:
-        """The arrays indexed by device id (everything but the per-round times)."""
+        """What a DeviceView reads: the arrays indexed by device id, and the loss log (not the per-round times)."""
         return {name: array for name, array in self.arrays().items() if name != "round_times"}
 
     def record_fit(self, round_: int, costs: JobCosts, losses: Mapping[int, float]) -> None:
@@ -64,3 +75,8 @@ class DeviceHistory:
         self.round_times = np.append(self.round_times, costs.round_time())
         for device, loss in losses.items():
             self.last_loss[device] = loss
+        # Sorted by device: results arrive in any order, the log must not depend on it.
+        logged = sorted((device, loss) for device, loss in losses.items() if np.isfinite(loss))
+        self.loss_rounds = np.append(self.loss_rounds, np.full(len(logged), round_, dtype=np.int64))
+        self.loss_devices = np.append(self.loss_devices, np.array([d for d, _ in logged], dtype=np.int64))
+        self.loss_values = np.append(self.loss_values, np.array([v for _, v in logged], dtype=np.float64))
