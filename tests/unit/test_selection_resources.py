@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 import pytest
 
 from feles.plugin_params import StrategyParamsError
 from feles.strategies import SELECTORS, DeviceView
+from feles.strategies.selection.limited_consumption import choose
 from tests.unit.test_selection_common import TOTAL_TIME, a_history, context, population, select
 
 SOME = np.array([0, 2, 4, 6])
@@ -168,3 +170,20 @@ def test_limited_consumption_energy_needs_the_energy_model() -> None:
     devices = replace(a_history(), pow_comp_s=None, pow_net_s=None)
     with pytest.raises(RuntimeError, match="energy_limit needs the energy model"):
         selector.select_devices(context(devices=devices, round_=5))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_limited_consumption_is_optimal_against_brute_force(seed: int) -> None:
+    # Random small instances with two budgets, ties included: the integer program (after dropping dominated
+    # devices) reaches the best objective over every feasible set of the largest feasible size.
+    rng = np.random.default_rng(seed)
+    scores = rng.choice([0.5, 1.0, 1.5, 2.0, 3.0], size=10)
+    costs = rng.integers(1, 6, size=(2, 10)).astype(np.float64)
+    limits = np.array([9.0, 10.0])
+    feasible = [list(s) for c in range(4) for s in combinations(range(10), c) if (costs[:, s].sum(1) <= limits).all()]
+    best_count = max(len(s) for s in feasible)
+    best = min(scores[s].sum() for s in feasible if len(s) == best_count)
+    chosen = choose(scores, costs, limits, 3)
+    assert len(chosen) == best_count
+    assert scores[chosen].sum() == pytest.approx(best)
+    assert (costs[:, chosen].sum(axis=1) <= limits).all()

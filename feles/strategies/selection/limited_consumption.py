@@ -43,6 +43,31 @@ def solve(scores: np.ndarray, costs: np.ndarray, limits: np.ndarray, count: int)
     return np.flatnonzero(np.round(result.x) == 1)
 
 
+def cheapest_if_within(scores: np.ndarray, costs: np.ndarray, limits: np.ndarray, count: int) -> np.ndarray | None:
+    """The `count` smallest scores if they fit every budget (then they are optimal), else None.
+
+    Most rounds end here: the solver is only needed when a budget binds, and it is slow on large pools.
+    """
+    best = np.argsort(scores, kind="stable")[:count]
+    return best if (costs[:, best].sum(axis=1) <= limits).all() else None
+
+
+def undominated(scores: np.ndarray, costs: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the items that fewer than `count` others dominate (no worse score, no larger cost).
+
+    An optimal set never needs the others: an item with `count` dominators has one outside any set of
+    `count`, and swapping it in is no worse. Ties go to the earlier position, so equal items are not all
+    dropped. This shrinks the solver's problem from every available device to a few per selected one.
+    """
+    order = np.lexsort((np.arange(len(scores)), *costs[::-1], scores))  # every dominator comes first
+    ordered = costs[:, order]
+    keep = np.zeros(len(scores), dtype=bool)
+    for rank, position in enumerate(order):
+        dominators = np.all(ordered[:, :rank] <= ordered[:, rank : rank + 1], axis=0).sum()
+        keep[position] = dominators < count
+    return np.flatnonzero(keep)
+
+
 def feasible_counts(costs: np.ndarray, limits: np.ndarray, count: int) -> int:
     """An upper bound on how many items fit every budget: the cheapest ones of each budget, at most `count`."""
     bound = count
@@ -50,6 +75,19 @@ def feasible_counts(costs: np.ndarray, limits: np.ndarray, count: int) -> int:
         cumulative = np.cumsum(np.sort(row))
         bound = min(bound, int(np.searchsorted(cumulative, limit * (1 + 1e-12), side="right")))
     return bound
+
+
+def choose(scores: np.ndarray, costs: np.ndarray, limits: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the best set of `count` items within the budgets, or of the largest count that fits."""
+    for size in range(feasible_counts(costs, limits, count), 0, -1):
+        chosen = cheapest_if_within(scores, costs, limits, size)
+        if chosen is None:
+            candidates = undominated(scores, costs, size)
+            solved = solve(scores[candidates], costs[:, candidates], limits, size)
+            chosen = None if solved is None else candidates[solved]
+        if chosen is not None:
+            return chosen
+    return np.zeros(0, dtype=np.int64)
 
 
 @SELECTORS.register("limited_consumption")
@@ -92,8 +130,4 @@ class LimitedConsumptionSelector(HistoryBasedSelector):
         scores = inverse_losses(context.devices.last_loss)[pool]
         costs = np.array([consumption[key][pool] for key in consumption]).reshape(len(consumption), len(pool))
         limits = np.array([self.limits[key] for key in consumption], dtype=np.float64)
-        for count in range(feasible_counts(costs, limits, context.size), 0, -1):
-            chosen = solve(scores, costs, limits, count)
-            if chosen is not None:
-                return np.sort(pool[chosen])
-        return np.zeros(0, dtype=np.int64)
+        return np.sort(pool[choose(scores, costs, limits, context.size)])
