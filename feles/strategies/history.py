@@ -75,8 +75,28 @@ class DeviceHistory:
         self.round_times = np.append(self.round_times, costs.round_time())
         for device, loss in losses.items():
             self.last_loss[device] = loss
-        # Sorted by device: results arrive in any order, the log must not depend on it.
-        logged = sorted((device, loss) for device, loss in losses.items() if np.isfinite(loss))
-        self.loss_rounds = np.append(self.loss_rounds, np.full(len(logged), round_, dtype=np.int64))
-        self.loss_devices = np.append(self.loss_devices, np.array([d for d, _ in logged], dtype=np.int64))
-        self.loss_values = np.append(self.loss_values, np.array([v for _, v in logged], dtype=np.float64))
+        self._log_losses(round_, losses)
+
+    def _log_losses(self, round_: int, losses: Mapping[int, float]) -> None:
+        """Append the round's finite losses, by device: results arrive in any order, the log must not."""
+        devices = np.fromiter(losses.keys(), dtype=np.int64, count=len(losses))
+        values = np.fromiter(losses.values(), dtype=np.float64, count=len(losses))
+        order = np.argsort(devices, kind="stable")
+        finite = np.isfinite(values[order])
+        self._append_log(np.full(int(finite.sum()), round_, np.int64), devices[order][finite], values[order][finite])
+
+    def _append_log(self, rounds: np.ndarray, devices: np.ndarray, values: np.ndarray) -> None:
+        # The log's fields are views of buffers that double when full: appending a round costs its own
+        # entries, not a copy of the whole log (10,000 jobs a round make 500,000 entries in 50 rounds).
+        size, added = len(self.loss_values), len(values)
+        buffers = getattr(self, "_log_buffers", None)
+        if buffers is None or size + added > len(buffers[0]):
+            capacity = max(2 * (size + added), 1024)
+            current = (self.loss_rounds, self.loss_devices, self.loss_values)
+            buffers = tuple(np.empty(capacity, dtype=array.dtype) for array in current)
+            for buffer, array in zip(buffers, current, strict=True):
+                buffer[:size] = array
+            self._log_buffers = buffers
+        for buffer, array in zip(buffers, (rounds, devices, values), strict=True):
+            buffer[size : size + added] = array
+        self.loss_rounds, self.loss_devices, self.loss_values = (buffer[: size + added] for buffer in buffers)

@@ -50,3 +50,17 @@ def test_restore_round_trip_and_checkpoints_without_the_log() -> None:
     resumed = DeviceHistory.restore(older)
     assert resumed.loss_rounds.tolist() == []
     assert resumed.times_selected.tolist() == [1, 1, 0]
+
+
+def test_the_log_grows_past_its_buffer_and_earlier_views_stay_valid() -> None:
+    history = DeviceHistory.empty(700)
+    everyone = list(range(700))
+    job = costs(everyone, [0.1] * 700, [False] * 700)
+    history.record_fit(0, job, {device: 1.0 for device in everyone})
+    first = history.loss_values
+    history.record_fit(1, job, {device: 2.0 for device in everyone})  # 1,400 entries: past 1,024
+    history.record_fit(2, job, {device: 3.0 for device in everyone})
+    assert first.tolist() == [1.0] * 700
+    assert history.loss_rounds.tolist() == [0] * 700 + [1] * 700 + [2] * 700
+    assert history.loss_values[::700].tolist() == [1.0, 2.0, 3.0]
+    assert history.loss_devices[-1] == 699
