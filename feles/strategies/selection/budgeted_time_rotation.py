@@ -18,10 +18,6 @@ DEFAULTS = {"time_budget": None, "loss_rounds": 1, "fairness_rounds": 50}
 OWNER = "selection budgeted_time_rotation"
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
 @SELECTORS.register("budgeted_time_rotation")
 class BudgetedTimeRotationSelector(HistoryBasedSelector):
     """Fastest devices ("a fast round") while the mean fit time of the earlier rounds exceeds the budget;
@@ -51,18 +47,25 @@ class BudgetedTimeRotationSelector(HistoryBasedSelector):
             max(context.round, 0)
         )
         fast: list[bool] = []
+        # Running sums over the rounds before `round_`: all of them, the fast ones, the others (round 0 included).
+        total = fast_sum = other_sum = 0.0
+        fast_count = other_count = 0
         for round_ in range(1, context.round + 1):
-            past = times[:round_]
-            if not past:
+            if round_ > len(times):
                 fast.append(False)
                 continue
+            previous = times[round_ - 1]
+            total += previous
+            if round_ > 1 and fast[-1]:
+                fast_sum, fast_count = fast_sum + previous, fast_count + 1
+            else:
+                other_sum, other_count = other_sum + previous, other_count + 1
             budget = self.budget
             if budget is None:
-                quick = [t for t, was_fast in zip(past[1:], fast, strict=False) if was_fast]
-                others = [past[0]] + [t for t, was_fast in zip(past[1:], fast, strict=False) if not was_fast]
-                low, high = _mean(quick), _mean(others)
-                budget = past[0] if round_ == 1 else low + float(draws[round_ - 1]) * (high - low)
-            fast.append(_mean(past) > budget)
+                low = fast_sum / fast_count if fast_count else 0.0
+                high = other_sum / other_count if other_count else 0.0
+                budget = times[0] if round_ == 1 else low + float(draws[round_ - 1]) * (high - low)
+            fast.append(total / round_ > budget)
         return fast
 
     def select_from_history(self, context: SelectionContext) -> np.ndarray:
