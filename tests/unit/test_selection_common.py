@@ -76,7 +76,7 @@ def context(
     phase: str = "fit",
     **fields: Any,
 ) -> SelectionContext:
-    """k = 0.375 of 8 devices: 3 devices per round unless fewer are available; `seed` seeds rng and is the run's."""
+    """k = 0.375 of 8 devices: 3 devices per round unless fewer are available."""
     devices = devices or population()
     return SelectionContext(
         repetition=0,
@@ -88,7 +88,7 @@ def context(
         available=np.arange(len(devices.ips)) if available is None else np.asarray(available),
         devices=devices,
         rng=np.random.default_rng(seed),
-        seed=seed,
+        seed=seed,  # the run's seed too, as the orchestrator passes it
         **fields,
     )
 
