@@ -59,6 +59,7 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
             "limited_time",
             "loss_and_fairness",
             "random",
+            "ucb_cs",
         }
     ),
     "update": frozenset({"bestrt", "equal_computation_time", "static", "uniform"}),

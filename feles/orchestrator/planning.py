@@ -110,6 +110,7 @@ def plan_phase(
             devices=view,
             rng=numpy_rng(seed, f"select-{phase}", repetition, round_),
             round_times=state.history.round_times,
+            seed=seed,
         )
     )
     rng = numpy_rng(seed, f"update-{phase}", repetition, round_)

@@ -100,6 +100,25 @@ def test_every_algorithm_with_other_strategies_completes(tmp_path: Path) -> None
     assert nova[-1]["test_accuracy"] > 0.3
 
 
+def test_the_original_selectors_run_and_do_not_depend_on_the_workers(tmp_path: Path) -> None:
+    # ucb_cs reads the loss log the loop records, limited_consumption solves its integer program, and
+    # budgeted_time_rotation replays its seeded budget draws from the run's round times.
+    originals = {
+        "algorithms": {
+            "fit": {"selection": "ucb_cs"},
+            "eval": {"selection": "limited_consumption"},
+        }
+    }
+    one = run(tmp_path / "one", originals, workers=1)
+    two = run(tmp_path / "two", originals, workers=2)
+    assert one == two
+    assert all(row["fit_selected"] >= 1 and row["eval_selected"] >= 1 for row in one)
+    rotation = {"algorithms": {"fit": {"selection": "budgeted_time_rotation"}, "eval": {"selection": "limited_time"}}}
+    rounds = run(tmp_path / "rotation", rotation)
+    assert len(rounds) == 4
+    assert all(row["fit_selected"] >= 1 for row in rounds)
+
+
 def plugin_code() -> str:
     """The custom selector docs/plugins.md shows."""
     text = (DOCS / "plugins.md").read_text()

@@ -29,6 +29,7 @@ ORIGINAL_FELES = [
     "budgeted_time_rotation",
     "limited_time",
     "limited_consumption",
+    "ucb_cs",
 ]
 
 # Eight devices. With E = 1, B = 32 and 600 examples each runs ceil(600/32) = 19 iterations; a fit job
@@ -56,6 +57,11 @@ def population(**fields: Any) -> DeviceView:
         last_selected_round=np.full(n, -1, dtype=np.int64),
         last_loss=np.full(n, np.nan),
         model_parameters=10_000,
+        pow_comp_s=100.0,
+        pow_net_s=200.0,
+        loss_rounds=np.zeros(0, dtype=np.int64),
+        loss_devices=np.zeros(0, dtype=np.int64),
+        loss_values=np.zeros(0),
     )
     return replace(base, **fields)
 
@@ -82,6 +88,7 @@ def context(
         available=np.arange(len(devices.ips)) if available is None else np.asarray(available),
         devices=devices,
         rng=np.random.default_rng(seed),
+        seed=seed,  # the run's seed too, as the orchestrator passes it
         **fields,
     )
 
@@ -94,7 +101,9 @@ def a_history() -> DeviceView:
     """The population after a few rounds: selections, failures, losses and observed times.
 
     Completed fit jobs [2, 0, 2, 1, 3, 0, 2, 0] with times 0: (0.4, 0.6), 2: (0.3, 0.5), 3: (0.5),
-    4: (0.7, 0.8, 0.9), 6: (0.5, 0.7); devices 1, 5 and 7 never completed one.
+    4: (0.7, 0.8, 0.9), 6: (0.5, 0.7); devices 1, 5 and 7 never completed one. Their local losses by
+    round (the last one is last_loss): 0: 1.2 (2), 0.9 (4); 2: 2.5 (1), 2.0 (3); 3: 0.4 (2); 4: 1.9 (1),
+    1.7 (3), 1.5 (4); 6: 1.4 (0), 1.1 (1).
     """
     return population(
         times_selected=np.array([3, 0, 2, 1, 4, 0, 2, 1]),
@@ -103,10 +112,13 @@ def a_history() -> DeviceView:
         last_loss=np.array([0.9, np.nan, 2.0, 0.4, 1.5, np.nan, 1.1, np.nan]),
         time_sum=np.array([1.0, 0.0, 0.8, 0.5, 2.4, 0.0, 1.2, 0.0]),
         time_sq_sum=np.array([0.52, 0.0, 0.34, 0.25, 1.94, 0.0, 0.74, 0.0]),
+        loss_rounds=np.array([0, 1, 1, 1, 2, 2, 3, 3, 4, 4]),
+        loss_devices=np.array([6, 2, 4, 6, 0, 3, 2, 4, 0, 4]),
+        loss_values=np.array([1.4, 2.5, 1.9, 1.1, 1.2, 0.4, 2.0, 1.7, 0.9, 1.5]),
     )
 
 
-def test_all_twelve_strategies_of_the_original_feles_are_registered() -> None:
+def test_all_thirteen_strategies_of_the_original_feles_are_registered() -> None:
     assert set(ORIGINAL_FELES) <= set(SELECTORS.names())
 
 
@@ -141,6 +153,29 @@ def test_unknown_parameter_is_an_error_naming_it(name: str) -> None:
 @pytest.mark.parametrize("name", ORIGINAL_FELES)
 def test_never_more_than_the_available_devices(name: str) -> None:
     assert len(select(name, available=np.array([4]), devices=a_history())) <= 1
+
+
+HISTORY_BASED = [
+    "loss_and_fairness",
+    "ucb_cs",
+    "best_time_expected",
+    "budgeted_fairness_rotation",
+    "budgeted_time_rotation",
+    "limited_time",
+    "limited_consumption",
+]
+
+
+@pytest.mark.parametrize("name", HISTORY_BASED)
+def test_round_0_is_a_uniform_draw(name: str) -> None:
+    # As in the original: no history to rank by, so context.size devices drawn from the round's generator.
+    draws = set()
+    for seed in range(6):
+        picks = select(name, devices=a_history(), round_=0, seed=seed)
+        expected = np.sort(np.random.default_rng(seed).choice(np.arange(8), size=3, replace=False)).tolist()
+        assert picks == expected
+        draws.add(tuple(picks))
+    assert len(draws) > 1
 
 
 def test_ties_are_broken_by_the_seeded_generator() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from feles.plugin_params import StrategyParamsError
+from feles.seeding import numpy_rng
 from feles.strategies import SELECTORS
-from tests.unit.test_selection_common import a_history, population, select
+from tests.unit.test_selection_common import a_history, context, select
 
 TRAINED = np.array([0, 2, 3, 4, 6])  # the devices of a_history() that completed a fit job
 
@@ -39,34 +42,35 @@ def test_loss_and_fairness_exploration_weight() -> None:
     assert picks == [2, 3, 6]
 
 
-def test_best_time_expected_default_weights() -> None:
-    # q = quadratic mean of observed times, else this round's estimate: 0.510, 1.127, 0.412, 0.5, 0.804, 0.802,
-    # 0.608, 0.393; mean 0.645. Score 0.5 q + 0.5 n 0.645 with n = [3, 0, 2, 1, 4, 0, 2, 1]:
-    # 1.222, 0.564, 0.851, 0.572, 1.691, 0.401, 0.949, 0.519 -> 5, 7, 1.
-    assert select("best_time_expected", devices=a_history()) == [1, 5, 7]
+def test_best_time_expected_default_weights_are_the_originals() -> None:
+    # q = quadratic mean of observed times, 0 if none: 0.510, 0, 0.412, 0.5, 0.804, 0, 0.608, 0 (mean over the
+    # five observed: 0.567); s = 0.1, 0, 0.1, 0, 0.082, 0, 0.1, 0; n = [3, 0, 2, 1, 4, 0, 2, 1].
+    # Score 0.34 q + 0.33 s + 0.33 n 0.567:
+    expected = [0.7676, 0.0, 0.5474, 0.3571, 1.0487, 0.0, 0.6140, 0.1871]
+    selector = SELECTORS.get("best_time_expected")({})
+    scores = selector.scores(context(devices=a_history(), round_=5))
+    assert np.allclose(scores, expected, atol=1e-3)
+    assert select("best_time_expected", devices=a_history(), round_=5, k=0.75) == [1, 2, 3, 5, 6, 7]
 
 
-def test_best_time_expected_speed_only() -> None:
-    # Smallest q: 0.393 (7), 0.412 (2), 0.5 (3).
-    params = {"speed": 1.0, "fairness": 0.0}
-    assert select("best_time_expected", params, devices=a_history()) == [2, 3, 7]
+def test_best_time_expected_never_selected_devices_score_time_0() -> None:
+    # Speed only: 1, 5 and 7 have no observed time and score 0 (as in the original), ahead of 2 (0.412 s),
+    # although their estimated jobs (1.127, 0.802, 0.393 s) are not the fastest.
+    params = {"speed": 1.0, "stability": 0.0, "fairness": 0.0}
+    assert select("best_time_expected", params, devices=a_history(), round_=5) == [1, 5, 7]
+    assert select("best_time_expected", params, devices=a_history(), round_=5, k=0.5) == [1, 2, 5, 7]
 
 
 def test_best_time_expected_stability_term() -> None:
-    # Standard deviations 0.1 (0, 2, 6), 0.082 (4), 0 otherwise. q + 5 s: 1.01, 1.127, 0.912, 0.5, 1.212, 0.802,
-    # 1.108, 0.393 -> 7, 3, 5.
+    # Standard deviations 0.1 (0, 2, 6), 0.082 (4), 0 otherwise. With q + 5 s the trained devices score
+    # 1.01 (0), 0.912 (2), 0.5 (3), 1.212 (4), 1.108 (6): after 1, 5, 7, device 3.
     params = {"speed": 1.0, "stability": 5.0, "fairness": 0.0}
-    assert select("best_time_expected", params, devices=a_history()) == [3, 5, 7]
-
-
-def test_best_time_expected_without_time_history_uses_estimates() -> None:
-    # Never selected, no observed times: the fastest estimated jobs, like best_round_time.
-    assert select("best_time_expected", devices=population()) == [2, 4, 7]
+    assert select("best_time_expected", params, devices=a_history(), round_=5, k=0.5) == [1, 3, 5, 7]
 
 
 def test_best_time_expected_weights_must_not_all_be_zero() -> None:
     with pytest.raises(StrategyParamsError, match="cannot all be 0"):
-        SELECTORS.get("best_time_expected")({"speed": 0, "fairness": 0})
+        SELECTORS.get("best_time_expected")({"speed": 0, "stability": 0, "fairness": 0})
 
 
 def test_budgeted_fairness_rotation_restores_fairness_when_over_budget() -> None:
@@ -97,30 +101,57 @@ def test_budgeted_fairness_rotation_explicit_budget() -> None:
     assert trained == [2, 4, 6]
 
 
-def test_budgeted_time_rotation_cycles_loss_and_fairness() -> None:
-    # Mean round time 1.0 equals the automatic budget (the first round's time): no fast round.
-    times = np.array([1.0, 0.8, 1.2])
-    loss = select("budgeted_time_rotation", devices=a_history(), round_=4, round_times=times, available=TRAINED)
-    assert loss == [2, 4, 6]
-    fair = select("budgeted_time_rotation", devices=a_history(), round_=3, round_times=times, available=TRAINED)
-    assert fair == [2, 3, 6]  # least selected among 0, 2, 3, 4, 6: 1 (3), then 2 (2 and 6)
+# Every device trained, so that biggest-loss picks (2, 4, 6) and least-selected picks (1 and 5 first) differ.
+TRAINED_ALL = {"last_loss": np.array([0.9, 0.5, 2.0, 0.4, 1.5, 0.3, 1.1, 0.8])}
 
 
-def test_budgeted_time_rotation_selects_the_fastest_when_over_budget() -> None:
-    times = np.array([1.0, 1.5])  # mean 1.25 > 1.0
-    assert select("budgeted_time_rotation", devices=a_history(), round_=2, round_times=times) == [2, 3, 7]
-    relaxed = {"time_budget": 2.0}
-    assert select("budgeted_time_rotation", relaxed, devices=a_history(), round_=2, round_times=times) != [2, 3, 7]
+def rotation(round_: int, params: dict | None = None, **fields: object) -> list[int]:
+    devices = replace(a_history(), **TRAINED_ALL)
+    return select("budgeted_time_rotation", params, devices=devices, round_=round_, **fields)
+
+
+def test_budgeted_time_rotation_one_loss_round_per_50_fairness_rounds() -> None:
+    # The original's default frequencies; without round times no round is fast.
+    assert rotation(1) == [2, 4, 6]
+    for round_ in (2, 30, 51):
+        assert {1, 5} <= set(rotation(round_))
+    assert rotation(52) == [2, 4, 6]
 
 
 def test_budgeted_time_rotation_frequencies() -> None:
     params = {"loss_rounds": 2, "fairness_rounds": 1}
-    kinds = []
-    for round_ in range(6):
-        picks = select("budgeted_time_rotation", params, devices=a_history(), round_=round_, available=TRAINED)
-        kinds.append("loss" if picks == [2, 4, 6] else "fair")
+    kinds = ["loss" if rotation(round_, params) == [2, 4, 6] else "fair" for round_ in range(1, 7)]
     assert kinds == ["loss", "loss", "fair", "loss", "loss", "fair"]
 
 
-def test_budgeted_time_rotation_without_round_times_never_exceeds_the_budget() -> None:
-    assert select("budgeted_time_rotation", devices=a_history(), round_=2, available=TRAINED) == [2, 4, 6]
+def test_budgeted_time_rotation_round_1_budget_is_round_0s_time() -> None:
+    # Round 1: the budget is round 0's time, which the mean cannot exceed: a loss round, never a fast one.
+    assert rotation(1, round_times=np.array([9.0])) == [2, 4, 6]
+
+
+def test_budgeted_time_rotation_round_2_after_no_fast_round_is_fast() -> None:
+    # Round 2 draws the budget from U(0, mean of rounds 0 and 1) (no fast round yet: its mean is 0), below the
+    # mean round time: the fastest devices by expected time, 0.393 (7, estimated), 0.412 (2), 0.5 (3).
+    for seed in range(5):
+        assert rotation(2, round_times=np.array([1.0, 1.0]), seed=seed) == [2, 3, 7]
+
+
+def test_budgeted_time_rotation_budget_between_fast_and_other_rounds() -> None:
+    # Rounds 0, 1 took 1 s, round 2 (fast) 0.2 s. Round 3's budget is U(0.2, 1.0) = 0.2 + 0.8 u; the mean time
+    # 0.733 exceeds it when u < 2/3. u is the run's draw for round 3: a function of seed and repetition.
+    times = np.array([1.0, 1.0, 0.2])
+    outcomes = set()
+    for seed in range(12):
+        u = numpy_rng(seed, "budgeted_time_rotation-fit", 0).random(3)[2]
+        fast = bool(0.2 + 0.8 * u < 2.2 / 3)
+        outcomes.add(fast)
+        picks = rotation(3, round_times=times, seed=seed)
+        # Not fast: round 3 is the second non-fast round, a least-selected round (1 and 5 first).
+        assert (picks == [2, 3, 7]) if fast else ({1, 5} <= set(picks))
+    assert outcomes == {True, False}
+
+
+def test_budgeted_time_rotation_explicit_budget() -> None:
+    times = np.array([1.0, 1.5])  # mean 1.25
+    assert rotation(2, {"time_budget": 1.0}, round_times=times) == [2, 3, 7]
+    assert rotation(2, {"time_budget": 2.0}, round_times=times) != [2, 3, 7]

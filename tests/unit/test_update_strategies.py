@@ -27,8 +27,10 @@ def plan(
     data_sizes: np.ndarray | None = None,
     seed: int = 0,
     selected: np.ndarray = SELECTED,
+    ips: np.ndarray | None = None,
 ) -> LocalWork:
     devices = population() if data_sizes is None else population(data_sizes=data_sizes)
+    devices = devices if ips is None else population(data_sizes=devices.data_sizes, ips=ips.astype(np.float64))
     context = UpdateContext(
         repetition=0,
         round=0,
@@ -71,6 +73,14 @@ def test_bestrt_scales_epochs_by_speed_relative_to_the_fastest() -> None:
     assert work.num_examples.tolist() == [100] * 4
 
 
+def test_bestrt_never_gives_more_than_the_configured_epochs() -> None:
+    # The original planned before selecting, against device -1 (here device 7, ips 90): devices 1 and 2
+    # (ips 150, 100) would get floor(10 * 150 / 90) = 16 and 11 epochs. The reference is the fastest selected.
+    work = plan("bestrt", selected=np.array([1, 2, 7]))
+    assert work.epochs.tolist() == [10, 6, 6]
+    assert work.epochs.max() == 10
+
+
 def test_bestrt_gives_slow_devices_at_least_one_epoch() -> None:
     assert plan("bestrt", epochs=2).epochs.tolist() == [1, 2, 1, 1]
 
@@ -81,17 +91,28 @@ def test_bestrt_fastest_is_among_the_selected_not_all_devices() -> None:
     assert work.epochs.tolist() == [5, 10, 8]
 
 
-def test_uniform_draws_within_the_default_ranges() -> None:
-    sizes = np.full(8, 600)
-    seen_epochs, seen_examples = set(), set()
-    for seed in range(200):
-        work = plan("uniform", epochs=3, num_examples=5, data_sizes=sizes, seed=seed)
+def test_uniform_draws_only_the_examples_by_default() -> None:
+    # The original FELES: E and B as configured, N drawn from 20..N (FELES: 1..E and 1..N before).
+    seen_examples = set()
+    for seed in range(100):
+        work = plan("uniform", epochs=3, num_examples=25, seed=seed)
+        assert work.epochs.tolist() == [3] * 4
         assert work.batch_size.tolist() == [32] * 4
-        seen_epochs |= set(work.epochs.tolist())
         seen_examples |= set(work.num_examples.tolist())
-    # Inclusive ranges: 1..E and 1..N.
-    assert seen_epochs == {1, 2, 3}
-    assert seen_examples == {1, 2, 3, 4, 5}
+    assert seen_examples == set(range(20, 26))
+
+
+def test_uniform_devices_with_fewer_than_20_examples_keep_them_all() -> None:
+    sizes = np.array([10, 600, 19, 600, 600, 600, 600, 600])
+    for seed in range(20):
+        work = plan("uniform", num_examples=30, data_sizes=sizes, seed=seed)
+        assert work.num_examples[[0, 2]].tolist() == [10, 19]
+        assert ((work.num_examples[[1, 3]] >= 20) & (work.num_examples[[1, 3]] <= 30)).all()
+
+
+def test_uniform_draws_epochs_when_asked() -> None:
+    seen = {e for seed in range(100) for e in plan("uniform", {"epochs_min": 1}, epochs=3, seed=seed).epochs.tolist()}
+    assert seen == {1, 2, 3}
 
 
 def test_uniform_explicit_ranges() -> None:
@@ -131,7 +152,7 @@ def test_equal_computation_time_varies_epochs() -> None:
 
 def test_equal_computation_time_varies_the_batch_size() -> None:
     # One epoch of 50, 150, 100, 80 steps over 600 examples: B = ceil(600 / steps) = 12, 4, 6, 8.
-    work = plan("equal_computation_time", {"vary": "batch_size"}, epochs=1)
+    work = plan("equal_computation_time", {"vary": "batch_size", "computation_time": 1.0}, epochs=1)
     assert work.batch_size.tolist() == [12, 4, 6, 8]
     assert local_iterations(work.epochs, work.batch_size, work.num_examples).tolist() == [50, 150, 100, 75]
 
@@ -147,6 +168,12 @@ def test_equal_computation_time_varies_the_examples() -> None:
     assert work.num_examples.tolist() == [320, 960, 640, 512]
     seconds = local_iterations(work.epochs, work.batch_size, work.num_examples) / population().ips[SELECTED]
     assert np.allclose(seconds, 0.2)
+
+
+def test_equal_computation_time_targets_the_original_0_15_s_by_default() -> None:
+    # 0.15 s at ips 500, 1500, 1000, 800: floor(0.15 ips) = 75, 225, 150, 120 iterations of 19 per epoch.
+    work = plan("equal_computation_time", selected=np.array([0, 1, 2, 3]), ips=np.array([500, 1500, 1000, 800] * 2))
+    assert work.epochs.tolist() == [3, 11, 7, 6]
 
 
 def test_equal_computation_time_never_gives_zero_epochs() -> None:

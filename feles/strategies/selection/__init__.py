@@ -12,6 +12,7 @@ from feles.strategies.selection import (  # noqa: F401
     limited_time,
     loss_and_fairness,
     random,
+    ucb_cs,
 )
 from feles.strategies.selection.base import SELECTORS, DeviceView, SelectionContext, Selector, selection_size
 

@@ -22,8 +22,9 @@ class DeviceView:
     round's; the history arrays count fit phases: times selected/failed, last round selected
     (-1 = never), last local training loss (NaN = never trained). The optional fields below are None
     when the orchestrator does not provide them: the sum and the sum of squares of the simulated time
-    [s] of each device's completed fit jobs, and the energy model's mWh per second of computation and
-    of communication.
+    [s] of each device's completed fit jobs, the energy model's mWh per second of computation and
+    of communication, and the loss log: round, device and local loss of every completed fit job
+    (three aligned arrays, in round order).
     """
 
     ips: np.ndarray
@@ -39,6 +40,9 @@ class DeviceView:
     time_sq_sum: np.ndarray | None = None
     pow_comp_s: float | None = None
     pow_net_s: float | None = None
+    loss_rounds: np.ndarray | None = None
+    loss_devices: np.ndarray | None = None
+    loss_values: np.ndarray | None = None
 
     @property
     def times_completed(self) -> np.ndarray:
@@ -51,7 +55,8 @@ class SelectionContext:
     """Everything a selector may read for one phase of one round.
 
     `round_times` (optional, None when the orchestrator does not provide it): the simulated fit time [s]
-    of each earlier round of the repetition, in round order.
+    of each earlier round of the repetition, in round order. `seed`: the run's seed, for a strategy that
+    replays the random draws of earlier rounds (it keeps no state between rounds).
     """
 
     repetition: int
@@ -64,6 +69,7 @@ class SelectionContext:
     devices: DeviceView
     rng: np.random.Generator
     round_times: np.ndarray | None = None
+    seed: int = 0
 
     @property
     def size(self) -> int:

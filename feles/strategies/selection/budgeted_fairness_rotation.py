@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from feles.plugin_params import number, optional_number, take_params
-from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
+from feles.strategies.selection.base import SELECTORS, SelectionContext
+from feles.strategies.selection.history_based import HistoryBasedSelector
 from feles.strategies.selection.rotation import biggest_loss, fastest, least_selected
 
 DEFAULTS = {"fairness_budget": None, "fairness_slope": 0.125}
@@ -16,7 +17,7 @@ OWNER = "selection budgeted_fairness_rotation"
 
 
 @SELECTORS.register("budgeted_fairness_rotation")
-class BudgetedFairnessRotationSelector(Selector):
+class BudgetedFairnessRotationSelector(HistoryBasedSelector):
     """Least selected devices when std(times selected) exceeds the budget; else fastest (even rounds) or
     biggest loss (odd rounds). The budget is `fairness_budget`, or `fairness_slope * round` when unset."""
 
@@ -29,7 +30,7 @@ class BudgetedFairnessRotationSelector(Selector):
         # Counts spread as rounds accumulate, so an automatic budget grows with the round (as in FELES).
         return self.budget if self.budget is not None else self.slope * round_
 
-    def select_devices(self, context: SelectionContext) -> np.ndarray:
+    def select_from_history(self, context: SelectionContext) -> np.ndarray:
         unfairness = float(np.std(context.devices.times_selected))
         if unfairness > self.fairness_budget(context.round):
             return least_selected(context)

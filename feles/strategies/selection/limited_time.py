@@ -1,4 +1,4 @@
-"""`limited_time`: a random choice among the devices whose estimated times respect the limits."""
+"""`limited_time`: the biggest-loss devices among those whose times respect the limits."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from typing import Any
 import numpy as np
 
 from feles.plugin_params import boolean, optional_number, take_params
-from feles.strategies.estimates import communication_time, computation_time
-from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
+from feles.strategies.estimates import communication_time, computation_time, observed_times
+from feles.strategies.selection.base import SELECTORS, SelectionContext
+from feles.strategies.selection.history_based import HistoryBasedSelector
+from feles.strategies.selection.ranking import loss_scores, top
 
 LIMITS = ("computation_time_limit", "communication_time_limit", "total_time_limit")
-DEFAULTS: dict[str, Any] = {**dict.fromkeys(LIMITS), "auto": False}
+#: The original FELES's: only a total limit, of 5 s.
+DEFAULTS: dict[str, Any] = {**dict.fromkeys(LIMITS), "total_time_limit": 5.0, "auto": False}
 OWNER = "selection limited_time"
 
 
@@ -23,11 +26,14 @@ def automatic_limit(times: np.ndarray) -> float:
 
 
 @SELECTORS.register("limited_time")
-class LimitedTimeSelector(Selector):
-    """Uniform sample of the available devices within every limit [s] (fewer than k * devices if few qualify).
+class LimitedTimeSelector(HistoryBasedSelector):
+    """The largest last losses (never-trained first) among the available devices within every limit [s];
+    fewer than the phase's count if few qualify.
 
-    With `auto: true`, each limit left unset becomes the mean plus the mean absolute deviation of that
-    estimate over the available devices.
+    Total time: the quadratic mean of the device's observed fit times, 0 if it has none (as in the original,
+    an unknown device is within the limit). Computation: this round's E * ceil(N/B) / ips. Communication:
+    this round's transfers / net_speed. With `auto: true`, each limit left null becomes the mean plus the
+    mean absolute deviation of that time over the available devices.
     """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -36,25 +42,24 @@ class LimitedTimeSelector(Selector):
         self.auto = boolean(OWNER, "auto", self.params["auto"])
 
     def eligible(self, context: SelectionContext) -> np.ndarray:
-        """Ids of the available devices whose estimates respect the limits."""
+        """Ids of the available devices whose times respect the limits."""
         candidates = context.available
-        computation = computation_time(context)[candidates]
-        communication = communication_time(context)[candidates]
-        estimates = {
-            "computation_time_limit": computation,
-            "communication_time_limit": communication,
-            "total_time_limit": computation + communication,
+        observed, _ = observed_times(context.devices)
+        times = {
+            "computation_time_limit": computation_time(context)[candidates],
+            "communication_time_limit": communication_time(context)[candidates],
+            "total_time_limit": np.nan_to_num(observed, nan=0.0)[candidates],
         }
         keep = np.ones(len(candidates), dtype=bool)
-        for key, times in estimates.items():
+        for key, values in times.items():
             limit = self.limits[key]
-            if limit is None and self.auto and len(times):
-                limit = automatic_limit(times)
+            if limit is None and self.auto and len(values):
+                limit = automatic_limit(values)
             if limit is not None:
-                keep &= times <= limit
+                keep &= values <= limit
         return candidates[keep]
 
-    def select_devices(self, context: SelectionContext) -> np.ndarray:
+    def select_from_history(self, context: SelectionContext) -> np.ndarray:
         eligible = self.eligible(context)
         count = min(context.size, len(eligible))
-        return np.sort(context.rng.choice(eligible, size=count, replace=False))
+        return top(context, loss_scores(context), count, largest=True, candidates=eligible)

@@ -9,14 +9,15 @@ from typing import Any
 import numpy as np
 
 from feles.plugin_params import number, take_params
-from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
+from feles.strategies.selection.base import SELECTORS, SelectionContext
+from feles.strategies.selection.history_based import HistoryBasedSelector
 from feles.strategies.selection.ranking import loss_scores, top
 
 DEFAULTS = {"exploration": 1.0}
 
 
 @SELECTORS.register("loss_and_fairness")
-class LossAndFairnessSelector(Selector):
+class LossAndFairnessSelector(HistoryBasedSelector):
     """Largest upper confidence bound A_i = loss_i + sigma * sqrt(2 ln(t) / n_i).
 
     loss_i is the device's last local loss (UCB-CS's discounted mean loss in the limit of a short memory,
@@ -36,5 +37,5 @@ class LossAndFairnessSelector(Selector):
         bounds = loss_scores(context) + self.exploration * bonus
         return np.where(completed > 0, bounds, np.inf)
 
-    def select_devices(self, context: SelectionContext) -> np.ndarray:
+    def select_from_history(self, context: SelectionContext) -> np.ndarray:
         return top(context, self.bounds(context), context.size, largest=True)

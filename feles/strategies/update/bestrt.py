@@ -14,7 +14,12 @@ from feles.strategies.update.base import UPDATE_OPTIMIZERS, LocalWork, UpdateCon
 
 @UPDATE_OPTIMIZERS.register("bestrt")
 class BestRoundTimeUpdate(UpdateOptimizer):
-    """E_i = max(1, floor(E * ips_i / max ips of the selected devices)); B and N from the phase's params."""
+    """E_i = max(1, floor(E * ips_i / max ips of the selected devices)); B and N from the phase's params.
+
+    The reference is the fastest selected device, so no device runs more than E epochs. The original FELES
+    meant the same but planned before selecting, so its reference was device -1 (the last one) and devices
+    faster than that one got more than E epochs.
+    """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(take_params("update bestrt", params, {}))

@@ -1,4 +1,7 @@
-"""`uniform`: E, B and N drawn uniformly from ranges, per device and round (heterogeneous local work)."""
+"""`uniform`: E, B and N drawn uniformly from ranges, per device and round (heterogeneous local work).
+
+The original FELES keeps E and B and draws N from [20, N): heterogeneous amounts of data, not of epochs.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from feles.plugin_params import PluginParamsError, number, optional_integer, tak
 from feles.strategies.update.base import UPDATE_OPTIMIZERS, LocalWork, UpdateContext, UpdateOptimizer
 
 RANGES = ("epochs", "batch_size", "num_examples")
+#: The original's smallest drawn N: a job on fewer examples hardly trains.
+MIN_EXAMPLES = 20
 DEFAULTS: dict[str, Any] = {
     **{f"{name}_{end}": None for name in RANGES for end in ("min", "max")},
     "p_heterogeneous": 1.0,
@@ -23,8 +28,8 @@ class UniformUpdate(UpdateOptimizer):
     """With probability p_heterogeneous a device draws E, B, N uniformly (inclusive) from the ranges,
     otherwise it takes the maximum of each; N is capped by the device's data.
 
-    Unset bounds: epochs 1..E, batch_size B..B, num_examples 1..N (N: the phase's num_examples, or the
-    device's data size when that is unset).
+    Unset bounds (the original FELES's): epochs E..E, batch_size B..B, num_examples 20..N (N: the phase's
+    num_examples, or the device's data size when that is unset; a device with N < 20 keeps its N).
     """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -46,9 +51,9 @@ class UniformUpdate(UpdateOptimizer):
         sizes = context.devices.data_sizes[context.selected].astype(np.int64)
         examples = sizes if phase.num_examples is None else np.minimum(sizes, phase.num_examples)
         defaults = {
-            "epochs": (np.ones(n, np.int64), np.full(n, phase.epochs, np.int64)),
+            "epochs": (np.full(n, phase.epochs, np.int64), np.full(n, phase.epochs, np.int64)),
             "batch_size": (np.full(n, phase.batch_size, np.int64), np.full(n, phase.batch_size, np.int64)),
-            "num_examples": (np.ones(n, np.int64), examples),
+            "num_examples": (np.full(n, MIN_EXAMPLES, np.int64), examples),
         }
         ranges = {}
         for name, (low, high) in defaults.items():
