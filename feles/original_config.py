@@ -99,9 +99,6 @@ KERAS_METRICS = {
 #: Federated algorithms of the original that never read fit.aggregation: each aggregates its own way.
 OWN_AGGREGATION = {"feddyn": "FedDyn", "fednova": "FedNova"}
 
-#: Selection strategies renamed in FELES.
-RENAMED_SELECTIONS = {"ucb_cs": "loss_and_fairness"}
-
 #: The original's selectors take no parameters from the config: these are their built-in limits.
 BUILT_IN_SELECTION_PARAMS: dict[str, dict[str, float]] = {
     "limited_consumption": {"energy_limit": 3400},
@@ -521,15 +518,6 @@ class _Translator:
 
     def selection(self, dotted: str, value: Any) -> None:
         phase_params = dotted.replace(".selection", ".selection_params")
-        if value in RENAMED_SELECTIONS:
-            renamed = RENAMED_SELECTIONS[value]
-            self.map(dotted, dotted, renamed, f"FELES's name for the original's {value!r}")
-            self.warn(
-                dotted,
-                f"{value!r} -> {renamed!r}: FELES's UCB-CS adds an undiscounted exploration bonus; the original "
-                "discounted past rounds (gamma 0.2) and scaled scores by each device's share of the examples",
-            )
-            return
         self.map(dotted, dotted, value)
         built_in = BUILT_IN_SELECTION_PARAMS.get(value) if isinstance(value, str) else None
         if built_in and not _has(self.source, phase_params):

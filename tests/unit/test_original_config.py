@@ -207,7 +207,7 @@ def test_the_use_case_runs_feddyn_with_its_own_aggregation() -> None:
     spec = parse_spec(translation.document)
     assert spec.algorithms.federated_algorithm == "feddyn"
     assert spec.algorithms.fit.aggregation is None  # feddyn's own, as the original's FedDyn did
-    assert spec.algorithms.fit.selection == "loss_and_fairness"
+    assert spec.algorithms.fit.selection == "ucb_cs"  # FELES's ucb_cs is the original's discounted UCB
     assert spec.algorithms.optimizer == "adam" and spec.algorithms.local_learning_rate == 0.001
     assert spec.simulation.metric == "accuracy"  # Keras's sparse_categorical_accuracy
     assert spec.data.non_iid_partitions == 0.5 and spec.data.mislabelling_percentage == 0.1
@@ -218,9 +218,6 @@ def test_the_use_case_runs_feddyn_with_its_own_aggregation() -> None:
         "`feles run --workers N` sets FELES's",
         "algorithms.fit.aggregation: 'fedavg' ignored: the original's FedDyn never reads it and aggregates its own "
         "way; FELES does the same (feddyn's own aggregation)",
-        "algorithms.fit.selection: 'ucb_cs' -> 'loss_and_fairness': FELES's UCB-CS adds an undiscounted exploration "
-        "bonus; the original discounted past rounds (gamma 0.2) and scaled scores by each device's share of the "
-        "examples",
         "algorithms.fit.params.k: the original selected int(0.7 x the devices available) each round, in both "
         "phases; FELES selects floor(0.7 x devices.num), at most the available ones: more devices when some are away",
         "devices.adversary_num: ignored: the original's number of malicious devices, which its code never reads "
