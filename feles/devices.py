@@ -17,16 +17,26 @@ from feles.seeding import numpy_rng
 MODEL_TRANSFERS = {"fit": 2.0, "eval": 1.0}
 
 
+#: A device's network spread is speed_var times U(NET_SPREAD_LOW, NET_SPREAD_HIGH), as in the original FELES.
+NET_SPREAD_LOW, NET_SPREAD_HIGH = 0.01, 0.99
+
+
 def _uniform(rng: np.random.Generator, mean: float, var: float, size: int) -> np.ndarray:
     return rng.uniform(mean - var, mean + var, size)
 
 
 @dataclass(frozen=True)
 class DevicePopulation:
-    """Device properties fixed for a whole repetition: compute speed and local data size."""
+    """Device properties fixed for a whole repetition: compute speed, local data size and network quality.
+
+    Each device's network speed has its own mean and spread (the original FELES's model): a slow device
+    stays slow from round to round, and the round's speed varies around its mean by up to its spread.
+    """
 
     ips: np.ndarray
     data_sizes: np.ndarray
+    net_speed_mean: np.ndarray
+    net_speed_spread: np.ndarray
 
     @property
     def size(self) -> int:
@@ -39,7 +49,20 @@ class DevicePopulation:
         ips = _uniform(rng, spec.computation.ips_mean, spec.computation.ips_var, n)
         mean, var = spec.data.num_examples_mean, spec.data.num_examples_var
         sizes = rng.integers(mean - var, mean + var, size=n, endpoint=True).astype(np.int64)
-        return cls(ips=ips, data_sizes=np.maximum(sizes, 1))
+        speed_var = spec.network.speed_var
+        net_mean = _uniform(rng, spec.network.speed_mean, speed_var, n)
+        net_spread = speed_var * rng.uniform(NET_SPREAD_LOW, NET_SPREAD_HIGH, n)
+        return cls(ips=ips, data_sizes=np.maximum(sizes, 1), net_speed_mean=net_mean, net_speed_spread=net_spread)
+
+    def draw_net_speed(self, rng: np.random.Generator) -> np.ndarray:
+        """One round's speeds: U(max(mean - spread, 0), mean + spread] per device, never 0.
+
+        The interval is open at its low end (high - U[0, 1) * width), so a device whose range reaches 0 gets a
+        small but positive speed, never the infinite transfer time of speed 0.
+        """
+        low = np.maximum(self.net_speed_mean - self.net_speed_spread, 0.0)
+        high = self.net_speed_mean + self.net_speed_spread
+        return high - rng.random(self.size) * (high - low)
 
 
 @dataclass(frozen=True)
@@ -55,11 +78,11 @@ class RoundConditions:
         return np.flatnonzero(self.available)
 
     @classmethod
-    def draw(cls, spec: SimulationSpec, repetition: int, round_: int) -> RoundConditions:
+    def draw(cls, spec: SimulationSpec, population: DevicePopulation, repetition: int, round_: int) -> RoundConditions:
         rng = numpy_rng(spec.simulation.seed, "round-conditions", repetition, round_)
         n = spec.devices.num
         available = rng.random(n) < spec.devices.p_available
-        net_speed = _uniform(rng, spec.network.speed_mean, spec.network.speed_var, n)
+        net_speed = population.draw_net_speed(rng)
         energy = np.maximum(_uniform(rng, spec.energy.avail_mean, spec.energy.avail_var, n), 0.0)
         return cls(available=available, net_speed=net_speed, energy=energy)
 

@@ -186,7 +186,7 @@ class SimulationLoop:
 
     def _run_round(self, rep: Repetition, round_: int) -> RoundOutcome:
         started = time.monotonic()
-        conditions = RoundConditions.draw(self.spec, rep.index, round_)
+        conditions = RoundConditions.draw(self.spec, rep.population, rep.index, round_)
         state = DeviceState(rep.population, conditions, conditions.energy.copy(), rep.history)
         costs = CostModel.of(self.spec, rep.model_parameters)
         fit = self._dispatch(rep, self._plan(rep, round_, Phase.FIT, state, costs))

@@ -94,12 +94,59 @@ def test_population_depends_on_repetition_and_seed() -> None:
         assert not np.array_equal(base.data_sizes, other.data_sizes)
 
 
+# --- network: per-device means and spreads ----------------------------------------------------------
+
+
+def test_population_network_means_and_spreads_within_range() -> None:
+    population = DevicePopulation.draw(make_spec(network={"speed_mean": 1000, "speed_var": 400}), 0)
+    assert population.net_speed_mean.min() >= 600 and population.net_speed_mean.max() <= 1400
+    assert population.net_speed_mean.min() < 610 and population.net_speed_mean.max() > 1390
+    # spread = speed_var * U(0.01, 0.99)
+    assert population.net_speed_spread.min() >= 4 and population.net_speed_spread.max() <= 396
+    assert population.net_speed_spread.min() < 10 and population.net_speed_spread.max() > 390
+
+
+def test_each_round_speed_lies_in_its_devices_own_range() -> None:
+    spec = make_spec(network={"speed_mean": 1000, "speed_var": 400})
+    population = DevicePopulation.draw(spec, 0)
+    speed = round_conditions(spec, 0, 3).net_speed
+    assert (speed > population.net_speed_mean - population.net_speed_spread).all()
+    assert (speed <= population.net_speed_mean + population.net_speed_spread).all()
+
+
+def test_slow_devices_stay_slow() -> None:
+    # Device means spread over [600, 1400] (variance 800^2 / 12 = 53,333); a round adds U(-v, v] with
+    # E[v^2 / 3] = 400^2 * E[U(0.01, 0.99)^2] / 3 = 17,500: two rounds' speeds correlate at about 0.75
+    # (i.i.d. draws per round, the old model, correlate at 0 +- 0.01 over 10,000 devices).
+    spec = make_spec(network={"speed_mean": 1000, "speed_var": 400})
+    first, second = round_conditions(spec, 0, 0).net_speed, round_conditions(spec, 0, 1).net_speed
+    assert np.corrcoef(first, second)[0, 1] > 0.65
+
+
+class AlmostOne:
+    """A generator stand-in whose uniform draws are the largest double below 1."""
+
+    def random(self, size: int) -> np.ndarray:
+        return np.full(size, np.nextafter(1.0, 0.0))
+
+
+def test_a_speed_range_reaching_zero_never_draws_zero() -> None:
+    population = DevicePopulation(np.ones(2), np.ones(2, np.int64), np.array([1.0, 5.0]), np.array([3.0, 5.0]))
+    speed = population.draw_net_speed(AlmostOne())  # type: ignore[arg-type]
+    assert (speed > 0).all()
+    assert speed.max() < 1e-12
+
+
 # --- RoundConditions --------------------------------------------------------------------------------
+
+
+def round_conditions(spec: SimulationSpec, repetition: int, round_: int) -> RoundConditions:
+    return RoundConditions.draw(spec, DevicePopulation.draw(spec, repetition), repetition, round_)
 
 
 def test_round_availability_fraction_close_to_p_available() -> None:
     spec = make_spec(devices={"p_available": 0.3})
-    conditions = RoundConditions.draw(spec, repetition=0, round_=0)
+    conditions = round_conditions(spec, 0, 0)
     assert conditions.available.dtype == np.bool_
     assert conditions.available.shape == (N,)
     # Binomial(10,000, 0.3): sd of the fraction sqrt(0.3 * 0.7 / 10,000) = 0.0046; 0.025 is > 5 sd.
@@ -108,7 +155,7 @@ def test_round_availability_fraction_close_to_p_available() -> None:
 
 
 def test_round_availability_one_means_every_device() -> None:
-    conditions = RoundConditions.draw(make_spec(num=200, devices={"p_available": 1.0}), 0, 0)
+    conditions = round_conditions(make_spec(num=200, devices={"p_available": 1.0}), 0, 0)
     assert conditions.available.all()
     assert conditions.available_ids.tolist() == list(range(200))
 
@@ -118,19 +165,20 @@ def test_round_network_and_energy_within_range() -> None:
         network={"speed_mean": 1000, "speed_var": 400},
         energy={"avail_mean": 50, "avail_var": 50},
     )
-    conditions = RoundConditions.draw(spec, 0, 0)
-    assert conditions.net_speed.min() >= 600
-    assert conditions.net_speed.max() <= 1400
-    # sd of the mean of 10,000 uniforms on [600, 1400] = 800 / sqrt(12 * 10,000) = 2.3; 12 is > 5 sd.
-    assert abs(conditions.net_speed.mean() - 1000) < 12
-    assert conditions.energy.min() >= 0
-    assert conditions.energy.max() <= 100
+    drawn = round_conditions(spec, 0, 0)
+    # A device's mean is within [600, 1400] and its spread below 0.99 * 400.
+    assert drawn.net_speed.min() > 600 - 396
+    assert drawn.net_speed.max() <= 1400 + 396
+    # Symmetric around the device means: the mean of 10,000 speeds has sd < 5; 25 is > 5 sd.
+    assert abs(drawn.net_speed.mean() - 1000) < 25
+    assert drawn.energy.min() >= 0
+    assert drawn.energy.max() <= 100
 
 
 def test_round_conditions_vary_per_round() -> None:
     spec = make_spec(num=1000)
-    first = RoundConditions.draw(spec, 0, 0)
-    second = RoundConditions.draw(spec, 0, 1)
+    first = round_conditions(spec, 0, 0)
+    second = round_conditions(spec, 0, 1)
     assert not np.array_equal(first.available, second.available)
     assert not np.array_equal(first.net_speed, second.net_speed)
     assert not np.array_equal(first.energy, second.energy)
@@ -138,17 +186,17 @@ def test_round_conditions_vary_per_round() -> None:
 
 def test_round_conditions_are_deterministic() -> None:
     spec = make_spec(num=1000, seed=3)
-    first = RoundConditions.draw(spec, 1, 4)
-    second = RoundConditions.draw(spec, 1, 4)
+    first = round_conditions(spec, 1, 4)
+    second = round_conditions(spec, 1, 4)
     np.testing.assert_array_equal(first.available, second.available)
     np.testing.assert_array_equal(first.net_speed, second.net_speed)
     np.testing.assert_array_equal(first.energy, second.energy)
 
 
 def test_round_conditions_depend_on_repetition_and_seed() -> None:
-    base = RoundConditions.draw(make_spec(num=1000, seed=3), 0, 0)
-    other_repetition = RoundConditions.draw(make_spec(num=1000, seed=3), 1, 0)
-    other_seed = RoundConditions.draw(make_spec(num=1000, seed=4), 0, 0)
+    base = round_conditions(make_spec(num=1000, seed=3), 0, 0)
+    other_repetition = round_conditions(make_spec(num=1000, seed=3), 1, 0)
+    other_seed = round_conditions(make_spec(num=1000, seed=4), 0, 0)
     for other in (other_repetition, other_seed):
         assert not np.array_equal(base.available, other.available)
         assert not np.array_equal(base.net_speed, other.net_speed)
@@ -224,7 +272,12 @@ def cost_fixture(
     pow_comp_s: float = 2.0, pow_net_s: float = 3.0
 ) -> tuple[SimulationSpec, DevicePopulation, RoundConditions]:
     spec = make_spec(num=4, energy={"pow_comp_s": pow_comp_s, "pow_net_s": pow_net_s})
-    population = DevicePopulation(ips=np.array([10.0, 20.0, 40.0, 5.0]), data_sizes=np.array([10, 20, 30, 40]))
+    population = DevicePopulation(
+        ips=np.array([10.0, 20.0, 40.0, 5.0]),
+        data_sizes=np.array([10, 20, 30, 40]),
+        net_speed_mean=np.array([1000.0, 500.0, 2000.0, 250.0]),
+        net_speed_spread=np.zeros(4),
+    )
     conditions = RoundConditions(
         available=np.ones(4, dtype=bool),
         net_speed=np.array([1000.0, 500.0, 2000.0, 250.0]),
