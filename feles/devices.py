@@ -87,9 +87,13 @@ class RoundConditions:
         return cls(available=available, net_speed=net_speed, energy=energy)
 
 
-def draw_failures(spec: SimulationSpec, repetition: int, round_: int, phase: str, devices: np.ndarray) -> np.ndarray:
-    """Bernoulli(p_fail) per device for one phase; the draw for device d never depends on the others."""
-    rng = numpy_rng(spec.simulation.seed, f"failures-{phase}", repetition, round_)
+def draw_failures(spec: SimulationSpec, repetition: int, round_: int, devices: np.ndarray) -> np.ndarray:
+    """Bernoulli(p_fail) per device and round, one draw shared by the fit and eval phases (the original FELES's).
+
+    A device that fails a round fails both phases it is selected for; the draw for device d never depends on
+    the other devices.
+    """
+    rng = numpy_rng(spec.simulation.seed, "failures", repetition, round_)
     draws = rng.random(spec.devices.num)
     return draws[devices] < spec.devices.p_fail
 
@@ -149,15 +153,20 @@ class CostModel:
     pow_comp_s: float
     pow_net_s: float
     model_parameters: int
+    energy_failures: bool = True
 
     @classmethod
     def of(cls, spec: SimulationSpec, model_parameters: int) -> CostModel:
-        return cls(spec.energy.pow_comp_s, spec.energy.pow_net_s, model_parameters)
+        return cls(spec.energy.pow_comp_s, spec.energy.pow_net_s, model_parameters, spec.devices.energy_failures)
 
     def job_costs(
         self, work: PhaseWork, population: DevicePopulation, conditions: RoundConditions, energy_left: np.ndarray
     ) -> JobCosts:
-        """Time and energy of each job, and which devices fail (random failure or energy exhausted)."""
+        """Time and energy of each job, and which devices fail.
+
+        A device fails on its random draw, and, with `energy_failures`, when the job needs more energy than it
+        has left; without, the job runs whatever it costs (the original FELES) and may overdraw the budget.
+        """
         devices = work.devices
         computation = work.iterations / population.ips[devices]
         # One model transfer each way: the same float operations as MODEL_TRANSFERS * parameters / speed.
@@ -165,5 +174,5 @@ class CostModel:
         download = transfer
         upload = (MODEL_TRANSFERS[work.phase] - 1.0) * transfer
         energy = self.pow_comp_s * computation + self.pow_net_s * (download + upload)
-        failed = work.random_failures | (energy > energy_left[devices])
+        failed = work.random_failures | (self.energy_failures & (energy > energy_left[devices]))
         return JobCosts(devices, computation, download, upload, energy, failed)

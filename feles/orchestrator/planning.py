@@ -115,7 +115,7 @@ def plan_phase(
     rng = numpy_rng(seed, f"update-{phase}", repetition, round_)
     work = strategies.update.plan(UpdateContext(repetition, round_, phase.value, selected, params, view, rng))
     iterations = count_local_iterations(work.epochs, work.batch_size, work.num_examples)
-    random_failures = draw_failures(spec, repetition, round_, phase.value, selected)
+    random_failures = draw_failures(spec, repetition, round_, selected)
     phase_work = PhaseWork(phase.value, selected, iterations, random_failures)
     return PhasePlan(
         repetition=repetition,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -207,7 +208,7 @@ def test_round_conditions_depend_on_repetition_and_seed() -> None:
 
 def test_failure_rate_close_to_p_fail() -> None:
     spec = make_spec(devices={"p_fail": 0.2})
-    failed = draw_failures(spec, 0, 0, "fit", np.arange(N))
+    failed = draw_failures(spec, 0, 0, np.arange(N))
     assert failed.dtype == np.bool_
     assert failed.shape == (N,)
     # sd of the fraction sqrt(0.2 * 0.8 / 10,000) = 0.004; 0.02 is 5 sd.
@@ -216,35 +217,34 @@ def test_failure_rate_close_to_p_fail() -> None:
 
 def test_no_failures_when_p_fail_is_zero() -> None:
     spec = make_spec(num=500, devices={"p_fail": 0.0})
-    assert not draw_failures(spec, 0, 0, "fit", np.arange(500)).any()
+    assert not draw_failures(spec, 0, 0, np.arange(500)).any()
 
 
 def test_failure_of_a_device_does_not_depend_on_the_other_devices() -> None:
     spec = make_spec(num=1000, devices={"p_fail": 0.5})
-    everyone = draw_failures(spec, 0, 3, "fit", np.arange(1000))
+    everyone = draw_failures(spec, 0, 3, np.arange(1000))
     subset = np.array([999, 5, 17, 400])
-    np.testing.assert_array_equal(draw_failures(spec, 0, 3, "fit", subset), everyone[subset])
+    np.testing.assert_array_equal(draw_failures(spec, 0, 3, subset), everyone[subset])
     for device in (0, 17, 999):
-        assert draw_failures(spec, 0, 3, "fit", np.array([device])).tolist() == [everyone[device]]
+        assert draw_failures(spec, 0, 3, np.array([device])).tolist() == [everyone[device]]
 
 
 def test_failures_are_aligned_with_the_devices_given() -> None:
     spec = make_spec(num=1000, devices={"p_fail": 0.5})
-    everyone = draw_failures(spec, 0, 0, "fit", np.arange(1000))
+    everyone = draw_failures(spec, 0, 0, np.arange(1000))
     failing = int(np.flatnonzero(everyone)[0])
     surviving = int(np.flatnonzero(~everyone)[0])
-    assert draw_failures(spec, 0, 0, "fit", np.array([failing, surviving])).tolist() == [True, False]
-    assert draw_failures(spec, 0, 0, "fit", np.array([surviving, failing])).tolist() == [False, True]
+    assert draw_failures(spec, 0, 0, np.array([failing, surviving])).tolist() == [True, False]
+    assert draw_failures(spec, 0, 0, np.array([surviving, failing])).tolist() == [False, True]
 
 
-def test_failures_differ_by_round_phase_repetition_and_are_deterministic() -> None:
+def test_failures_differ_by_round_and_repetition_and_are_deterministic() -> None:
     spec = make_spec(num=1000, devices={"p_fail": 0.5})
     devices = np.arange(1000)
-    base = draw_failures(spec, 0, 0, "fit", devices)
-    np.testing.assert_array_equal(base, draw_failures(spec, 0, 0, "fit", devices))
-    assert not np.array_equal(base, draw_failures(spec, 0, 1, "fit", devices))
-    assert not np.array_equal(base, draw_failures(spec, 0, 0, "eval", devices))
-    assert not np.array_equal(base, draw_failures(spec, 1, 0, "fit", devices))
+    base = draw_failures(spec, 0, 0, devices)
+    np.testing.assert_array_equal(base, draw_failures(spec, 0, 0, devices))
+    assert not np.array_equal(base, draw_failures(spec, 0, 1, devices))
+    assert not np.array_equal(base, draw_failures(spec, 1, 0, devices))
 
 
 # --- local_iterations -------------------------------------------------------------------------------
@@ -338,6 +338,24 @@ def test_energy_exhausted_device_fails() -> None:
     np.testing.assert_allclose(costs.energy, [10.0, 7.0])
     assert costs.failed.tolist() == [False, True]
     assert costs.energy_spent() == pytest.approx(10.0)
+
+
+def test_without_energy_failures_an_overdrawn_device_still_completes() -> None:
+    spec, population, conditions = cost_fixture()
+    work = PhaseWork("fit", np.array([0, 2]), np.array([20, 80]), np.array([False, False]))
+    energy_left = np.array([10.0, 1e9, 6.99, 1e9])  # device 2 lacks 0.01 mWh
+    model = CostModel.of(
+        spec.model_copy(update={"devices": spec.devices.model_copy(update={"energy_failures": False})}), 1000
+    )
+    assert model.energy_failures is False
+    costs = model.job_costs(work, population, conditions, energy_left)
+    assert costs.failed.tolist() == [False, False]
+    np.testing.assert_allclose(costs.energy, [10.0, 7.0])  # still accounted
+    assert costs.energy_spent() == pytest.approx(17.0)
+    random = model.job_costs(
+        replace(work, random_failures=np.array([True, False])), population, conditions, energy_left
+    )
+    assert random.failed.tolist() == [True, False]
 
 
 def test_random_failure_fails_even_with_enough_energy() -> None:
