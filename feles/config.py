@@ -191,7 +191,7 @@ class PhaseParams(Section):
         le=1,
         description="Fraction of the devices available in the round to select: floor(k * available), at least 1.",
     )
-    epochs: int = Field(default=1, ge=1, le=10_000, description="Local epochs per job.")
+    epochs: int = Field(default=1, ge=1, le=10_000, description="Local epochs per job; eval: must be 1 (one pass).")
     batch_size: int = Field(default=32, ge=1, le=1_000_000, description="Local mini-batch size.")
     num_examples: int | None = Field(
         default=None, ge=1, description="Local examples per job; null uses all of the device's data."
@@ -307,6 +307,14 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     stop_metric = spec.simulation.stop_conds.metric
     if spec.simulation.metric == "accuracy" and stop_metric is not None and stop_metric > 1:
         errors.append(("simulation.stop_conds.metric", f"an accuracy is at most 1 (got {stop_metric})"))
+    eval_epochs = spec.algorithms.eval.params.epochs
+    if eval_epochs != 1:
+        errors.append(
+            (
+                "algorithms.eval.params.epochs",
+                f"evaluation is one pass over the device's data: must be 1 (got {eval_epochs})",
+            )
+        )
     ranges = [
         ("computation.ips_var", spec.computation.ips_var, spec.computation.ips_mean, "computation.ips_mean", True),
         ("network.speed_var", spec.network.speed_var, spec.network.speed_mean, "network.speed_mean", True),

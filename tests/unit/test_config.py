@@ -178,6 +178,14 @@ def test_k_below_one_device_is_accepted() -> None:
     assert spec.algorithms.fit.params.k == 0.01
 
 
+def test_eval_epochs_other_than_one_is_an_error() -> None:
+    errors = spec_errors({"algorithms": {"eval": {"params": {"epochs": 2}}}})
+    assert errors == {
+        "algorithms.eval.params.epochs": "evaluation is one pass over the device's data: must be 1 (got 2)"
+    }
+    assert parse_spec({"algorithms": {"fit": {"params": {"epochs": 5}}}}).algorithms.fit.params.epochs == 5
+
+
 def test_default_k_on_a_small_population_is_valid() -> None:
     assert parse_spec({"devices": {"num": 5}}).devices.num == 5
 

@@ -87,3 +87,20 @@ def test_random_failures_apply_with_or_without_energy_failures(energy_failures: 
     spec = make_spec(devices={"p_fail": 0.5, "energy_failures": energy_failures})
     fit = plan(spec, state_of(spec), Phase.FIT)
     assert fit.costs.failed[fit.random_failures].all()
+
+
+def test_an_eval_job_is_one_pass_whatever_epochs_its_update_strategy_gives() -> None:
+    # equal_computation_time sizes epochs to fill 100 s: far more than one pass of 600 examples.
+    spec = make_spec(devices={"p_fail": 0.0})
+    spec.algorithms.eval.update = "equal_computation_time"
+    spec.algorithms.eval.update_params = {"computation_time": 100.0}
+    spec.algorithms.eval.params.batch_size = 32
+    state = state_of(spec)
+    fit_section = spec.algorithms.eval.model_copy()  # the same strategy in the fit phase keeps its epochs
+    fit = plan_phase(spec, PhaseStrategies(fit_section), (0, 0, Phase.FIT), state, CostModel.of(spec, 1000))
+    assert (fit.work.epochs > 1).all()
+    evaluation = plan(spec, state, Phase.EVAL)
+    assert evaluation.work.epochs.tolist() == [1] * NUM
+    # ceil(600 / 32) = 19 iterations: one pass, a partial last batch counting as an iteration.
+    assert evaluation.iterations.tolist() == [19] * NUM
+    np.testing.assert_allclose(evaluation.costs.computation_time, 19 / state.population.ips)
