@@ -13,7 +13,8 @@ import numpy as np
 from feles.config import SimulationSpec
 from feles.seeding import numpy_rng
 
-#: How many times the model crosses the network in a job: down and up for fit, down for eval.
+#: How many times the model crosses the network in a job: down and up for fit, down for eval (an eval job
+#: sends back only its loss and metric). An algorithm's extra model-sized tensors multiply the fit transfers.
 MODEL_TRANSFERS = {"fit": 2.0, "eval": 1.0}
 
 
@@ -148,16 +149,23 @@ class PhaseWork:
 
 @dataclass(frozen=True)
 class CostModel:
-    """What a job costs apart from the device it runs on: the energy model's powers and the model's size."""
+    """What a job costs apart from the device it runs on: the energy model's powers and the model's size.
+
+    `fit_model_copies`: model-sized tensors a fit job moves each way (the federated algorithm's; SCAFFOLD 2).
+    """
 
     pow_comp_s: float
     pow_net_s: float
     model_parameters: int
     energy_failures: bool = True
+    fit_model_copies: int = 1
 
     @classmethod
-    def of(cls, spec: SimulationSpec, model_parameters: int) -> CostModel:
-        return cls(spec.energy.pow_comp_s, spec.energy.pow_net_s, model_parameters, spec.devices.energy_failures)
+    def of(cls, spec: SimulationSpec, model_parameters: int, fit_model_copies: int = 1) -> CostModel:
+        energy = spec.energy
+        return cls(
+            energy.pow_comp_s, energy.pow_net_s, model_parameters, spec.devices.energy_failures, fit_model_copies
+        )
 
     def job_costs(
         self, work: PhaseWork, population: DevicePopulation, conditions: RoundConditions, energy_left: np.ndarray
@@ -169,8 +177,9 @@ class CostModel:
         """
         devices = work.devices
         computation = work.iterations / population.ips[devices]
-        # One model transfer each way: the same float operations as MODEL_TRANSFERS * parameters / speed.
-        transfer = self.model_parameters / conditions.net_speed[devices]
+        copies = self.fit_model_copies if work.phase == "fit" else 1
+        # One transfer each way: the same float operations as MODEL_TRANSFERS * parameters / speed.
+        transfer = (copies * self.model_parameters) / conditions.net_speed[devices]
         download = transfer
         upload = (MODEL_TRANSFERS[work.phase] - 1.0) * transfer
         energy = self.pow_comp_s * computation + self.pow_net_s * (download + upload)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from feles.algorithms import DeviceUpdate, build_server
+from feles.algorithms import DeviceUpdate, build_server, resolve_algorithm
 from feles.config import SimulationSpec
 from feles.data import DataRequest, load_dataset, partition_devices, resolve_data_dir
 from feles.devices import CostModel, DevicePopulation, RoundConditions
@@ -79,6 +79,7 @@ class SimulationLoop:
         self.data_dir = data_dir
         self.checkpoint = checkpoint
         self.server = build_server(self.spec.algorithms, num_devices=self.spec.devices.num)
+        self.fit_model_copies = resolve_algorithm(self.spec.algorithms.federated_algorithm).fit_model_copies
         self.phases = {
             Phase.FIT: PhaseStrategies(self.spec.algorithms.fit),
             Phase.EVAL: PhaseStrategies(self.spec.algorithms.eval),
@@ -188,7 +189,7 @@ class SimulationLoop:
         started = time.monotonic()
         conditions = RoundConditions.draw(self.spec, rep.population, rep.index, round_)
         state = DeviceState(rep.population, conditions, conditions.energy.copy(), rep.history)
-        costs = CostModel.of(self.spec, rep.model_parameters)
+        costs = CostModel.of(self.spec, rep.model_parameters, self.fit_model_copies)
         fit = self._dispatch(rep, self._plan(rep, round_, Phase.FIT, state, costs))
         rep.history.record_fit(round_, fit.costs, {device: result.loss for device, (result, _) in fit.results.items()})
         self._aggregate(rep, fit)

@@ -78,6 +78,9 @@ def test_scaffold_reaches_a_lower_training_loss_than_fedavg_on_synthetic_1_1(tmp
     assert scaffold[0]["eval_loss"] == pytest.approx(fedavg[0]["eval_loss"], rel=1e-5)
     assert scaffold[-1]["eval_loss"] < fedavg[-1]["eval_loss"] - 0.1
     assert scaffold[-1]["test_loss"] < fedavg[-1]["test_loss"]
+    # The same devices, but SCAFFOLD's fit jobs also move the control variates: more simulated time.
+    assert [row["fit_selected"] for row in fedavg] == [row["fit_selected"] for row in scaffold]
+    assert all(s["round_time"] > f["round_time"] for s, f in zip(scaffold, fedavg, strict=True))
 
 
 def test_every_algorithm_with_other_strategies_completes(tmp_path: Path) -> None:

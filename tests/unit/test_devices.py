@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from feles.algorithms import ALGORITHMS
 from feles.config import SimulationSpec, parse_spec
 from feles.devices import (
     MODEL_TRANSFERS,
@@ -395,3 +396,22 @@ def test_job_costs_time_property() -> None:
     np.testing.assert_allclose(costs.time, [1.5, 2.25])
     assert costs.round_time() == 2.25
     assert costs.energy_spent() == 7.0
+
+
+def test_an_algorithm_with_two_model_copies_doubles_the_fit_transfers_only() -> None:
+    spec, population, conditions = cost_fixture()
+    model = CostModel.of(spec, model_parameters=1000, fit_model_copies=2)
+    fit = PhaseWork("fit", np.array([0, 1]), np.array([20, 20]), np.zeros(2, dtype=bool))
+    costs = model.job_costs(fit, population, conditions, np.full(4, 1e9))
+    # 2 * 1000 parameters each way at 1000 and 500 parameters/s
+    np.testing.assert_allclose(costs.download_time, [2.0, 4.0])
+    np.testing.assert_allclose(costs.upload_time, [2.0, 4.0])
+    evaluation = model.job_costs(replace(fit, phase="eval"), population, conditions, np.full(4, 1e9))
+    np.testing.assert_allclose(evaluation.download_time, [1.0, 2.0])
+    np.testing.assert_allclose(evaluation.upload_time, [0.0, 0.0])
+
+
+def test_scaffold_moves_two_model_copies_per_fit_job_and_the_others_one() -> None:
+    assert ALGORITHMS.get("scaffold").fit_model_copies == 2
+    for name in ("fedavg", "fedprox", "fednova", "feddyn"):
+        assert ALGORITHMS.get(name).fit_model_copies == 1
