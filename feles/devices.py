@@ -26,6 +26,15 @@ def _uniform(rng: np.random.Generator, mean: float, var: float, size: int) -> np
     return rng.uniform(mean - var, mean + var, size)
 
 
+def federation_repetition(spec: SimulationSpec, repetition: int) -> int:
+    """The repetition whose seeds draw the federation: device population, data, partitions, initial weights.
+
+    With `simulation.identical_repetitions` every repetition uses repetition 0's, so all of them simulate one
+    federation and differ only in the round-level draws (availability, failures, selection, batches).
+    """
+    return 0 if spec.simulation.identical_repetitions else repetition
+
+
 @dataclass(frozen=True)
 class DevicePopulation:
     """Device properties fixed for a whole repetition: compute speed, local data size and network quality.
@@ -45,7 +54,8 @@ class DevicePopulation:
 
     @classmethod
     def draw(cls, spec: SimulationSpec, repetition: int) -> DevicePopulation:
-        rng = numpy_rng(spec.simulation.seed, "population", repetition)
+        """The population of `repetition` (repetition 0's for all with `identical_repetitions`)."""
+        rng = numpy_rng(spec.simulation.seed, "population", federation_repetition(spec, repetition))
         n = spec.devices.num
         ips = _uniform(rng, spec.computation.ips_mean, spec.computation.ips_var, n)
         mean, var = spec.data.num_examples_mean, spec.data.num_examples_var

@@ -17,7 +17,7 @@ import torch
 from feles.algorithms import DeviceUpdate, build_server, resolve_algorithm
 from feles.config import SimulationSpec
 from feles.data import DataRequest, load_dataset, partition_devices, resolve_data_dir
-from feles.devices import CostModel, DevicePopulation, RoundConditions
+from feles.devices import CostModel, DevicePopulation, RoundConditions, federation_repetition
 from feles.evaluation import Evaluation, combine
 from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
@@ -147,17 +147,21 @@ class SimulationLoop:
         spec = self.spec
         population = DevicePopulation.draw(spec, index)
         data_dir = resolve_data_dir(self.data_dir, spec.simulation.data_dir)
+        # The federation (data, partitions, initial weights) is repetition 0's with identical_repetitions.
+        federation = federation_repetition(spec, index)
         dataset = load_dataset(
             spec.simulation.dataset,
-            DataRequest(spec.simulation.seed, index, population.data_sizes, data_dir, spec.simulation.dataset_params),
+            DataRequest(
+                spec.simulation.seed, federation, population.data_sizes, data_dir, spec.simulation.dataset_params
+            ),
         )
         partitions = partition_devices(
             dataset, population.data_sizes, spec.data.non_iid_partitions, spec.data.mislabelling_percentage,
-            spec.simulation.seed, index,
+            spec.simulation.seed, federation,
         )  # fmt: skip
         self.records.write_population(index, population, partitions.label_counts(dataset.num_classes))
         model = build_model(self.run_parts.model_name, dataset.input_shape, dataset.num_classes)
-        initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
+        initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", federation))
         self.server = build_server(spec.algorithms, num_devices=spec.devices.num)
         self.models.publish(model.state_dict())
         return Repetition(index, population, DeviceHistory.empty(spec.devices.num), model, len(dataset.test.y))
