@@ -79,6 +79,10 @@ def test_records_agree_with_the_round_totals_of_results_json(failing_run: Path) 
     population = read_table(output, Table.POPULATION).to_pandas()
     assert len(population) == 2 * 20
     assert [sum(counts) for counts in population["label_counts"]] == population["data_size"].tolist()
+    # Each device's own network mean and spread, within the spec's ranges (speed 100,000 +- 70,000).
+    assert population["net_speed_mean"].nunique() == len(population)
+    assert population["net_speed_mean"].between(30_000, 170_000).all()
+    assert population["net_speed_var"].between(0.01 * 70_000, 0.99 * 70_000).all()
 
 
 def test_records_are_the_same_with_1_2_and_4_workers(tmp_path: Path, failing_run: Path) -> None:
