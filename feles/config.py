@@ -171,8 +171,8 @@ class SimulationSection(Section):
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of every random stream of the run.")
     identical_repetitions: bool = Field(
         default=False,
-        description="Every repetition has the same devices, data partitions and initial weights (the original "
-        "FELES); false draws them again per repetition.",
+        description="Every repetition has repetition 0's devices, data partitions and initial weights, and "
+        "its own round-level draws; false draws everything again per repetition.",
     )
     initializer: str = Field(
         default="default",
