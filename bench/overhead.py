@@ -36,7 +36,7 @@ from feles.data import (
     default_model_for,
     resolve_data_dir,
 )
-from feles.devices import CostModel, DevicePopulation, JobCosts, RoundConditions
+from feles.devices import CostModel, DevicePopulation, JobCosts, RoundConditions, federation_repetition
 from feles.evaluation import EVAL_BATCH_SIZE
 from feles.models import build_model, initialize_model
 from feles.orchestrator.planning import DeviceState, PhaseStrategies, plan_phase, spend_energy
@@ -95,8 +95,13 @@ class LocalExamples:
         self.choosers = {phase: LOCAL_DATA_OPTIMIZERS.get(s.data)(s.data_params) for phase, s in sections.items()}
 
     def of(self, job: PlainJob, phase: str) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = numpy_rng(job.seed, "local-data")
+        if phase == "eval":  # a device evaluates on its own test partition
+            indices = self.partitions.test_indices[job.device]
+            chosen = torch.from_numpy(indices[self.choosers[phase].choose(len(indices), job.num_examples, rng)])
+            return self.dataset.test.x[chosen], self.dataset.test.y[chosen]
         indices = self.partitions.indices[job.device]
-        positions = self.choosers[phase].choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
+        positions = self.choosers[phase].choose(len(indices), job.num_examples, rng)
         return self.dataset.train.x[torch.from_numpy(indices[positions])], self.partitions.labels[job.device][positions]
 
 
@@ -154,7 +159,11 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
         dataset, partitions = data.dataset, data.partitions
         model_name = spec.simulation.model or default_model_for(spec.simulation.dataset)
         model = build_model(model_name, dataset.input_shape, dataset.num_classes)
-        initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", repetition))
+        initialize_model(
+            model,
+            spec.simulation.initializer,
+            torch_seed(spec.simulation.seed, "init", federation_repetition(spec, repetition)),
+        )
         weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
         parameters = sum(parameter.numel() for parameter in model.parameters())
         schedule = Schedule(spec, repetition, population, parameters)
@@ -162,7 +171,7 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
 
         for round_ in range(spec.simulation.num_rounds):
             round_started = time.perf_counter()
-            conditions = RoundConditions.draw(spec, repetition, round_)
+            conditions = RoundConditions.draw(spec, population, repetition, round_)
             energy_left = conditions.energy.copy()
             costs, jobs = schedule.phase(round_, "fit", conditions, energy_left)
             local: list[tuple[int, dict[str, torch.Tensor]]] = []

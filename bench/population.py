@@ -174,7 +174,7 @@ def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, 
     for round_ in range(rounds):
         timer = Timer()
         started = time.perf_counter()
-        conditions = timer("conditions", lambda r=round_: RoundConditions.draw(spec, 0, r))
+        conditions = timer("conditions", lambda r=round_: RoundConditions.draw(spec, population, 0, r))
         state = DeviceState(population, conditions, conditions.energy.copy(), history)
         selected, _, fit = schedule_phase(spec, Phase.FIT, round_, state, queue, model, timer)
 

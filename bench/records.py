@@ -93,7 +93,7 @@ def main() -> None:
         writer.write_population(0, population, np.ones((args.devices, 10), dtype=np.int64))
         timings, samples, rows = [], [], []
         for round_ in range(args.rounds):
-            conditions = RoundConditions.draw(spec, 0, round_)
+            conditions = RoundConditions.draw(spec, population, 0, round_)
             state = DeviceState(population, conditions, conditions.energy.copy(), history)
             outcomes = [phase(spec, strategies[kind], round_, kind, state) for kind in (Phase.FIT, Phase.EVAL)]
             rows.append(sum(len(outcome.selected) for outcome in outcomes))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -180,8 +179,8 @@ class SimulationSection(Section):
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of every random stream of the run.")
     identical_repetitions: bool = Field(
         default=False,
-        description="Every repetition has the same devices, data partitions and initial weights (the original "
-        "FELES); false draws them again per repetition.",
+        description="Every repetition has repetition 0's devices, data partitions and initial weights, and "
+        "its own round-level draws; false draws everything again per repetition.",
     )
     initializer: str = Field(
         default="default",
@@ -194,8 +193,13 @@ class SimulationSection(Section):
 class PhaseParams(Section):
     """The amount of work of a phase: local iterations = epochs * ceil(num_examples / batch_size)."""
 
-    k: float = Field(default=0.1, gt=0, le=1, description="Fraction of all devices selected per round.")
-    epochs: int = Field(default=1, ge=1, le=10_000, description="Local epochs per job.")
+    k: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Fraction of the devices available in the round to select: floor(k * available), at least 1.",
+    )
+    epochs: int = Field(default=1, ge=1, le=10_000, description="Local epochs per job; eval: must be 1 (one pass).")
     batch_size: int = Field(default=32, ge=1, le=1_000_000, description="Local mini-batch size.")
     num_examples: int | None = Field(
         default=None, ge=1, description="Local examples per job; null uses all of the device's data."
@@ -311,15 +315,14 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     stop_metric = spec.simulation.stop_conds.metric
     if spec.simulation.metric == "accuracy" and stop_metric is not None and stop_metric > 1:
         errors.append(("simulation.stop_conds.metric", f"an accuracy is at most 1 (got {stop_metric})"))
-    for phase in ("fit", "eval"):
-        k = getattr(spec.algorithms, phase).params.k
-        if math.floor(k * spec.devices.num + 1e-9) < 1:
-            errors.append(
-                (
-                    f"algorithms.{phase}.params.k",
-                    f"k * devices.num = {k} * {spec.devices.num} selects no device (needs at least 1)",
-                )
+    eval_epochs = spec.algorithms.eval.params.epochs
+    if eval_epochs != 1:
+        errors.append(
+            (
+                "algorithms.eval.params.epochs",
+                f"evaluation is one pass over the device's data: must be 1 (got {eval_epochs})",
             )
+        )
     ranges = [
         ("computation.ips_var", spec.computation.ips_var, spec.computation.ips_mean, "computation.ips_mean", True),
         ("network.speed_var", spec.network.speed_var, spec.network.speed_mean, "network.speed_mean", True),

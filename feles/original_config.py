@@ -403,7 +403,6 @@ class _Translator:
             "algorithms.eval.aggregation": self.eval_aggregation,
             "algorithms.fit.selection": self.selection,
             "algorithms.eval.selection": self.selection,
-            "algorithms.fit.params.k": self.fit_k,
             "algorithms.eval.params.k": self.eval_k,
             "algorithms.eval.params.epochs": self.eval_epochs,
             "data.mislabelling_percentage": self.mislabelling,
@@ -523,16 +522,6 @@ class _Translator:
         if built_in and not _has(self.source, phase_params):
             self.set(phase_params, dict(built_in))
             self.note(phase_params, f"{built_in!r}, the original selector's built-in limits")
-
-    def fit_k(self, dotted: str, value: Any) -> None:
-        self.map(dotted, dotted, value)
-        if _get(self.source, "devices.p_available") == 1:
-            return  # every device is available every round: both select the same number
-        self.warn(
-            dotted,
-            f"the original selected int({value} x the devices available) each round, in both phases; FELES "
-            f"selects floor({value} x devices.num), at most the available ones: more devices when some are away",
-        )
 
     def eval_k(self, dotted: str, value: Any) -> None:
         self.map(dotted, dotted, value)

@@ -7,8 +7,8 @@ and the data tools of the field (pandas, polars, DuckDB) read the folders direct
   energy. Failed rows carry the cost the job would have had; what a round spent sums the rows with
   ``failed == false``.
 - ``availability``: one row per (repetition, round): the devices available in the round.
-- ``population``: one row per (repetition, device): what is fixed for a repetition (speed, network
-  parameters, data size, label histogram).
+- ``population``: one row per (repetition, device): what is fixed for a repetition (speed, the device's
+  network mean and spread, data size, label histogram).
 
 Layout (one file per round, written once and never rewritten)::
 
@@ -104,7 +104,11 @@ POPULATION_SCHEMA = pa.schema(
         pa.field("data_size", pa.int64(), nullable=False),
         pa.field("label_counts", pa.list_(pa.int64()), nullable=False),
     ],
-    metadata={"ips": "local iterations per second", "net_speed_mean": "parameters per second"},
+    metadata={
+        "ips": "local iterations per second",
+        "net_speed_mean": "parameters per second, the device's mean speed",
+        "net_speed_var": "parameters per second, half-width of the device's range around its mean",
+    },
 )
 
 SCHEMAS = {Table.RECORDS: RECORDS_SCHEMA, Table.AVAILABILITY: AVAILABILITY_SCHEMA, Table.POPULATION: POPULATION_SCHEMA}

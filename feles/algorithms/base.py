@@ -142,12 +142,15 @@ class FederatedAlgorithm:
     """Names the two halves of an algorithm; register subclasses in ALGORITHMS.
 
     `param_defaults` lists the `algorithm_params` keys both halves read, with their defaults; None skips
-    validation (plug-ins that read free-form parameters).
+    validation (plug-ins that read free-form parameters). `fit_model_copies` is how many model-sized
+    tensors a fit job moves each way over the simulated network (the model down and the update up: 1;
+    SCAFFOLD adds its control variates: 2).
     """
 
     server: ClassVar[type[ServerAlgorithm]]
     client: ClassVar[type[ClientAlgorithm]]
     param_defaults: ClassVar[Mapping[str, Any] | None] = None
+    fit_model_copies: ClassVar[int] = 1
 
 
 ALGORITHMS: Registry[type[FederatedAlgorithm]] = Registry("federated algorithm", base=FederatedAlgorithm)

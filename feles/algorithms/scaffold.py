@@ -126,3 +126,5 @@ class Scaffold(FederatedAlgorithm):
     client = ScaffoldClient
     param_defaults: ClassVar[Mapping[str, Any]] = {"server_learning_rate": 1.0, "num_devices": None}
     validate = staticmethod(positive_parameter("server_learning_rate"))
+    # Down: the model and the server's control variate; up: the model and the device's control variate change.
+    fit_model_copies: ClassVar[int] = 2

@@ -24,13 +24,21 @@ class Split:
 
 @dataclass(frozen=True)
 class FederatedDataset:
-    """A loaded dataset; natural_partitions maps device -> train indices for datasets federated by nature."""
+    """A loaded dataset; natural_partitions maps device -> train indices for datasets federated by nature,
+    natural_test_partitions device -> test indices of the same devices (the device's own test data)."""
 
     train: Split
     test: Split
     num_classes: int
     input_shape: tuple[int, ...]
     natural_partitions: list[np.ndarray] | None = None
+    natural_test_partitions: list[np.ndarray] | None = None
+
+
+def consecutive_ranges(sizes: np.ndarray) -> list[np.ndarray]:
+    """Indices of examples stored device after device: device k's are the next sizes[k] (int64)."""
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+    return [np.arange(offsets[k], offsets[k + 1], dtype=np.int64) for k in range(len(sizes))]
 
 
 @dataclass(frozen=True)

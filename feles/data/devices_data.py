@@ -1,4 +1,9 @@
-"""Which train examples, with which (possibly noisy) labels, each simulated device holds."""
+"""Which examples each simulated device holds: train examples with (possibly noisy) labels, and test examples.
+
+A device trains on its train partition and evaluates (the eval phase) on its own test partition: as many
+test examples as it holds train examples, with the label mix of its train data (the original FELES drew
+each device's evaluation examples from the test split too).
+"""
 
 from __future__ import annotations
 
@@ -71,12 +76,85 @@ class DeviceLabels(Sequence[torch.Tensor]):
         return torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
 
+class DeviceTestIndices(Sequence[np.ndarray]):
+    """device -> indices into the test split of its evaluation examples, computed on access (like DeviceLabels).
+
+    Device d gets exactly as many test examples as it has train examples: from its own natural test
+    partition when the dataset has one (a device federated by nature keeps its own distribution), else
+    from the test examples of each class, as many per class as its train data has (true labels), so a
+    non-IID device evaluates on its own label mix. Labels that are not classes (regression) are drawn
+    uniformly. A pool with fewer examples than needed is used up and drawn again, reshuffled.
+    """
+
+    def __init__(
+        self,
+        train_labels: np.ndarray,
+        test_labels: np.ndarray,
+        train_indices: list[np.ndarray],
+        natural_test: list[np.ndarray] | None,
+        seed: int,
+        repetition: int,
+    ) -> None:
+        self._train_labels = train_labels
+        self._train_indices = train_indices
+        self._natural_test = natural_test
+        self._seed = seed
+        self._repetition = repetition
+        self._everything = np.arange(len(test_labels), dtype=np.int64)
+        self._by_class: dict[int, np.ndarray] | None = None
+        if natural_test is None and np.issubdtype(test_labels.dtype, np.integer):
+            order = np.argsort(test_labels, kind="stable")
+            classes, starts = np.unique(test_labels[order], return_index=True)
+            self._by_class = dict(zip(classes.tolist(), np.split(order.astype(np.int64), starts[1:]), strict=True))
+
+    def __len__(self) -> int:
+        return len(self._train_indices)
+
+    @overload
+    def __getitem__(self, device: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, device: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, device: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(device, slice):
+            return [self._indices_of(d) for d in range(len(self))[device]]
+        return self._indices_of(range(len(self))[device])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self._indices_of(d) for d in range(len(self)))
+
+    def _indices_of(self, device: int) -> np.ndarray:
+        rng = numpy_rng(self._seed, "test-partition", self._repetition, device)
+        size = len(self._train_indices[device])
+        if self._natural_test is not None:
+            return _draw(np.asarray(self._natural_test[device], dtype=np.int64), size, rng)
+        if self._by_class is None:
+            return _draw(self._everything, size, rng)
+        classes, counts = np.unique(self._train_labels[self._train_indices[device]], return_counts=True)
+        parts = [
+            _draw(self._by_class.get(label, self._everything), count, rng)
+            for label, count in zip(classes.tolist(), counts.tolist(), strict=True)
+        ]
+        return rng.permutation(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+
+
+def _draw(pool: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` draws from `pool` without replacement, starting over (reshuffled) whenever the pool is used up."""
+    if count == 0 or len(pool) == 0:
+        return np.empty(0, dtype=np.int64)
+    rounds = -(-count // len(pool))
+    return np.concatenate([rng.permutation(pool) for _ in range(rounds)])[:count]
+
+
 @dataclass(frozen=True)
 class DevicePartitions:
-    """indices: device -> train indices; labels: device -> int64 labels for them (after mislabelling)."""
+    """indices: device -> train indices; labels: device -> int64 labels for them (after mislabelling);
+    test_indices: device -> indices into the test split of the examples it evaluates on (clean labels)."""
 
     indices: list[np.ndarray]
     labels: Sequence[torch.Tensor]
+    test_indices: Sequence[np.ndarray]
 
     def label_counts(self, num_classes: int) -> np.ndarray:
         """(devices, classes): how many examples of each class every device holds (after mislabelling)."""
@@ -93,7 +171,8 @@ def partition_devices(
     seed: int,
     repetition: int,
 ) -> DevicePartitions:
-    """The devices' data: natural partitions when the dataset has them, else IID/Dirichlet; deterministic."""
+    """The devices' train and test data: natural partitions when the dataset has them, else IID/Dirichlet
+    train partitions and test partitions of the same label mix; deterministic."""
     if not 0 <= mislabelling < 1:
         raise ValueError(f"mislabelling fraction must be in [0, 1), got {mislabelling!r}")
     sizes = np.asarray(sizes, dtype=np.int64)
@@ -109,4 +188,6 @@ def partition_devices(
         rng = numpy_rng(seed, "partition", repetition)
         indices = partitioner_for(non_iid_alpha).split(train_labels, sizes, rng)
     labels = DeviceLabels(train_labels, indices, mislabelling, dataset.num_classes, seed, repetition)
-    return DevicePartitions(indices=indices, labels=labels)
+    natural_test = dataset.natural_test_partitions if dataset.natural_partitions is not None else None
+    test_indices = DeviceTestIndices(train_labels, dataset.test.y.numpy(), indices, natural_test, seed, repetition)
+    return DevicePartitions(indices=indices, labels=labels, test_indices=test_indices)

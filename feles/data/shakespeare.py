@@ -27,6 +27,7 @@ from feles.data.dataset import (
     FederatedDataset,
     Split,
     choice_rule,
+    consecutive_ranges,
     fraction_rule,
     integer_rule,
     read_params,
@@ -146,13 +147,13 @@ class Shakespeare(DatasetSource):
             x, y = windows(test_codes, max(1, round(fraction * size)), seq_len, rng)
             test_x.append(x)
             test_y.append(y)
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
         return FederatedDataset(
             train=_split(train_x, train_y, seq_len),
             test=_split(test_x, test_y, seq_len),
             num_classes=len(VOCABULARY),
             input_shape=(seq_len,),
-            natural_partitions=[np.arange(offsets[k], offsets[k + 1]) for k in range(len(sizes))],
+            natural_partitions=consecutive_ranges(sizes),
+            natural_test_partitions=consecutive_ranges(np.array([len(y) for y in test_y], dtype=np.int64)),
         )
 
 

@@ -14,6 +14,7 @@ from feles.data.dataset import (
     DatasetSource,
     FederatedDataset,
     Split,
+    consecutive_ranges,
     fraction_rule,
     integer_rule,
     non_negative_rule,
@@ -59,14 +60,13 @@ class Synthetic(DatasetSource):
         test_sizes = np.maximum(1, np.floor(params["test_fraction"] * train_sizes + 0.5)).astype(np.int64)
         rng = numpy_rng(request.seed, "synthetic", request.repetition)
         train, test = generate(shape, train_sizes, test_sizes, rng)
-        offsets = np.concatenate([[0], np.cumsum(train_sizes)])
-        partitions = [np.arange(offsets[k], offsets[k + 1], dtype=np.int64) for k in range(len(train_sizes))]
         return FederatedDataset(
             train=train,
             test=test,
             num_classes=shape.num_classes,
             input_shape=(shape.dimension,),
-            natural_partitions=partitions,
+            natural_partitions=consecutive_ranges(train_sizes),
+            natural_test_partitions=consecutive_ranges(test_sizes),
         )
 
 

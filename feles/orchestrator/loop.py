@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from feles.algorithms import DeviceUpdate, build_server
+from feles.algorithms import DeviceUpdate, build_server, resolve_algorithm
 from feles.config import SimulationSpec
 from feles.data import DataRequest, load_dataset, partition_devices, resolve_data_dir
-from feles.devices import CostModel, DevicePopulation, RoundConditions
+from feles.devices import CostModel, DevicePopulation, RoundConditions, federation_repetition
 from feles.evaluation import Evaluation, combine
 from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
@@ -79,6 +79,7 @@ class SimulationLoop:
         self.data_dir = data_dir
         self.checkpoint = checkpoint
         self.server = build_server(self.spec.algorithms, num_devices=self.spec.devices.num)
+        self.fit_model_copies = resolve_algorithm(self.spec.algorithms.federated_algorithm).fit_model_copies
         self.phases = {
             Phase.FIT: PhaseStrategies(self.spec.algorithms.fit),
             Phase.EVAL: PhaseStrategies(self.spec.algorithms.eval),
@@ -146,17 +147,21 @@ class SimulationLoop:
         spec = self.spec
         population = DevicePopulation.draw(spec, index)
         data_dir = resolve_data_dir(self.data_dir, spec.simulation.data_dir)
+        # The federation (data, partitions, initial weights) is repetition 0's with identical_repetitions.
+        federation = federation_repetition(spec, index)
         dataset = load_dataset(
             spec.simulation.dataset,
-            DataRequest(spec.simulation.seed, index, population.data_sizes, data_dir, spec.simulation.dataset_params),
+            DataRequest(
+                spec.simulation.seed, federation, population.data_sizes, data_dir, spec.simulation.dataset_params
+            ),
         )
         partitions = partition_devices(
             dataset, population.data_sizes, spec.data.non_iid_partitions, spec.data.mislabelling_percentage,
-            spec.simulation.seed, index,
+            spec.simulation.seed, federation,
         )  # fmt: skip
         self.records.write_population(index, population, partitions.label_counts(dataset.num_classes))
         model = build_model(self.run_parts.model_name, dataset.input_shape, dataset.num_classes)
-        initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", index))
+        initialize_model(model, spec.simulation.initializer, torch_seed(spec.simulation.seed, "init", federation))
         self.server = build_server(spec.algorithms, num_devices=spec.devices.num)
         self.models.publish(model.state_dict())
         return Repetition(index, population, DeviceHistory.empty(spec.devices.num), model, len(dataset.test.y))
@@ -186,9 +191,9 @@ class SimulationLoop:
 
     def _run_round(self, rep: Repetition, round_: int) -> RoundOutcome:
         started = time.monotonic()
-        conditions = RoundConditions.draw(self.spec, rep.index, round_)
+        conditions = RoundConditions.draw(self.spec, rep.population, rep.index, round_)
         state = DeviceState(rep.population, conditions, conditions.energy.copy(), rep.history)
-        costs = CostModel.of(self.spec, rep.model_parameters)
+        costs = CostModel.of(self.spec, rep.model_parameters, self.fit_model_copies)
         fit = self._dispatch(rep, self._plan(rep, round_, Phase.FIT, state, costs))
         rep.history.record_fit(round_, fit.costs, {device: result.loss for device, (result, _) in fit.results.items()})
         self._aggregate(rep, fit)

@@ -5,7 +5,7 @@ Pure functions of the spec, the device state and the strategies: the loop dispat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -115,8 +115,10 @@ def plan_phase(
     )
     rng = numpy_rng(seed, f"update-{phase}", repetition, round_)
     work = strategies.update.plan(UpdateContext(repetition, round_, phase.value, selected, params, view, rng))
+    if phase is Phase.EVAL:
+        work = one_pass(work)
     iterations = count_local_iterations(work.epochs, work.batch_size, work.num_examples)
-    random_failures = draw_failures(spec, repetition, round_, phase.value, selected)
+    random_failures = draw_failures(spec, repetition, round_, selected)
     phase_work = PhaseWork(phase.value, selected, iterations, random_failures)
     return PhasePlan(
         repetition=repetition,
@@ -129,6 +131,14 @@ def plan_phase(
         energy_before=state.energy_left[selected].copy(),
         seeds=torch_seeds(seed, f"job-{phase.value}", (repetition, round_), selected),
     )
+
+
+def one_pass(work: LocalWork) -> LocalWork:
+    """An eval job's work: one pass over its examples, whatever epochs an update strategy gave it.
+
+    Evaluation is one pass over the device's data (as in the original FELES, which ignores eval epochs).
+    """
+    return replace(work, epochs=np.ones_like(work.epochs))
 
 
 def spend_energy(plan: PhasePlan, energy_left: np.ndarray) -> None:

@@ -113,17 +113,15 @@ def availability_row(repetition: int, round_: int, conditions: RoundConditions) 
     return arrow_table(AVAILABILITY_SCHEMA, columns)
 
 
-def population_rows(
-    spec: SimulationSpec, repetition: int, population: DevicePopulation, label_counts: np.ndarray
-) -> pa.Table:
+def population_rows(repetition: int, population: DevicePopulation, label_counts: np.ndarray) -> pa.Table:
     """One row per device: what is fixed for the repetition. `label_counts` is (devices, classes)."""
     n, classes = label_counts.shape
     columns = {
         "repetition": np.full(n, repetition, np.int32),
         "device": np.arange(n, dtype=np.int64),
         "ips": population.ips,
-        "net_speed_mean": np.full(n, spec.network.speed_mean),
-        "net_speed_var": np.full(n, spec.network.speed_var),
+        "net_speed_mean": population.net_speed_mean,
+        "net_speed_var": population.net_speed_spread,
         "data_size": population.data_sizes,
         "label_counts": (np.arange(n + 1) * classes, label_counts.ravel()),
     }
@@ -162,7 +160,7 @@ class RecordsWriter:
         """The repetition's population, once (a resumed repetition already has it)."""
         path = part_path(self.folder, Table.POPULATION, repetition)
         if not path.exists():
-            write_part(path, population_rows(self.spec, repetition, population, label_counts))
+            write_part(path, population_rows(repetition, population, label_counts))
 
     def write_round(
         self, when: tuple[int, int], conditions: RoundConditions, phases: list[PhaseOutcome], data_sizes: np.ndarray

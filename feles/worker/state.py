@@ -19,7 +19,7 @@ from feles.data import (
     partition_devices,
     resolve_data_dir,
 )
-from feles.devices import DevicePopulation
+from feles.devices import DevicePopulation, federation_repetition
 from feles.models import build_model
 from feles.protocol import WORKER_SECRET_HEADER, Phase, RegisterReply
 from feles.strategies import LOCAL_DATA_OPTIMIZERS, LocalDataOptimizer
@@ -37,8 +37,9 @@ class RepetitionData:
 def build_repetition_data(spec: SimulationSpec, repetition: int, data_dir: Path | None) -> RepetitionData:
     """The dataset and the device partitions of a repetition, from spec and seed alone (as on every worker)."""
     population = DevicePopulation.draw(spec, repetition)
+    federation = federation_repetition(spec, repetition)  # as the orchestrator's loop draws it
     request = DataRequest(
-        spec.simulation.seed, repetition, population.data_sizes, data_dir, spec.simulation.dataset_params
+        spec.simulation.seed, federation, population.data_sizes, data_dir, spec.simulation.dataset_params
     )
     dataset = load_dataset(spec.simulation.dataset, request)
     partitions = partition_devices(
@@ -47,7 +48,7 @@ def build_repetition_data(spec: SimulationSpec, repetition: int, data_dir: Path 
         spec.data.non_iid_partitions,
         spec.data.mislabelling_percentage,
         spec.simulation.seed,
-        repetition,
+        federation,
     )
     return RepetitionData(dataset, partitions)
 

@@ -32,14 +32,21 @@ def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSecti
 
 
 def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
-    """The examples the job uses: the local data strategy's choice among the device's partition."""
+    """The examples the job uses: the local data strategy's choice among the device's partition.
+
+    A fit job trains on the device's train partition, an eval job evaluates on its test partition.
+    """
     data = state.repetition_data(job.repetition)
-    indices = data.partitions.indices[job.device]
-    labels = data.partitions.labels[job.device]
     chooser = state.local_data[job.phase]
+    if job.phase is Phase.EVAL:
+        indices = data.partitions.test_indices[job.device]
+        positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
+        chosen = torch.from_numpy(indices[positions])
+        return data.dataset.test.x[chosen], data.dataset.test.y[chosen]
+    indices = data.partitions.indices[job.device]
     positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
-    positions_t = torch.from_numpy(positions)
-    return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[positions_t]
+    labels = data.partitions.labels[job.device]
+    return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[torch.from_numpy(positions)]
 
 
 def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,6 +79,10 @@ def test_records_agree_with_the_round_totals_of_results_json(failing_run: Path) 
     population = read_table(output, Table.POPULATION).to_pandas()
     assert len(population) == 2 * 20
     assert [sum(counts) for counts in population["label_counts"]] == population["data_size"].tolist()
+    # Each device's own network mean and spread, within the spec's ranges (speed 100,000 +- 70,000).
+    assert population["net_speed_mean"].nunique() == len(population)
+    assert population["net_speed_mean"].between(30_000, 170_000).all()
+    assert population["net_speed_var"].between(0.01 * 70_000, 0.99 * 70_000).all()
 
 
 def test_records_are_the_same_with_1_2_and_4_workers(tmp_path: Path, failing_run: Path) -> None:
@@ -169,3 +173,22 @@ def test_the_documented_pandas_and_duckdb_queries_run_on_real_records(
     assert sum(count for _, _, count in selections) == fit_rows and len(selections) == 2 * 20
     assert sum(energy for _, energy, _ in by_phase) == pytest.approx(spent)
     assert sum(failed for _, _, failed in by_phase) == sum(records["failed"])
+
+
+def test_identical_repetitions_record_one_population_and_the_originals_energy_model(tmp_path: Path) -> None:
+    overrides = {
+        "simulation": {"num_rounds": 2, "repetitions": 2, "identical_repetitions": True},
+        "devices": {"p_fail": 0.2, "energy_failures": False},
+        "energy": {"avail_mean": 400.0, "avail_var": 300.0},
+    }
+    output = run_local(tmp_path, overrides, workers=2)
+    population = read_table(output, Table.POPULATION).to_pandas()
+    first, second = (population[population["repetition"] == r].drop(columns="repetition") for r in (0, 1))
+    assert first.reset_index(drop=True).equals(second.reset_index(drop=True))
+    records = read_table(output, Table.RECORDS).to_pandas()
+    # Energy never fails a job (budgets as in FAILING, which make energy failures): budgets may be overdrawn.
+    assert set(records["failure"].dropna()) == {"random"}
+    assert (records["energy_left"] < 0).any()
+    availability = read_table(output, Table.AVAILABILITY).to_pandas()
+    by_repetition = [list(availability[availability["repetition"] == r]["available_devices"].iloc[0]) for r in (0, 1)]
+    assert by_repetition[0] != by_repetition[1]  # round-level draws still differ per repetition

@@ -244,12 +244,12 @@ async def test_children_owned_scaled_and_invalid_specs_fail(cluster: Cluster) ->
         "observedGeneration 3", lambda: cluster.get(CRS, "demo")["status"].get("observedGeneration") == 3
     )
 
-    # A rule the CRD schema cannot express: no device would ever be selected.
-    bad = {**DIGITS, "devices": {"num": 5}, "algorithms": {"fit": {"params": {"k": 0.1}}}}
+    # A rule the CRD schema cannot express: network speeds down to 0 (speed_var not below speed_mean).
+    bad = {**DIGITS, "network": {"speed_mean": 10, "speed_var": 10}}
     await cluster.create("bad", {"simulation": bad})
     status = await cluster.wait_for("a Failed status", lambda: (cluster.get(CRS, "bad") or {}).get("status"))
     assert status["phase"] == "Failed"
-    assert "spec.simulation.algorithms.fit.params.k" in status["message"]
+    assert "spec.simulation.network.speed_var" in status["message"]
     failed = next(item for item in status["conditions"] if item["type"] == "Failed")
     assert (failed["status"], failed["reason"]) == ("True", "InvalidSpec")
     assert cluster.get("apps/v1/deployments", "bad-orchestrator") is None

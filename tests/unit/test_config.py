@@ -172,24 +172,22 @@ def test_assignment_is_validated() -> None:
 # --- cross-field rules ------------------------------------------------------------------------------
 
 
-def test_k_too_small_for_the_population_names_k() -> None:
-    errors = spec_errors({"devices": {"num": 50}, "algorithms": {"fit": {"params": {"k": 0.01}}}})
-    assert list(errors) == ["algorithms.fit.params.k"]
-    assert errors["algorithms.fit.params.k"] == "k * devices.num = 0.01 * 50 selects no device (needs at least 1)"
+def test_k_below_one_device_is_accepted() -> None:
+    # k is a fraction of the devices available in each round, and a round selects at least one of them.
+    spec = parse_spec({"devices": {"num": 50}, "algorithms": {"fit": {"params": {"k": 0.01}}}})
+    assert spec.algorithms.fit.params.k == 0.01
 
 
-def test_k_small_for_both_phases_names_both() -> None:
-    errors = spec_errors({"devices": {"num": 5}})
-    assert set(errors) == {"algorithms.fit.params.k", "algorithms.eval.params.k"}
+def test_eval_epochs_other_than_one_is_an_error() -> None:
+    errors = spec_errors({"algorithms": {"eval": {"params": {"epochs": 2}}}})
+    assert errors == {
+        "algorithms.eval.params.epochs": "evaluation is one pass over the device's data: must be 1 (got 2)"
+    }
+    assert parse_spec({"algorithms": {"fit": {"params": {"epochs": 5}}}}).algorithms.fit.params.epochs == 5
 
 
-def test_k_selecting_exactly_one_device_is_valid() -> None:
-    spec = parse_spec({"devices": {"num": 10}})  # 0.1 * 10 = 1 device per phase
-    assert spec.devices.num == 10
-    spec = parse_spec(
-        {"devices": {"num": 20}, "algorithms": {"fit": {"params": {"k": 0.05}}, "eval": {"params": {"k": 0.05}}}}
-    )
-    assert spec.algorithms.fit.params.k == 0.05
+def test_default_k_on_a_small_population_is_valid() -> None:
+    assert parse_spec({"devices": {"num": 5}}).devices.num == 5
 
 
 @pytest.mark.parametrize(
@@ -248,17 +246,12 @@ def test_spec_error_lists_every_field_error() -> None:
 
 def test_spec_error_lists_every_cross_field_error() -> None:
     document = {
-        "devices": {"num": 5},
         "computation": {"ips_mean": 10, "ips_var": 20},
         "network": {"speed_mean": 10, "speed_var": 10},
+        "energy": {"avail_mean": 10, "avail_var": 11},
     }
     errors = spec_errors(document)
-    assert set(errors) == {
-        "algorithms.fit.params.k",
-        "algorithms.eval.params.k",
-        "computation.ips_var",
-        "network.speed_var",
-    }
+    assert set(errors) == {"computation.ips_var", "network.speed_var", "energy.avail_var"}
 
 
 # --- load_spec and import: --------------------------------------------------------------------------
@@ -429,11 +422,11 @@ def test_import_of_the_wrong_type(tmp_path: Path, value: str) -> None:
 
 
 def test_errors_after_merging_name_the_merged_field(tmp_path: Path) -> None:
-    write(tmp_path / "base.yaml", "devices: {num: 100}\n")
-    path = write(tmp_path / "sim.yaml", "import: base.yaml\ndevices: {num: 5}\n")
+    write(tmp_path / "base.yaml", "network: {speed_mean: 100}\n")
+    path = write(tmp_path / "sim.yaml", "import: base.yaml\nnetwork: {speed_var: 100}\n")
     with pytest.raises(SpecError) as info:
         load_spec(path)
-    assert {f for f, _ in info.value.errors} == {"algorithms.fit.params.k", "algorithms.eval.params.k"}
+    assert {f for f, _ in info.value.errors} == {"network.speed_var"}
 
 
 # --- spec_to_yaml -----------------------------------------------------------------------------------

@@ -90,8 +90,6 @@ def test_the_original_config_yml_translates_key_by_key() -> None:
         "1 progress bar, 2 a line per epoch); FELES trains with PyTorch and logs through --log-level",
         "simulation.num_processes: ignored: the original's number of worker processes (its code never reads it); "
         "`feles run --workers N` sets FELES's",
-        "algorithms.fit.params.k: the original selected int(0.5 x the devices available) each round, in both "
-        "phases; FELES selects floor(0.5 x devices.num), at most the available ones: more devices when some are away",
         "algorithms.eval.params.epochs: 2 dropped: the original ignored it (evaluation is one pass over the data)",
     ]
 
@@ -218,8 +216,6 @@ def test_the_use_case_runs_feddyn_with_its_own_aggregation() -> None:
         "`feles run --workers N` sets FELES's",
         "algorithms.fit.aggregation: 'fedavg' ignored: the original's FedDyn never reads it and aggregates its own "
         "way; FELES does the same (feddyn's own aggregation)",
-        "algorithms.fit.params.k: the original selected int(0.7 x the devices available) each round, in both "
-        "phases; FELES selects floor(0.7 x devices.num), at most the available ones: more devices when some are away",
         "devices.adversary_num: ignored: the original's number of malicious devices, which its code never reads "
         "(no device behaves adversarially); FELES has no adversaries either",
         "data.mislabelling_percentage: 0.1: the original's code never applied it (its mislabelling sits inside a "
@@ -265,14 +261,11 @@ def test_model_name_picks_the_dataset_and_the_originals_model(model_name: str, d
     assert document["simulation"].get("dataset_params") == windows
 
 
-def test_the_k_warning_only_when_devices_can_be_away() -> None:
+def test_k_means_the_same_in_both_so_it_carries_no_warning() -> None:
     document = {"simulation": {"model_name": "mnist"}, "algorithms": {"fit": {"params": {"k": 0.5}}}}
-    assert [key_of(line) for line in translate(document).warnings] == [
-        "simulation.model_name",
-        "algorithms.fit.params.k",
-    ]
-    document["devices"] = {"p_available": 1}
-    assert [key_of(line) for line in translate(document).warnings] == ["simulation.model_name"]
+    translation = translate(document)
+    assert translation.document["algorithms"]["fit"]["params"]["k"] == 0.5
+    assert [key_of(line) for line in translation.warnings] == ["simulation.model_name"]
 
 
 @pytest.mark.parametrize("model_name", sorted(UNAVAILABLE_MODEL_NAMES))
@@ -362,7 +355,7 @@ def phases(fit: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
 
 def test_eval_k_equal_to_fit_k_and_one_eval_epoch_warn_nothing() -> None:
     translation = translate(phases({"k": 0.3}, {"k": 0.3, "epochs": 1}))
-    assert {key_of(line) for line in translation.warnings} == {"algorithms.fit.params.k"}
+    assert translation.warnings == []
     assert translation.document["algorithms"]["eval"]["params"] == {"k": 0.3}
 
 

@@ -106,14 +106,23 @@ def test_an_empty_phase_gives_no_rows() -> None:
     assert table.num_rows == 0 and table.schema == RECORDS_SCHEMA
 
 
-def test_population_rows_hold_label_histograms_per_device() -> None:
-    spec = parse_spec({"devices": {"num": 30}, "network": {"speed_mean": 100.0, "speed_var": 10.0}})
-    population = DevicePopulation(ips=np.array([1.0, 2.0, 3.0]), data_sizes=np.array([4, 5, 6]))
+def a_population(num: int) -> DevicePopulation:
+    return DevicePopulation(np.ones(num), np.ones(num, np.int64), np.full(num, 100.0), np.full(num, 10.0))
+
+
+def test_population_rows_hold_label_histograms_and_network_of_each_device() -> None:
+    population = DevicePopulation(
+        ips=np.array([1.0, 2.0, 3.0]),
+        data_sizes=np.array([4, 5, 6]),
+        net_speed_mean=np.array([90.0, 100.0, 130.0]),
+        net_speed_spread=np.array([5.0, 1.0, 20.0]),
+    )
     counts = np.array([[1, 3], [5, 0], [2, 4]])
-    rows = population_rows(spec, 2, population, counts).to_pydict()
+    rows = population_rows(2, population, counts).to_pydict()
     assert rows["device"] == [0, 1, 2] and rows["repetition"] == [2, 2, 2]
     assert rows["label_counts"] == [[1, 3], [5, 0], [2, 4]]
-    assert rows["net_speed_mean"] == [100.0] * 3 and rows["net_speed_var"] == [10.0] * 3
+    # Each device's own network mean and spread (not the spec's speed_mean and speed_var).
+    assert rows["net_speed_mean"] == [90.0, 100.0, 130.0] and rows["net_speed_var"] == [5.0, 1.0, 20.0]
     assert rows["data_size"] == [4, 5, 6]
 
 
@@ -157,7 +166,7 @@ def test_nothing_written_reads_as_an_empty_table_with_the_schema(tmp_path: Path)
 def test_resume_removes_the_parts_a_crash_left_beyond_the_checkpoint(tmp_path: Path) -> None:
     writer = writer_in(tmp_path)
     write_rounds(writer, [(0, 0), (0, 1), (0, 2), (1, 0)])
-    population = DevicePopulation(ips=np.ones(10), data_sizes=np.ones(10, np.int64))
+    population = a_population(10)
     for repetition in (0, 1):
         writer.write_population(repetition, population, np.ones((10, 2), np.int64))
     writer.discard_from(0, 2)  # the checkpoint says: repetition 0, next round 2
@@ -176,7 +185,7 @@ def test_a_fresh_start_removes_every_record_of_an_earlier_run(tmp_path: Path) ->
 
 def test_the_population_part_is_written_once(tmp_path: Path) -> None:
     writer = writer_in(tmp_path)
-    population = DevicePopulation(ips=np.ones(10), data_sizes=np.ones(10, np.int64))
+    population = a_population(10)
     writer.write_population(0, population, np.ones((10, 2), np.int64))
     path = part_path(tmp_path, Table.POPULATION, 0)
     before = path.stat().st_mtime_ns

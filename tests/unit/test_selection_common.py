@@ -67,7 +67,7 @@ def population(**fields: Any) -> DeviceView:
 
 
 def context(
-    k: float = 0.375,
+    k: float | None = None,
     available: np.ndarray | None = None,
     round_: int = 0,
     seed: int = 0,
@@ -76,8 +76,10 @@ def context(
     phase: str = "fit",
     **fields: Any,
 ) -> SelectionContext:
-    """k = 0.375 of 8 devices: 3 devices per round unless fewer are available."""
+    """k (a fraction of the available devices) defaults to 3 of them, or all when fewer are available."""
     devices = devices or population()
+    available = np.arange(len(devices.ips)) if available is None else np.asarray(available)
+    k = min(1.0, 3 / max(len(available), 1)) if k is None else k
     return SelectionContext(
         repetition=0,
         round=round_,
@@ -85,7 +87,7 @@ def context(
         k=k,
         num_devices=len(devices.ips),
         params=PhaseParams(k=k, epochs=epochs, batch_size=32),
-        available=np.arange(len(devices.ips)) if available is None else np.asarray(available),
+        available=available,
         devices=devices,
         rng=np.random.default_rng(seed),
         seed=seed,  # the run's seed too, as the orchestrator passes it

@@ -65,11 +65,11 @@ def update_context(selected: np.ndarray, params: PhaseParams, data_sizes: np.nda
 # --- random selection -------------------------------------------------------------------------------
 
 
-def test_random_selector_picks_floor_k_num_distinct_available_devices() -> None:
+def test_random_selector_picks_floor_k_available_distinct_available_devices() -> None:
     available = np.arange(0, 100, 2)  # 50 available among 100
     selected = RandomSelector({}).select_devices(selection_context(0.25, 100, available))
-    assert len(selected) == 25  # floor(0.25 * 100)
-    assert len(np.unique(selected)) == 25
+    assert len(selected) == 12  # floor(0.25 * 50 available), not floor(0.25 * 100 devices)
+    assert len(np.unique(selected)) == 12
     assert np.isin(selected, available).all()
     assert selected.tolist() == sorted(selected.tolist())
 
@@ -80,10 +80,11 @@ def test_random_selector_floors_the_fraction() -> None:
     assert len(selected) == 3  # floor(3.7)
 
 
-def test_random_selector_takes_every_available_device_when_fewer_are_available() -> None:
+def test_random_selector_takes_one_device_when_k_of_the_available_is_below_one() -> None:
     available = np.array([3, 8, 41])
-    selected = RandomSelector({}).select_devices(selection_context(0.5, 50, available))
-    assert selected.tolist() == [3, 8, 41]
+    selected = RandomSelector({}).select_devices(selection_context(0.2, 50, available))
+    assert len(selected) == 1  # floor(0.2 * 3) = 0, raised to 1
+    assert np.isin(selected, available).all()
 
 
 def test_random_selector_with_no_available_device() -> None:
@@ -118,21 +119,27 @@ def test_random_selector_is_roughly_uniform() -> None:
     ("k", "num", "available", "expected"),
     [
         (0.1, 100, 100, 10),
-        (0.1, 100, 4, 4),
+        (0.1, 100, 80, 8),
+        (0.5, 100, 4, 2),
+        (0.1, 100, 4, 1),
         (0.05, 30, 30, 1),
         (1.0, 7, 7, 7),
         (0.5, 9, 9, 4),
+        (0.5, 9, 0, 0),
     ],
 )
 def test_selection_size(k: float, num: int, available: int, expected: int) -> None:
-    assert selection_size(k, num, available) == expected
+    # k is a fraction of the devices available in the round, floored, at least 1 when any is available.
+    assert selection_size(k, available) == expected
+    context = selection_context(k, num, np.arange(available))
+    assert context.size == expected
 
 
 @pytest.mark.parametrize(("k", "num", "expected"), [(0.29, 100, 29), (0.57, 100, 57), (0.7, 90, 63), (0.58, 50, 29)])
 def test_selection_size_is_exact_for_decimal_fractions(k: float, num: int, expected: int) -> None:
     # k is written in decimal in the spec: 0.29 of 100 devices is 29 devices, not 28
     # (0.29 * 100 == 28.999999999999996 in binary floating point).
-    assert selection_size(k, num, num) == expected
+    assert selection_size(k, num) == expected
     selected = RandomSelector({}).select_devices(selection_context(k, num, np.arange(num)))
     assert len(selected) == expected
 

@@ -73,14 +73,18 @@ class SelectionContext:
 
     @property
     def size(self) -> int:
-        """How many devices the phase asks for: floor(k * devices), at most the available ones."""
-        return selection_size(self.k, self.num_devices, len(self.available))
+        """How many devices the phase asks for: floor(k * available devices), at least 1 if any is available."""
+        return selection_size(self.k, len(self.available))
 
 
-def selection_size(k: float, num_devices: int, num_available: int) -> int:
-    """floor(k * devices), at most the available devices."""
+def selection_size(k: float, num_available: int) -> int:
+    """floor(k * available devices), as the original FELES's int(k * available); at least 1 if any is available.
+
+    The original could select no device at all (k * available < 1) and so run a round without training;
+    FELES selects one instead, so a small k on a small population still trains.
+    """
     # The epsilon absorbs binary rounding: 0.29 * 100 is 28.999999999999996, and the user meant 29.
-    return min(math.floor(k * num_devices + 1e-9), num_available)
+    return min(max(math.floor(k * num_available + 1e-9), 1), num_available)
 
 
 class Selector(ABC):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from feles.plugin_params import take_params
-from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector, selection_size
+from feles.strategies.selection.base import SELECTORS, SelectionContext, Selector
 
 
 @SELECTORS.register("random")
@@ -17,6 +17,6 @@ class RandomSelector(Selector):
         super().__init__(take_params("selection random", params, {}))
 
     def select_devices(self, context: SelectionContext) -> np.ndarray:
-        count = selection_size(context.k, context.num_devices, len(context.available))
+        count = context.size
         chosen = context.rng.choice(context.available, size=count, replace=False)
         return np.sort(chosen)
