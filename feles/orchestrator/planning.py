@@ -70,14 +70,15 @@ class PhasePlan:
         return self.work.devices
 
 
-def device_view(spec: SimulationSpec, state: DeviceState, model_parameters: int) -> DeviceView:
+def device_view(spec: SimulationSpec, state: DeviceState, costs: CostModel) -> DeviceView:
     """What selection and update strategies may read about the devices in this phase of a round."""
     return DeviceView(
         ips=state.population.ips,
         data_sizes=state.population.data_sizes,
         net_speed=state.conditions.net_speed,
         energy=state.energy_left,
-        model_parameters=model_parameters,
+        model_parameters=costs.model_parameters,
+        fit_model_copies=costs.fit_model_copies,
         pow_comp_s=spec.energy.pow_comp_s,
         pow_net_s=spec.energy.pow_net_s,
         **state.history.per_device(),
@@ -97,7 +98,7 @@ def plan_phase(
     """
     repetition, round_, phase = when
     seed, params = spec.simulation.seed, strategies.section.params
-    view = device_view(spec, state, costs.model_parameters)
+    view = device_view(spec, state, costs)
     selected = strategies.select(
         SelectionContext(
             repetition=repetition,

@@ -27,8 +27,10 @@ def computation_time(context: SelectionContext) -> np.ndarray:
 
 
 def transferred_parameters(context: SelectionContext) -> float:
-    """Model parameters a job moves over the network: down and up for fit, down for eval."""
-    return MODEL_TRANSFERS[context.phase] * context.devices.model_parameters
+    """Model parameters a job moves over the network: down and up for fit (SCAFFOLD's control variates too),
+    down for eval."""
+    copies = context.devices.fit_model_copies if context.phase == "fit" else 1
+    return MODEL_TRANSFERS[context.phase] * copies * context.devices.model_parameters
 
 
 def communication_time(context: SelectionContext) -> np.ndarray:

@@ -189,3 +189,14 @@ def test_limited_consumption_is_optimal_against_brute_force(seed: int) -> None:
     assert len(chosen) == best_count
     assert scores[chosen].sum() == pytest.approx(best)
     assert (costs[:, chosen].sum(axis=1) <= limits).all()
+
+
+def test_round_time_estimates_count_scaffolds_control_variates_on_the_network() -> None:
+    from feles.strategies.estimates import communication_time, transferred_parameters
+
+    plain = context()
+    scaffold = replace(plain, devices=replace(plain.devices, fit_model_copies=2))
+    assert transferred_parameters(scaffold) == 2 * transferred_parameters(plain)
+    np.testing.assert_allclose(communication_time(scaffold), 2 * communication_time(plain))
+    evaluation = replace(scaffold, phase="eval")  # eval moves the model only, down
+    assert transferred_parameters(evaluation) == plain.devices.model_parameters

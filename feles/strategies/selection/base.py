@@ -43,6 +43,7 @@ class DeviceView:
     loss_rounds: np.ndarray | None = None
     loss_devices: np.ndarray | None = None
     loss_values: np.ndarray | None = None
+    fit_model_copies: int = 1
 
     @property
     def times_completed(self) -> np.ndarray:

@@ -13,7 +13,7 @@ from feles.strategies.selection.ranking import top
 
 
 class BestSelector(Selector):
-    """The `k * devices` available devices with the largest `resource` (a DeviceView array)."""
+    """The k (of the available) devices with the largest `resource` (a DeviceView array)."""
 
     resource: ClassVar[str]
     name: ClassVar[str]

@@ -16,7 +16,7 @@ DEFAULTS = {"decay": 0.1}
 
 @SELECTORS.register("dynamic_sampling")
 class DynamicSamplingSelector(Selector):
-    """A uniform sample of max(1, floor(K_0 exp(-decay * round))) devices, K_0 = floor(k * devices)."""
+    """A uniform sample of max(1, floor(K_0 exp(-decay * round))) devices, K_0 = k of the available devices."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(take_params("selection dynamic_sampling", params, DEFAULTS))
