@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -120,6 +120,27 @@ class ResultAck(WireModel):
     reason: Literal["accepted"]
 
 
+class JobBatch(WireModel):
+    """Jobs handed out by one lease request, in queue order; each has its own lease."""
+
+    jobs: list[Job] = Field(min_length=1)
+
+
+class ResultOutcome(WireModel):
+    """What became of one result of a batch: the HTTP status the single-result route would answer, and why."""
+
+    job_id: str | None = Field(description="The job the part names; null when the part could not be decoded.")
+    status: int = Field(description="200 accepted; else 403, 404, 409 or 422 as POST /v1/jobs/{id}/result answers.")
+    accepted: bool
+    reason: str
+
+
+class BatchResultAck(WireModel):
+    """One outcome per result of a batch, in the order of the parts."""
+
+    results: list[ResultOutcome]
+
+
 class SimulationPhase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
@@ -191,6 +212,33 @@ def decode_result(data: bytes) -> tuple[JobResult, dict[str, torch.Tensor]]:
         field = ".".join(str(part) for part in first["loc"]) or "<root>"
         raise CodecError(f"result metadata field {field}: {first['msg']}") from None
     return result, tensors
+
+
+#: Bytes of the length that precedes each part of a batch results body (unsigned, little-endian).
+PART_LENGTH_BYTES = 8
+
+
+def encode_parts(parts: Sequence[bytes]) -> bytes:
+    """Several encoded results as one body: each part (an encode_result message) after its 8-byte length."""
+    return b"".join(len(part).to_bytes(PART_LENGTH_BYTES, "little") + part for part in parts)
+
+
+def decode_parts(data: bytes) -> list[bytes]:
+    """Inverse of encode_parts; CodecError when a length runs past the body or the body is empty."""
+    parts: list[bytes] = []
+    view, offset = memoryview(data), 0
+    while offset < len(data):
+        if offset + PART_LENGTH_BYTES > len(data):
+            raise CodecError(f"part {len(parts)}: truncated length at byte {offset}")
+        size = int.from_bytes(view[offset : offset + PART_LENGTH_BYTES], "little")
+        offset += PART_LENGTH_BYTES
+        if size == 0 or offset + size > len(data):
+            raise CodecError(f"part {len(parts)}: length {size} does not fit the body")
+        parts.append(bytes(view[offset : offset + size]))
+        offset += size
+    if not parts:
+        raise CodecError("a batch of results needs at least one part")
+    return parts
 
 
 def split_extra(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -15,6 +15,11 @@ import torch
 from feles.protocol import Job, JobResult
 
 
+def job_work(job: Job) -> int:
+    """A job's work in example passes: what a worker computes, roughly in proportion to its time."""
+    return job.epochs * job.num_examples
+
+
 class Completion(Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -109,29 +114,52 @@ class JobQueue:
 
     def lease(self, worker_id: str) -> Job | None:
         """The next pending job, leased to `worker_id` until now + lease_seconds; None if none."""
+        jobs = self.lease_many(worker_id, 1)
+        return jobs[0] if jobs else None
+
+    def lease_many(self, worker_id: str, limit: int, max_work: int | None = None) -> list[Job]:
+        """Up to `limit` pending jobs in queue order, each leased to `worker_id` on its own (own deadline,
+        own re-issue). With `max_work`, jobs are taken while their summed work (epochs x examples) stays
+        within it; the first job is always taken, however large."""
         with self._lock:
             self._reclaim_expired()
+            leased: list[Job] = []
             skipped: list[str] = []
+            work = 0
+            now = self._clock()
             try:
-                while self._pending:
-                    job_id = self._pending.popleft()
+                while self._pending and len(leased) < limit:
+                    job_id = self._pending[0]
                     entry = self._entries[job_id]
                     if entry.done:
+                        self._pending.popleft()
                         continue  # finished by a late result while it waited for re-issue
                     if self._avoids(entry, worker_id):
-                        skipped.append(job_id)
+                        skipped.append(self._pending.popleft())
                         continue
-                    entry.worker = worker_id
-                    if entry.holders is None:
-                        entry.holders = set()
-                    entry.holders.add(worker_id)
-                    entry.leased_at = self._clock()
-                    self._set_deadline(job_id, entry, entry.leased_at + self.lease_seconds)
-                    entry.attempts += 1
-                    return entry.job
-                return None
+                    work += job_work(entry.job)
+                    if leased and max_work is not None and work > max_work:
+                        break
+                    self._pending.popleft()
+                    self._hand_out(job_id, entry, worker_id, now)
+                    leased.append(entry.job)
+                return leased
             finally:
                 self._pending.extendleft(reversed(skipped))
+
+    def _hand_out(self, job_id: str, entry: _Entry, worker_id: str, now: float) -> None:
+        entry.worker = worker_id
+        if entry.holders is None:
+            entry.holders = set()
+        entry.holders.add(worker_id)
+        entry.leased_at = now
+        self._set_deadline(job_id, entry, now + self.lease_seconds)
+        entry.attempts += 1
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a lease (an upper bound: a few may have finished while they waited for re-issue)."""
+        return len(self._pending)
 
     def _avoids(self, entry: _Entry, worker_id: str) -> bool:
         """A job re-issued after a malformed answer goes to another worker; to the same one only when no
