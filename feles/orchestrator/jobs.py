@@ -156,6 +156,11 @@ class JobQueue:
         self._set_deadline(job_id, entry, now + self.lease_seconds)
         entry.attempts += 1
 
+    def reclaim_expired(self) -> None:
+        """Put the jobs whose lease ran out back in the queue now (leasing does it too)."""
+        with self._lock:
+            self._reclaim_expired()
+
     @property
     def waiting(self) -> int:
         """Jobs waiting for a lease (an upper bound: a few may have finished while they waited for re-issue)."""
