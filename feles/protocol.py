@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -260,28 +261,43 @@ def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
             raise CodecError(f"tensor {name!r} holds NaN or Inf")
 
 
-def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> None:
+@dataclass(frozen=True)
+class UpdateReference:
+    """A global model prepared for checking updates against it once per version, not once per result: its
+    floating-point tensors in float64 and its L2 norm."""
+
+    tensors: Mapping[str, torch.Tensor]
+    float64: Mapping[str, torch.Tensor]
+    norm: float
+
+    @classmethod
+    def of(cls, tensors: Mapping[str, torch.Tensor]) -> UpdateReference:
+        float64 = {name: t.detach().to(torch.float64) for name, t in tensors.items() if t.is_floating_point()}
+        norm = math.sqrt(sum(float(t.square().sum()) for t in float64.values()))
+        return cls(dict(tensors), float64, norm)
+
+
+def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor] | UpdateReference) -> None:
     """Raise CodecError unless `tensors` has exactly the reference's names, shapes, dtypes, finite values."""
-    missing = sorted(set(reference) - set(tensors))
-    extra = sorted(set(tensors) - set(reference))
+    if not isinstance(reference, UpdateReference):
+        reference = UpdateReference.of(reference)
+    missing = sorted(set(reference.tensors) - set(tensors))
+    extra = sorted(set(tensors) - set(reference.tensors))
     if missing or extra:
         raise CodecError(f"tensor names differ from the model's: missing {missing}, unexpected {extra}")
-    for name, expected in reference.items():
+    for name, expected in reference.tensors.items():
         got = tensors[name]
         if got.shape != expected.shape or got.dtype != expected.dtype:
             raise CodecError(
                 f"tensor {name!r}: expected {expected.dtype} {tuple(expected.shape)}, "
                 f"got {got.dtype} {tuple(got.shape)}"
             )
-    check_finite(tensors)
-    distance = reference_norm = 0.0
-    for name, expected in reference.items():
-        if expected.is_floating_point():
-            reference64 = expected.detach().to(torch.float64)
-            distance += float((tensors[name].detach().to(torch.float64) - reference64).square().sum())
-            reference_norm += float(reference64.square().sum())
-    distance, reference_norm = math.sqrt(distance), math.sqrt(reference_norm)
-    bound = MAX_UPDATE_DISTANCE_RATIO * (reference_norm + 1.0)
+    squares = {name: float(torch.dist(tensors[name].detach().to(torch.float64), ref)) ** 2
+               for name, ref in reference.float64.items()}  # fmt: skip
+    # NaN or Inf in a tensor makes its sum of squares non-finite: only then is the tensor searched for them.
+    check_finite({name: tensors[name] for name, value in squares.items() if not math.isfinite(value)})
+    distance = math.sqrt(sum(squares.values()))
+    bound = MAX_UPDATE_DISTANCE_RATIO * (reference.norm + 1.0)
     if not distance <= bound:
         raise CodecError(
             f"update is {distance:.3g} away from the global model (L2), more than {MAX_UPDATE_DISTANCE_RATIO:g} x "

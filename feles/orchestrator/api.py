@@ -328,7 +328,7 @@ def _check_result(
     if job is not None and job.phase is Phase.FIT:
         check_examples(job, result)
         model, extra = split_extra(tensors)
-        check_update(model, state.models.current())
+        check_update(model, state.models.reference())
         check_finite(extra)
     elif job is not None and job.phase is Phase.EVAL:
         check_examples(job, result)

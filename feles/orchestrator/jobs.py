@@ -62,6 +62,8 @@ class _Entry:
     attempts_refused: int = 0
     #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
     holders: set[str] | None = None
+    #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
+    order: int = 0
 
     @property
     def done(self) -> bool:
@@ -100,6 +102,7 @@ class JobQueue:
         self._retired: set[str] = set()
         self._deadlines: list[tuple[float, str]] = []
         self._reissued = 0
+        self._submitted = 0
         self._closed = False
 
     def submit(self, jobs: Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
@@ -107,7 +110,8 @@ class JobQueue:
         payloads = payloads or {}
         with self._lock:
             for job in jobs:
-                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id))
+                self._submitted += 1
+                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=self._submitted)
                 self._pending.append(job.id)
             self._lock.notify_all()
         self._on_submit()
@@ -192,6 +196,7 @@ class JobQueue:
             entry.worker = None
             expired.append(job_id)
         # Re-issued jobs go first, in their original order: the round is waiting for them.
+        expired.sort(key=lambda job_id: self._entries[job_id].order)
         self._pending.extendleft(reversed(expired))
         self._reissued += len(expired)
 

@@ -240,3 +240,12 @@ def test_a_batch_post_checks_the_worker_secret_once_and_the_framing(
     assert state.queue.held_by(ids[0], worker) is None  # nothing of a refused request was taken
     accepted = client.post("/v1/results", params={"worker": worker}, content=body, headers=auth).json()["results"]
     assert [o["status"] for o in accepted] == [200, 200]
+
+
+def test_a_lapsed_batch_comes_back_in_its_original_order(queue: JobQueue, clock: FakeClock) -> None:
+    # Ids whose text order differs from their queue order: equal deadlines must not sort them by id.
+    ids = ["r.fit.9", "r.fit.10", "r.fit.11", "r.fit.2"]
+    queue.submit([job(job_id, device=i) for i, job_id in enumerate(ids)])
+    assert [j.id for j in queue.lease_many("w1", 4)] == ids
+    clock.now += LEASE + 1
+    assert [j.id for j in queue.lease_many("w2", 4)] == ids
