@@ -173,19 +173,19 @@ async def next_jobs(
     worker: WorkerQuery,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 20.0,
     max: Annotated[int, Query(ge=1, le=MAX_REQUESTED_JOBS, description="Most jobs the worker takes.")] = 1,
-) -> JobBatch | Response:
+) -> Response:
     """Long-poll for jobs: 200 with up to `max` jobs (as many as the orchestrator's batch rule allows, each
     with its own lease), 204 when none came within `wait` seconds."""
 
-    def take() -> JobBatch | None:
+    def take() -> Response | None:
         state.queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
         size = lease_size(max, state.models.encoded_size(), state.queue.waiting, state.workers.live())
         jobs = state.queue.lease_many(worker, size, BATCH_WORK)
         if not jobs:
             return None
         request.app.state.metrics.lease_batch.observe(len(jobs))
-        # model_construct: the queue's jobs are valid already; validating them again costs ~10 us each.
-        return JobBatch.model_construct(jobs=jobs)
+        # Serialized here: the queue's jobs are valid already, and FastAPI would dump and validate each again.
+        return Response(JobBatch.model_construct(jobs=jobs).model_dump_json(), media_type="application/json")
 
     return await _long_poll(request, state, worker, wait, take)
 
