@@ -130,7 +130,7 @@ def schedule_phase(
     submitted = timer("jobs + submit", jobs)
 
     def bookkeeping() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:
-        # What the API handlers do per job (lease on GET /jobs/batch, complete on POST /results), then the loop.
+        # What the API handlers do per job (lease on GET /jobs/batch, complete on POST /jobs/results), then the loop.
         while leased := queue.lease_many("w", LEASE_BATCH, BATCH_WORK):
             for job in leased:
                 result = JobResult(

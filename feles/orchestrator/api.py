@@ -265,7 +265,7 @@ async def post_result(job_id: str, worker: WorkerQuery, request: Request, state:
 
 
 @router.post(
-    "/results",
+    "/jobs/results",
     response_model=BatchResultAck,
     responses={
         403: {"description": "Wrong worker secret"},
@@ -463,7 +463,7 @@ def readyz(state: StateDep) -> JSONResponse:
 #: The result route's paths: their bodies are model-sized, every other route's are small JSON documents.
 RESULT_PATH = re.compile(rf"^{re.escape(API_PREFIX)}/jobs/[^/]+/result$")
 #: The batch results route: model-sized parts, as many as a batch may hold (feles.orchestrator.batching).
-RESULTS_PATH = f"{API_PREFIX}/results"
+RESULTS_PATH = f"{API_PREFIX}/jobs/results"
 
 
 def result_limit(state: OrchestratorState) -> int:

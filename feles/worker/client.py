@@ -248,7 +248,7 @@ class Worker:
         body = encode_parts([encode_result(result, tensors) for _, result, tensors in finished])
         response = self._request(
             "POST",
-            f"{API_PREFIX}/results",
+            f"{API_PREFIX}/jobs/results",
             params={"worker": state.worker_id},
             content=body,
             headers={"Content-Type": TENSOR_MEDIA_TYPE, **state.auth},

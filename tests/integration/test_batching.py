@@ -56,7 +56,7 @@ class Hand:
 
     def post(self, parts: list[bytes]) -> httpx.Response:
         return self.http.post(
-            "/v1/results",
+            "/v1/jobs/results",
             params={"worker": self.id},
             content=encode_parts(parts),
             headers={"Content-Type": TENSOR_MEDIA_TYPE, **self.headers},
@@ -125,7 +125,7 @@ def test_admission_refuses_oversized_and_unauthenticated_batches_before_reading(
     model_bytes = len(api.get("/v1/models/0").content)
     limit = min(64, 16 * 1024 * 1024 // (3 * model_bytes + 64 * 1024)) * (3 * model_bytes + 64 * 1024) + 1024 * 1024
     too_large = api.post(
-        "/v1/results",
+        "/v1/jobs/results",
         params={"worker": worker.id},
         content=b"\0" * (limit + 1),
         headers={"Content-Type": TENSOR_MEDIA_TYPE, **worker.headers},
@@ -133,14 +133,17 @@ def test_admission_refuses_oversized_and_unauthenticated_batches_before_reading(
     assert too_large.status_code == 413 and str(limit) in too_large.text
     base = str(api.base_url)
     with httpx.Client(base_url=base, timeout=10) as stranger:
-        assert stranger.post("/v1/results", params={"worker": worker.id}, content=b"\0" * 100).status_code == 401
+        assert stranger.post("/v1/jobs/results", params={"worker": worker.id}, content=b"\0" * 100).status_code == 401
         assert stranger.get("/v1/jobs/batch", params={"worker": worker.id, "wait": 0}).status_code == 401
     wrong = {WORKER_SECRET_HEADER: "wrong"}
-    assert api.post("/v1/results", params={"worker": worker.id}, content=b"\0" * 100, headers=wrong).status_code == 403
+    assert (
+        api.post("/v1/jobs/results", params={"worker": worker.id}, content=b"\0" * 100, headers=wrong).status_code
+        == 403
+    )
     assert api.get("/v1/jobs/batch", params={"worker": worker.id, "wait": 0}, headers=wrong).status_code == 403
     assert api.get("/v1/jobs/batch", params={"worker": "ghost", "wait": 0}).status_code == 404
     assert worker.lease(0).status_code == 422  # max >= 1
-    broken = api.post("/v1/results", params={"worker": worker.id}, content=b"\7" * 100, headers=worker.headers)
+    broken = api.post("/v1/jobs/results", params={"worker": worker.id}, content=b"\7" * 100, headers=worker.headers)
     assert broken.status_code == 422 and "part 0" in broken.text
 
 

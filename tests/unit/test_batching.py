@@ -199,7 +199,7 @@ def test_a_batch_post_answers_each_job_on_its_own(served: tuple[TestClient, Orch
         ]
     )
     answer = client.post(
-        "/v1/results", params={"worker": worker}, content=body, headers={"Content-Type": TENSOR_MEDIA_TYPE, **auth}
+        "/v1/jobs/results", params={"worker": worker}, content=body, headers={"Content-Type": TENSOR_MEDIA_TYPE, **auth}
     )
     assert answer.status_code == 200
     outcomes = answer.json()["results"]
@@ -234,11 +234,13 @@ def test_a_batch_post_checks_the_worker_secret_once_and_the_framing(
     ]
     body = encode_parts([_part(job_id, worker) for job_id in ids])
     wrong = {WORKER_SECRET_HEADER: "wrong"}
-    assert client.post("/v1/results", params={"worker": worker}, content=body, headers=wrong).status_code == 403
+    assert client.post("/v1/jobs/results", params={"worker": worker}, content=body, headers=wrong).status_code == 403
     assert client.get("/v1/jobs/batch", params={"worker": worker, "wait": 0}, headers=wrong).status_code == 403
-    assert client.post("/v1/results", params={"worker": worker}, content=body[:-3], headers=auth).status_code == 422
+    assert (
+        client.post("/v1/jobs/results", params={"worker": worker}, content=body[:-3], headers=auth).status_code == 422
+    )
     assert state.queue.held_by(ids[0], worker) is None  # nothing of a refused request was taken
-    accepted = client.post("/v1/results", params={"worker": worker}, content=body, headers=auth).json()["results"]
+    accepted = client.post("/v1/jobs/results", params={"worker": worker}, content=body, headers=auth).json()["results"]
     assert [o["status"] for o in accepted] == [200, 200]
 
 
