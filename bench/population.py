@@ -44,6 +44,7 @@ from feles.data import DataRequest, load_dataset
 from feles.devices import CostModel, DevicePopulation, RoundConditions
 from feles.evaluation import Evaluation, combine
 from feles.models import build_model
+from feles.orchestrator.batching import BATCH_WORK
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
@@ -53,6 +54,8 @@ from feles.protocol import Job, JobResult, Phase
 from feles.strategies.history import DeviceHistory
 
 TARGET_SECONDS = 0.100
+#: Jobs per lease, as GET /v1/jobs/batch hands them out for this model (feles.orchestrator.batching).
+LEASE_BATCH = 64
 TARGET_RSS_BYTES = 1 << 30
 STEPS = [
     "conditions",
@@ -127,12 +130,13 @@ def schedule_phase(
     submitted = timer("jobs + submit", jobs)
 
     def bookkeeping() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:
-        # What the API handlers do per job (lease on GET /jobs/next, complete on POST .../result), then the loop.
-        while (job := queue.lease("w")) is not None:
-            result = JobResult(
-                job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0.0
-            )
-            queue.complete(job.id, result, model)
+        # What the API handlers do per job (lease on GET /jobs/batch, complete on POST /jobs/results), then the loop.
+        while leased := queue.lease_many("w", LEASE_BATCH, BATCH_WORK):
+            for job in leased:
+                result = JobResult(
+                    job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0
+                )
+                queue.complete(job.id, result, model)
         ids = [job.id for job in submitted]
         queue.wait_done(ids, timeout=1.0)
         results = queue.take_results(ids)

@@ -233,6 +233,23 @@ def worker(
         int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (default: off).")
     ] = None,
     device: DeviceOption = TorchDevice.AUTO,
+    max_jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=4096,
+            help="Most jobs asked for per lease request (the orchestrator decides how many come); 1: one at a time.",
+        ),
+    ] = 64,
+    stack_jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=4096,
+            help="Train up to this many alike fit jobs of a leased batch together (torch.func); results then match "
+            "one-by-one training within float tolerance, not bit for bit (docs/accelerators.md). 1: off.",
+        ),
+    ] = 1,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
@@ -251,6 +268,8 @@ def worker(
         token=_token(token_file),
         metrics_port=metrics_port,
         device=device.value,
+        max_jobs=max_jobs,
+        stack_jobs=stack_jobs,
     )
     try:
         code = Worker(options).run()

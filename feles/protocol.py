@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -120,6 +121,27 @@ class ResultAck(WireModel):
     reason: Literal["accepted"]
 
 
+class JobBatch(WireModel):
+    """Jobs handed out by one lease request, in queue order; each has its own lease."""
+
+    jobs: list[Job] = Field(min_length=1)
+
+
+class ResultOutcome(WireModel):
+    """What became of one result of a batch: the HTTP status the single-result route would answer, and why."""
+
+    job_id: str | None = Field(description="The job the part names; null when the part could not be decoded.")
+    status: int = Field(description="200 accepted; else 403, 404, 409 or 422 as POST /v1/jobs/{id}/result answers.")
+    accepted: bool
+    reason: str
+
+
+class BatchResultAck(WireModel):
+    """One outcome per result of a batch, in the order of the parts."""
+
+    results: list[ResultOutcome]
+
+
 class SimulationPhase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
@@ -193,6 +215,33 @@ def decode_result(data: bytes) -> tuple[JobResult, dict[str, torch.Tensor]]:
     return result, tensors
 
 
+#: Bytes of the length that precedes each part of a batch results body (unsigned, little-endian).
+PART_LENGTH_BYTES = 8
+
+
+def encode_parts(parts: Sequence[bytes]) -> bytes:
+    """Several encoded results as one body: each part (an encode_result message) after its 8-byte length."""
+    return b"".join(len(part).to_bytes(PART_LENGTH_BYTES, "little") + part for part in parts)
+
+
+def decode_parts(data: bytes) -> list[bytes]:
+    """Inverse of encode_parts; CodecError when a length runs past the body or the body is empty."""
+    parts: list[bytes] = []
+    view, offset = memoryview(data), 0
+    while offset < len(data):
+        if offset + PART_LENGTH_BYTES > len(data):
+            raise CodecError(f"part {len(parts)}: truncated length at byte {offset}")
+        size = int.from_bytes(view[offset : offset + PART_LENGTH_BYTES], "little")
+        offset += PART_LENGTH_BYTES
+        if size == 0 or offset + size > len(data):
+            raise CodecError(f"part {len(parts)}: length {size} does not fit the body")
+        parts.append(bytes(view[offset : offset + size]))
+        offset += size
+    if not parts:
+        raise CodecError("a batch of results needs at least one part")
+    return parts
+
+
 def split_extra(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A result's tensors as (model tensors, algorithm tensors without their prefix)."""
     model = {name: t for name, t in tensors.items() if not name.startswith(EXTRA_PREFIX)}
@@ -212,28 +261,43 @@ def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
             raise CodecError(f"tensor {name!r} holds NaN or Inf")
 
 
-def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> None:
+@dataclass(frozen=True)
+class UpdateReference:
+    """A global model prepared for checking updates against it once per version, not once per result: its
+    floating-point tensors in float64 and its L2 norm."""
+
+    tensors: Mapping[str, torch.Tensor]
+    float64: Mapping[str, torch.Tensor]
+    norm: float
+
+    @classmethod
+    def of(cls, tensors: Mapping[str, torch.Tensor]) -> UpdateReference:
+        float64 = {name: t.detach().to(torch.float64) for name, t in tensors.items() if t.is_floating_point()}
+        norm = math.sqrt(sum(float(t.square().sum()) for t in float64.values()))
+        return cls(dict(tensors), float64, norm)
+
+
+def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor] | UpdateReference) -> None:
     """Raise CodecError unless `tensors` has exactly the reference's names, shapes, dtypes, finite values."""
-    missing = sorted(set(reference) - set(tensors))
-    extra = sorted(set(tensors) - set(reference))
+    if not isinstance(reference, UpdateReference):
+        reference = UpdateReference.of(reference)
+    missing = sorted(set(reference.tensors) - set(tensors))
+    extra = sorted(set(tensors) - set(reference.tensors))
     if missing or extra:
         raise CodecError(f"tensor names differ from the model's: missing {missing}, unexpected {extra}")
-    for name, expected in reference.items():
+    for name, expected in reference.tensors.items():
         got = tensors[name]
         if got.shape != expected.shape or got.dtype != expected.dtype:
             raise CodecError(
                 f"tensor {name!r}: expected {expected.dtype} {tuple(expected.shape)}, "
                 f"got {got.dtype} {tuple(got.shape)}"
             )
-    check_finite(tensors)
-    distance = reference_norm = 0.0
-    for name, expected in reference.items():
-        if expected.is_floating_point():
-            reference64 = expected.detach().to(torch.float64)
-            distance += float((tensors[name].detach().to(torch.float64) - reference64).square().sum())
-            reference_norm += float(reference64.square().sum())
-    distance, reference_norm = math.sqrt(distance), math.sqrt(reference_norm)
-    bound = MAX_UPDATE_DISTANCE_RATIO * (reference_norm + 1.0)
+    squares = {name: float(torch.dist(tensors[name].detach().to(torch.float64), ref)) ** 2
+               for name, ref in reference.float64.items()}  # fmt: skip
+    # NaN or Inf in a tensor makes its sum of squares non-finite: only then is the tensor searched for them.
+    check_finite({name: tensors[name] for name, value in squares.items() if not math.isfinite(value)})
+    distance = math.sqrt(sum(squares.values()))
+    bound = MAX_UPDATE_DISTANCE_RATIO * (reference.norm + 1.0)
     if not distance <= bound:
         raise CodecError(
             f"update is {distance:.3g} away from the global model (L2), more than {MAX_UPDATE_DISTANCE_RATIO:g} x "

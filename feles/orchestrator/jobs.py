@@ -15,6 +15,11 @@ import torch
 from feles.protocol import Job, JobResult
 
 
+def job_work(job: Job) -> int:
+    """A job's work in example passes: what a worker computes, roughly in proportion to its time."""
+    return job.epochs * job.num_examples
+
+
 class Completion(Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -57,6 +62,8 @@ class _Entry:
     attempts_refused: int = 0
     #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
     holders: set[str] | None = None
+    #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
+    order: int = 0
 
     @property
     def done(self) -> bool:
@@ -95,6 +102,7 @@ class JobQueue:
         self._retired: set[str] = set()
         self._deadlines: list[tuple[float, str]] = []
         self._reissued = 0
+        self._submitted = 0
         self._closed = False
 
     def submit(self, jobs: Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
@@ -102,36 +110,65 @@ class JobQueue:
         payloads = payloads or {}
         with self._lock:
             for job in jobs:
-                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id))
+                self._submitted += 1
+                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=self._submitted)
                 self._pending.append(job.id)
             self._lock.notify_all()
         self._on_submit()
 
     def lease(self, worker_id: str) -> Job | None:
         """The next pending job, leased to `worker_id` until now + lease_seconds; None if none."""
+        jobs = self.lease_many(worker_id, 1)
+        return jobs[0] if jobs else None
+
+    def lease_many(self, worker_id: str, limit: int, max_work: int | None = None) -> list[Job]:
+        """Up to `limit` pending jobs in queue order, each leased to `worker_id` on its own (own deadline,
+        own re-issue). With `max_work`, jobs are taken while their summed work (epochs x examples) stays
+        within it; the first job is always taken, however large."""
         with self._lock:
             self._reclaim_expired()
+            leased: list[Job] = []
             skipped: list[str] = []
+            work = 0
+            now = self._clock()
             try:
-                while self._pending:
-                    job_id = self._pending.popleft()
+                while self._pending and len(leased) < limit:
+                    job_id = self._pending[0]
                     entry = self._entries[job_id]
                     if entry.done:
+                        self._pending.popleft()
                         continue  # finished by a late result while it waited for re-issue
                     if self._avoids(entry, worker_id):
-                        skipped.append(job_id)
+                        skipped.append(self._pending.popleft())
                         continue
-                    entry.worker = worker_id
-                    if entry.holders is None:
-                        entry.holders = set()
-                    entry.holders.add(worker_id)
-                    entry.leased_at = self._clock()
-                    self._set_deadline(job_id, entry, entry.leased_at + self.lease_seconds)
-                    entry.attempts += 1
-                    return entry.job
-                return None
+                    work += job_work(entry.job)
+                    if leased and max_work is not None and work > max_work:
+                        break
+                    self._pending.popleft()
+                    self._hand_out(job_id, entry, worker_id, now)
+                    leased.append(entry.job)
+                return leased
             finally:
                 self._pending.extendleft(reversed(skipped))
+
+    def _hand_out(self, job_id: str, entry: _Entry, worker_id: str, now: float) -> None:
+        entry.worker = worker_id
+        if entry.holders is None:
+            entry.holders = set()
+        entry.holders.add(worker_id)
+        entry.leased_at = now
+        self._set_deadline(job_id, entry, now + self.lease_seconds)
+        entry.attempts += 1
+
+    def reclaim_expired(self) -> None:
+        """Put the jobs whose lease ran out back in the queue now (leasing does it too)."""
+        with self._lock:
+            self._reclaim_expired()
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a lease (an upper bound: a few may have finished while they waited for re-issue)."""
+        return len(self._pending)
 
     def _avoids(self, entry: _Entry, worker_id: str) -> bool:
         """A job re-issued after a malformed answer goes to another worker; to the same one only when no
@@ -159,6 +196,7 @@ class JobQueue:
             entry.worker = None
             expired.append(job_id)
         # Re-issued jobs go first, in their original order: the round is waiting for them.
+        expired.sort(key=lambda job_id: self._entries[job_id].order)
         self._pending.extendleft(reversed(expired))
         self._reissued += len(expired)
 
@@ -274,9 +312,14 @@ class JobQueue:
         """Block until every job is done or dropped, or the timeout passes (then False)."""
         ids = list(job_ids)
         deadline = time.monotonic() + timeout
+        # A finished job stays finished: each wake resumes the scan where the last one stopped, so that
+        # 10,000 completions (each one a wake) cost O(jobs) in all, not O(jobs) each.
+        first_unfinished = 0
         with self._lock:
             while not self._closed:
-                if all(self._finished(job_id) for job_id in ids):
+                while first_unfinished < len(ids) and self._finished(ids[first_unfinished]):
+                    first_unfinished += 1
+                if first_unfinished == len(ids):
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -13,6 +13,8 @@ from feles.protocol import SimulationPhase
 
 #: Job round trips run from milliseconds (tiny models) to minutes (big models, slow workers).
 ROUND_TRIP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+#: Jobs per lease request: 1 (big jobs, or the single-job route) up to the batch cap (64).
+LEASE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class OrchestratorCollector(Collector):
@@ -74,6 +76,12 @@ class OrchestratorMetrics:
             "feles_job_round_trip_seconds",
             "Seconds from handing a job to a worker to accepting its result.",
             buckets=ROUND_TRIP_BUCKETS,
+            registry=self.registry,
+        )
+        self.lease_batch = Histogram(
+            "feles_lease_batch_jobs",
+            "Jobs handed out per lease request (GET /v1/jobs/next: 1; GET /v1/jobs/batch: the batch).",
+            buckets=LEASE_BATCH_BUCKETS,
             registry=self.registry,
         )
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-from feles.protocol import encode_tensors
+from feles.protocol import UpdateReference, encode_tensors
 
 #: Model versions kept for download: the current one and the one before (slow workers still on it).
 KEPT_MODEL_VERSIONS = 2
@@ -20,6 +20,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._bytes: dict[int, bytes] = {}
         self._tensors: dict[str, torch.Tensor] = {}
+        self._reference: UpdateReference | None = None
         self.version = -1
 
     def publish(self, weights: Mapping[str, torch.Tensor]) -> int:
@@ -29,6 +30,7 @@ class ModelStore:
             self.version += 1
             self._bytes[self.version] = encoded
             self._tensors = {name: tensor.detach().clone() for name, tensor in weights.items()}
+            self._reference = None
             for old in [v for v in self._bytes if v <= self.version - KEPT_MODEL_VERSIONS]:
                 del self._bytes[old]
             return self.version
@@ -58,3 +60,10 @@ class ModelStore:
     def current(self) -> dict[str, torch.Tensor]:
         with self._lock:
             return dict(self._tensors)
+
+    def reference(self) -> UpdateReference:
+        """The current version prepared for checking fit updates, built once per version."""
+        with self._lock:
+            if self._reference is None:
+                self._reference = UpdateReference.of(self._tensors)
+            return self._reference

@@ -19,19 +19,27 @@ import torch
 from feles.protocol import (
     API_PREFIX,
     TENSOR_MEDIA_TYPE,
+    BatchResultAck,
     Job,
+    JobBatch,
     JobResult,
     RegisterReply,
     RegisterRequest,
     decode_tensors,
+    encode_parts,
     encode_result,
 )
 from feles.worker.accelerator import prepare_device, resolve_device
+from feles.worker.job_groups import run_jobs
 from feles.worker.metrics import WorkerMetrics
 from feles.worker.state import WorkerState
 from feles.worker.trainer import run_job
 
 log = logging.getLogger("feles.worker")
+
+
+#: Jobs a worker asks for per request by default: the orchestrator's own cap is lower (64).
+DEFAULT_MAX_JOBS = 64
 
 
 class OrchestratorUnavailable(RuntimeError):
@@ -58,6 +66,11 @@ class WorkerOptions:
     token: str | None = None
     metrics_port: int | None = None
     device: str = "auto"
+    #: Most jobs asked for per lease request; the orchestrator decides how many of them come (1: one job at
+    #: a time over the single-job routes).
+    max_jobs: int = DEFAULT_MAX_JOBS
+    #: Alike fit jobs of a batch trained together (feles.worker.job_groups); 1: every job alone, bit for bit.
+    stack_jobs: int = 1
 
 
 class Worker:
@@ -92,9 +105,13 @@ class Worker:
 
     def _loop(self) -> int:
         state = self._register()
+        batched = self.options.max_jobs > 1
         while True:
-            params = {"worker": state.worker_id, "wait": self.options.wait}
-            response = self._request("GET", f"{API_PREFIX}/jobs/next", params=params, headers=state.auth)
+            params: dict[str, Any] = {"worker": state.worker_id, "wait": self.options.wait}
+            if batched:
+                params["max"] = self.options.max_jobs
+            path = f"{API_PREFIX}/jobs/batch" if batched else f"{API_PREFIX}/jobs/next"
+            response = self._request("GET", path, params=params, headers=state.auth)
             if response.status_code == 410:
                 log.info("simulation over after %d jobs; worker exits", self.jobs_done)
                 return 0
@@ -105,34 +122,81 @@ class Worker:
             if response.status_code == 204:
                 continue
             response.raise_for_status()
-            job = Job.model_validate(response.json())
-            if job.run_id != state.run_id:
+            document = response.json()
+            jobs = JobBatch.model_validate(document).jobs if batched else [Job.model_validate(document)]
+            if any(job.run_id != state.run_id for job in jobs):
                 state = self._register()
                 continue
-            self._run(state, job)
+            if batched:
+                self._run_batch(state, jobs)
+            else:
+                self._run(state, jobs[0])
 
     def _run(self, state: WorkerState, job: Job) -> None:
-        with self._heartbeats(job, state):
-            weights = self._model(state, job)
-            if weights is None:
-                return
-            job_tensors = self._job_tensors(job) if job.has_tensors else None
-            result, tensors = run_job(state, job, weights, job_tensors)
-        self._post_result(state, job, result, tensors)
+        with self._heartbeats([job], state):
+            done = self._compute(state, job)
+        if done is not None:
+            self._post_result(state, job, *done)
+            self._count(job, done[0])
+
+    def _run_batch(self, state: WorkerState, jobs: list[Job]) -> None:
+        """Run a batch's jobs in order (each exactly as alone), then post their results in one request."""
+        finished: list[tuple[Job, JobResult, dict[str, torch.Tensor]]] = []
+        with self._heartbeats(jobs, state):
+            if self.options.stack_jobs > 1:
+                finished = self._compute_together(state, jobs)
+            else:
+                for job in jobs:
+                    done = self._compute(state, job)
+                    if done is not None:
+                        finished.append((job, *done))
+            if finished:
+                self._post_results(state, finished)
+        for job, result, _ in finished:
+            self._count(job, result)
+
+    def _compute(self, state: WorkerState, job: Job) -> tuple[JobResult, dict[str, torch.Tensor]] | None:
+        """Train or evaluate one job; None when its model is no longer served (its lease then lapses)."""
+        weights = self._model(state, job)
+        if weights is None:
+            return None
+        job_tensors = self._job_tensors(job) if job.has_tensors else None
+        return run_job(state, job, weights, job_tensors)
+
+    def _compute_together(
+        self, state: WorkerState, jobs: list[Job]
+    ) -> list[tuple[Job, JobResult, dict[str, torch.Tensor]]]:
+        """A batch's jobs with alike fit jobs stacked (`stack_jobs`); jobs whose model is gone are left out."""
+        weights: dict[str, dict[str, torch.Tensor]] = {}
+        tensors: dict[str, dict[str, torch.Tensor]] = {}
+        ready = []
+        for job in jobs:
+            model = self._model(state, job)
+            if model is None:
+                continue
+            weights[job.id] = model
+            if job.has_tensors:
+                tensors[job.id] = self._job_tensors(job)
+            ready.append(job)
+        outputs = run_jobs(state, ready, weights, tensors, stack=self.options.stack_jobs)
+        return [(job, result, job_tensors) for job, (result, job_tensors) in zip(ready, outputs, strict=True)]
+
+    def _count(self, job: Job, result: JobResult) -> None:
         self.jobs_done += 1
         self.metrics.record(job.phase.value, result.train_seconds)
 
     @contextmanager
-    def _heartbeats(self, job: Job, state: WorkerState) -> Iterator[None]:
-        """Extend the job's lease every third of it while the job runs, from a thread."""
+    def _heartbeats(self, jobs: list[Job], state: WorkerState) -> Iterator[None]:
+        """Extend the lease of every held job every third of the lease while they run, from a thread."""
         done = threading.Event()
         params, headers = {"worker": state.worker_id}, state.auth
 
         def beat() -> None:
-            while not done.wait(job.lease_seconds / 3):
-                # A missed beat may let the lease lapse; the job is then re-issued, which is safe.
-                with suppress(httpx.TransportError):
-                    self.beat_http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params=params, headers=headers)
+            while not done.wait(jobs[0].lease_seconds / 3):
+                for job in jobs:
+                    # A missed beat may let the lease lapse; the job is then re-issued, which is safe.
+                    with suppress(httpx.TransportError):
+                        self.beat_http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params=params, headers=headers)
 
         thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
         thread.start()
@@ -206,6 +270,26 @@ class Worker:
             log.warning("result of job %s refused (%d): %s", job.id, response.status_code, response.text[:300])
             return
         response.raise_for_status()
+
+    def _post_results(self, state: WorkerState, finished: list[tuple[Job, JobResult, dict[str, torch.Tensor]]]) -> None:
+        """Post several results in one request; the orchestrator answers for each job on its own."""
+        body = encode_parts([encode_result(result, tensors) for _, result, tensors in finished])
+        response = self._request(
+            "POST",
+            f"{API_PREFIX}/jobs/results",
+            params={"worker": state.worker_id},
+            content=body,
+            headers={"Content-Type": TENSOR_MEDIA_TYPE, **state.auth},
+        )
+        if response.status_code in (403, 404, 413, 422):
+            log.warning("results of %d jobs refused (%d): %s", len(finished), response.status_code, response.text[:300])
+            return
+        response.raise_for_status()
+        for outcome in BatchResultAck.model_validate(response.json()).results:
+            if outcome.status == 409:
+                log.info("job %s not taken: %s", outcome.job_id, outcome.reason[:200])
+            elif not outcome.accepted:
+                log.warning("result of job %s refused (%d): %s", outcome.job_id, outcome.status, outcome.reason[:300])
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request, retrying with exponential backoff while the orchestrator is down or failing."""

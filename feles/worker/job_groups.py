@@ -87,6 +87,7 @@ def _run_stacked(state: WorkerState, group: list[Job], weights: dict[str, torch.
         log.info("stacked training refused (%s); training %d jobs one by one", str(error)[:200], len(group))
         return {job.id: run_job(state, job, weights) for job in group}
     seconds = (time.perf_counter() - started) / len(group)  # each job's share of the stacked pass
+    log.debug("trained %d alike fit jobs stacked", len(group))
     return {
         job.id: (
             JobResult(

@@ -1,0 +1,156 @@
+"""Tiny jobs through 2 workers over loopback: jobs per second and the orchestrator's CPU per round, with and
+without batched leases and results, side by side in one run.
+
+A real `feles orchestrator --insecure` process serves a population of 100,000 devices of ~10 examples each
+(digits, logreg: 650 parameters), 10,000 fit jobs a round (k = 0.1) and 1,000 eval jobs (every device
+available, none failing), to two worker processes (`feles.worker.client.Worker`) that ask for up to
+64 jobs per request (batched; the orchestrator decides how many come, feles/orchestrator/batching.py) or
+use the single-job routes (unbatched, `max_jobs=1`). The two modes alternate, `--repeat` times each.
+
+Per mode it prints jobs/s over the steady rounds (2..n: the first pays the workers' start-up), the rounds'
+wall times, the orchestrator process's CPU seconds per round (user + system, from /proc/<pid>/stat: the
+scheduling, the HTTP handling, the aggregation and the writes of a round together), and whether the
+results files are identical (they must be: a job's result never depends on its batch).
+
+Usage: python bench/throughput.py [--devices 100000] [--k 0.1] [--rounds 4] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from report import header, verdict
+
+TARGET_JOBS_PER_SECOND = 5000.0
+MODES = {"unbatched": 1, "batched": 64}
+WORKER_CODE = (
+    "import sys; from feles.worker.client import Worker, WorkerOptions; "
+    "sys.exit(Worker(WorkerOptions(orchestrator=sys.argv[1], name=sys.argv[2], max_jobs=int(sys.argv[3]))).run())"
+)
+
+
+def spec_for(devices: int, k: float, eval_k: float, rounds: int) -> dict[str, Any]:
+    """Digits with logistic regression, `devices` devices of ~10 examples, every one available, none failing."""
+    return {
+        "simulation": {"dataset": "digits", "model": "logreg", "num_rounds": rounds, "seed": 1},
+        "algorithms": {
+            "fit": {"params": {"k": k, "epochs": 1, "batch_size": 10}},
+            "eval": {"params": {"k": eval_k, "batch_size": 64}},
+        },
+        "devices": {"num": devices, "p_available": 1.0, "p_fail": 0.0},
+        "data": {"num_examples_mean": 10, "num_examples_var": 5},
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _jobs(row: dict[str, Any]) -> int:
+    # Every device is available and none fails: each selected device is one job; plus the test shard(s).
+    return row["fit_selected"] - row["fit_failed"] + row["eval_selected"] - row["eval_failed"] + 1
+
+
+def run_once(spec_path: Path, output: Path, max_jobs: int, workers: int) -> dict[str, Any]:
+    """One simulation; per finished round: wall seconds, jobs, orchestrator CPU seconds."""
+    port_file = output.parent / f"{output.name}.port"
+    command = [sys.executable, "-m", "feles", "orchestrator", "--insecure", "--config", str(spec_path)]
+    command += ["--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file), "--fresh"]
+    command += ["--output-folder", str(output), "--log-level", "warning"]
+    log = (output.parent / f"{output.name}.log").open("wb")
+    orchestrator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    started: list[subprocess.Popen[bytes]] = []
+    cpu_at_round: list[float] = []
+    try:
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if orchestrator.poll() is not None:
+                raise SystemExit(f"orchestrator exited: {log.name}")
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        for index in range(workers):
+            started.append(subprocess.Popen([sys.executable, "-c", WORKER_CODE, url, f"w{index}", str(max_jobs)]))
+        results = output / "results.json"
+        document: dict[str, Any] = {"status": "running", "rounds": []}
+        while document["status"] == "running":
+            if orchestrator.poll() is not None:
+                raise SystemExit(f"orchestrator exited: {log.name}")
+            time.sleep(0.05)
+            if results.exists():
+                document = json.loads(results.read_text())
+                while len(cpu_at_round) < len(document["rounds"]):
+                    cpu_at_round.append(_cpu_seconds(orchestrator.pid))
+    finally:
+        for process in [*started, orchestrator]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [*started, orchestrator]:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+    if document["status"] != "succeeded":
+        raise SystemExit(f"simulation {document['status']}: {document['message']}")
+    rounds = document["rounds"]
+    return {
+        "walls": [row["wall_time"] for row in rounds],
+        "jobs": [_jobs(row) for row in rounds],
+        # CPU seconds of rounds 2..n: the first sample is taken when round 1 ends.
+        "cpu": [later - earlier for earlier, later in itertools.pairwise(cpu_at_round)],
+        "rounds": [{key: value for key, value in row.items() if key != "wall_time"} for row in rounds],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--k", type=float, default=0.1, help="Fraction of devices trained per round.")
+    parser.add_argument("--eval-k", type=float, default=0.01, help="Fraction of devices evaluated per round.")
+    parser.add_argument("--rounds", type=int, default=4, help="Rounds per run; the first is warm-up.")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    header("throughput: tiny jobs through workers over loopback, batched vs unbatched")
+    print(f"workers: {args.workers} x {shlex.join([sys.executable, '-c', WORKER_CODE, 'URL', 'NAME', 'MAX_JOBS'])}")
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    with tempfile.TemporaryDirectory(prefix="feles-throughput-") as folder:
+        spec_path = Path(folder) / "spec.yaml"
+        spec_path.write_text(yaml.safe_dump(spec_for(args.devices, args.k, args.eval_k, args.rounds)))
+        for index in range(args.repeat):
+            for mode, max_jobs in MODES.items():  # interleaved: the machine's load hits both alike
+                runs[mode].append(run_once(spec_path, Path(folder) / f"{mode}-{index}", max_jobs, args.workers))
+    print(f"{args.devices:,} devices, {runs['batched'][0]['jobs'][0]:,} jobs a round, {args.rounds} rounds, "
+          f"{args.workers} workers; median over runs of the steady rounds (2..n)")  # fmt: skip
+    print("  mode        jobs/s    s/round   orchestrator CPU s/round   round wall times (s)")
+    rates: dict[str, float] = {}
+    for mode, done in runs.items():
+        rate = statistics.median(sum(r["jobs"][1:]) / sum(r["walls"][1:]) for r in done)
+        wall = statistics.median(statistics.median(r["walls"][1:]) for r in done)
+        cpu = statistics.median(statistics.median(r["cpu"]) for r in done)
+        walls = " | ".join(", ".join(f"{w:.2f}" for w in r["walls"]) for r in done)
+        print(f"  {mode:<10} {rate:8,.0f}  {wall:8.2f}   {cpu:24.2f}   {walls}")
+        rates[mode] = rate
+    print(f"  batched / unbatched: {rates['batched'] / rates['unbatched']:.2f}x")
+    reference = runs["unbatched"][0]["rounds"]
+    identical = all(r["rounds"] == reference for done in runs.values() for r in done)
+    print(f"  results identical across modes and runs (wall times aside): {identical}")
+    print("  " + verdict("batched jobs/s", rates["batched"], TARGET_JOBS_PER_SECOND, higher_is_better=True))
+    if not identical:
+        raise SystemExit("results differ between batched and unbatched runs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""How many jobs one lease request gets: tiny jobs travel in batches, big ones one at a time.
+
+The orchestrator alone decides (the worker only says how many it can take), and a job's result never
+depends on the batch it came in: every job keeps its own lease, deadline and seed.
+
+The rule, for a worker asking for up to `requested` jobs:
+
+- at most MAX_BATCH_JOBS;
+- results of one batch fit in BATCH_RESULT_BYTES: a job's result is allowed RESULT_PART_FACTOR x the
+  encoded model + RESULT_PART_SLACK bytes, so a model of 2.6 kB batches 64 jobs, one of 400 kB 13 and one of
+  6 MB (the quickstart's CNN) none;
+- at most a fair share of the jobs waiting, ceil(waiting / live workers): at the end of a round the last
+  jobs spread over the workers instead of queueing behind one;
+- at most BATCH_WORK example passes (epochs x examples, summed over the batch; the queue applies it, the
+  first job always goes): a batch's last job does not spend its lease waiting for long predecessors.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Most jobs handed out by one lease request.
+MAX_BATCH_JOBS = 64
+#: Bytes the results of one batch may take together (the batch results body limit derives from it).
+BATCH_RESULT_BYTES = 16 * 1024 * 1024
+#: A result may hold the model's tensors and algorithm tensors of up to twice the model's size ...
+RESULT_PART_FACTOR = 3
+#: ... plus its metadata and the safetensors header.
+RESULT_PART_SLACK = 64 * 1024
+#: Framing of a batch results body (8 bytes a part) and room to spare.
+BATCH_SLACK_BYTES = 1024 * 1024
+#: Most example passes (epochs x examples) in one batch.
+BATCH_WORK = 4096
+
+
+def result_part_limit(model_bytes: int) -> int:
+    """Largest result of one job inside a batch results body."""
+    return RESULT_PART_FACTOR * model_bytes + RESULT_PART_SLACK
+
+
+def batch_cap(model_bytes: int) -> int:
+    """Most jobs in one batch for a model of `model_bytes` encoded bytes (1: big models do not batch)."""
+    return max(1, min(MAX_BATCH_JOBS, BATCH_RESULT_BYTES // result_part_limit(model_bytes)))
+
+
+def batch_body_limit(model_bytes: int) -> int:
+    """Largest batch results body: batch_cap results of result_part_limit bytes, and the framing."""
+    return batch_cap(model_bytes) * result_part_limit(model_bytes) + BATCH_SLACK_BYTES
+
+
+def lease_size(requested: int, model_bytes: int, waiting: int, workers: int) -> int:
+    """Jobs to hand out for one lease request (before the queue's BATCH_WORK limit); at least 1."""
+    fair_share = math.ceil(waiting / max(workers, 1))
+    return max(1, min(requested, batch_cap(model_bytes), fair_share))

@@ -1,0 +1,253 @@
+"""Batched leases and results: the orchestrator's batch rule, the queue's lease_many, the parts codec, and the
+per-job answers of POST /v1/results (the real app, in process)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from feles.config import SimulationSpec
+from feles.orchestrator.api import create_app
+from feles.orchestrator.batching import (
+    BATCH_RESULT_BYTES,
+    BATCH_WORK,
+    MAX_BATCH_JOBS,
+    batch_body_limit,
+    batch_cap,
+    lease_size,
+    result_part_limit,
+)
+from feles.orchestrator.jobs import JobQueue
+from feles.orchestrator.metrics import OrchestratorMetrics
+from feles.orchestrator.server import build_state
+from feles.orchestrator.state import OrchestratorState
+from feles.protocol import (
+    TENSOR_MEDIA_TYPE,
+    WORKER_SECRET_HEADER,
+    CodecError,
+    Job,
+    JobResult,
+    decode_parts,
+    encode_parts,
+    encode_result,
+)
+
+LEASE = 10.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def job(job_id: str, examples: int = 10, epochs: int = 1, device: int = 0) -> Job:
+    return Job(
+        id=job_id,
+        run_id="run",
+        repetition=0,
+        round=0,
+        phase="fit",
+        device=device,
+        model_version=0,
+        epochs=epochs,
+        batch_size=32,
+        num_examples=examples,
+        seed=0,
+        lease_seconds=LEASE,
+    )
+
+
+# The batch rule.
+
+
+def test_tiny_models_batch_up_to_the_cap_and_big_ones_do_not() -> None:
+    assert batch_cap(2_600) == MAX_BATCH_JOBS == 64  # logreg on digits
+    assert batch_cap(407_080) == 13  # mlp_small: 13 results of 3 x 407 kB + 64 KiB fit in 16 MiB
+    assert batch_cap(6_000_000) == 1  # the quickstart's CNN
+    assert batch_cap(10**9) == 1
+    for size in (2_600, 407_080, 6_000_000):
+        assert batch_cap(size) * result_part_limit(size) <= max(BATCH_RESULT_BYTES, result_part_limit(size))
+
+
+def test_the_batch_body_limit_holds_a_full_batch_of_largest_results() -> None:
+    for size in (0, 2_600, 407_080, 6_000_000):
+        parts = [b"\0" * result_part_limit(size)] * batch_cap(size)
+        assert len(encode_parts(parts)) <= batch_body_limit(size)
+    # A big model's batch body limit is at least the single result route's (3 x model + 1 MiB).
+    assert batch_body_limit(6_000_000) >= 3 * 6_000_000 + 1024 * 1024
+
+
+def test_a_lease_takes_what_the_worker_asks_within_the_cap_and_a_fair_share() -> None:
+    assert lease_size(requested=8, model_bytes=2_600, waiting=1_000, workers=2) == 8
+    assert lease_size(requested=500, model_bytes=2_600, waiting=1_000, workers=2) == 64
+    assert lease_size(requested=64, model_bytes=2_600, waiting=10, workers=2) == 5  # the round's tail spreads
+    assert lease_size(requested=64, model_bytes=2_600, waiting=11, workers=2) == 6
+    assert lease_size(requested=64, model_bytes=6_000_000, waiting=1_000, workers=2) == 1
+    assert lease_size(requested=64, model_bytes=2_600, waiting=0, workers=0) == 1  # never 0: a poll takes one
+
+
+# The queue: several leases in one call, each its own.
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def queue(clock: FakeClock) -> JobQueue:
+    return JobQueue(lease_seconds=LEASE, clock=clock)
+
+
+def test_lease_many_hands_out_jobs_in_queue_order_each_with_its_own_lease(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job(f"j{i}", device=i) for i in range(5)])
+    first = queue.lease_many("w1", 3)
+    assert [j.id for j in first] == ["j0", "j1", "j2"]
+    assert [j.id for j in queue.lease_many("w2", 3)] == ["j3", "j4"]
+    clock.now += LEASE / 2
+    for held in ["j0", "j1", "j3", "j4"]:
+        assert queue.extend(held, "w2" if held > "j2" else "w1").value == "done"
+    clock.now += LEASE / 2 + 0.1
+    # j2's lease lapsed (no heartbeat), the others were extended: only j2 is re-issued.
+    assert [j.id for j in queue.lease_many("w3", 10)] == ["j2"]
+    assert queue.counts().reissued == 1
+
+
+def test_lease_many_stops_at_the_work_budget_but_always_hands_out_one(queue: JobQueue) -> None:
+    jobs = [job("big", examples=2 * BATCH_WORK), job("a", examples=1000), job("b", examples=1000, epochs=3)]
+    queue.submit([*jobs, job("c", examples=1000)])
+    assert [j.id for j in queue.lease_many("w", 64, BATCH_WORK)] == ["big"]
+    assert [j.id for j in queue.lease_many("w", 64, BATCH_WORK)] == ["a", "b"]  # 1,000 + 3 x 1,000 passes
+    assert [j.id for j in queue.lease_many("w", 64, BATCH_WORK)] == ["c"]
+
+
+def test_a_worker_that_leaves_gives_back_its_whole_batch_first_in_line(queue: JobQueue) -> None:
+    queue.submit([job(f"j{i}", device=i) for i in range(6)])
+    held = [j.id for j in queue.lease_many("w1", 4)]
+    assert queue.release_worker("w1") == held
+    assert [j.id for j in queue.lease_many("w2", 10)] == [*held, "j4", "j5"]
+
+
+# The parts codec.
+
+
+def test_parts_round_trip_and_broken_framing_is_refused() -> None:
+    parts = [b"first", b"second part", b"x"]
+    body = encode_parts(parts)
+    assert decode_parts(body) == parts
+    for broken in (b"", body[:-1], body + b"\1", (0).to_bytes(8, "little")):
+        with pytest.raises(CodecError):
+            decode_parts(broken)
+
+
+# POST /v1/results on the real app: one answer per part.
+
+
+def _spec(tmp_path) -> SimulationSpec:
+    return SimulationSpec.model_validate(
+        {"simulation": {"dataset": "digits", "model": "logreg", "output_folder": str(tmp_path)}}
+    )
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[tuple[TestClient, OrchestratorState]]:
+    metrics = OrchestratorMetrics()
+    state = build_state(_spec(tmp_path), LEASE, metrics)
+    state.models.publish({"w": torch.zeros(3, 2), "b": torch.zeros(2)})
+    state.queue.submit([job(f"run.0.0.fit.{i}", device=i) for i in range(6)])
+    with TestClient(create_app(state, None, metrics=metrics)) as client:
+        yield client, state
+
+
+def _register(client: TestClient) -> tuple[str, dict[str, str]]:
+    reply = client.post("/v1/workers", json={"name": "w"}).json()
+    return reply["worker_id"], {WORKER_SECRET_HEADER: reply["worker_secret"]}
+
+
+def _part(job_id: str, worker: str, examples: int = 10, value: float = 0.1) -> bytes:
+    result = JobResult(job_id=job_id, worker_id=worker, loss=0.5, num_examples=examples, num_steps=1, train_seconds=0)
+    return encode_result(result, {"w": torch.full((3, 2), value), "b": torch.zeros(2)})
+
+
+def test_a_batch_post_answers_each_job_on_its_own(served: tuple[TestClient, OrchestratorState]) -> None:
+    client, state = served
+    worker, auth = _register(client)
+    other, other_auth = _register(client)
+    leased = client.get("/v1/jobs/batch", params={"worker": worker, "wait": 0, "max": 4}, headers=auth)
+    assert leased.status_code == 200
+    ids = [j["id"] for j in leased.json()["jobs"]]
+    # 6 jobs waiting, 2 workers registered: a fair share of 3, fewer than the 4 asked for.
+    assert ids == ["run.0.0.fit.0", "run.0.0.fit.1", "run.0.0.fit.2"]
+    not_mine = client.get("/v1/jobs/next", params={"worker": other, "wait": 0}, headers=other_auth).json()["id"]
+    body = encode_parts(
+        [
+            _part(ids[0], worker),
+            _part(ids[1], worker, examples=11),  # not the job's num_examples
+            _part(ids[2], worker, value=math.inf),
+            _part(not_mine, worker),  # leased to the other worker
+            _part("run.0.0.fit.99", worker),  # unknown job
+            b"not safetensors",
+            _part(ids[0], worker),  # a second answer to the first job
+            _part(ids[0], other),  # names another worker
+        ]
+    )
+    answer = client.post(
+        "/v1/jobs/results", params={"worker": worker}, content=body, headers={"Content-Type": TENSOR_MEDIA_TYPE, **auth}
+    )
+    assert answer.status_code == 200
+    outcomes = answer.json()["results"]
+    assert [(o["job_id"], o["status"], o["accepted"]) for o in outcomes] == [
+        (ids[0], 200, True),
+        (ids[1], 422, False),
+        (ids[2], 422, False),
+        (not_mine, 409, False),
+        ("run.0.0.fit.99", 404, False),
+        (None, 422, False),
+        (ids[0], 409, False),
+        (ids[0], 409, False),
+    ]
+    assert "num_examples is 11" in outcomes[1]["reason"] and "NaN or Inf" in outcomes[2]["reason"]
+    assert "never leased to this worker" in outcomes[3]["reason"]
+    # The accepted result is stored; the malformed ones failed their devices; the other worker's job is its own.
+    results, rejected = state.queue.take(ids)
+    assert set(results) == {ids[0]} and set(rejected) == {ids[1], ids[2]}
+    assert state.queue.held_by(not_mine, other) is None
+
+
+def test_a_batch_post_checks_the_worker_secret_once_and_the_framing(
+    served: tuple[TestClient, OrchestratorState],
+) -> None:
+    client, state = served
+    worker, auth = _register(client)
+    ids = [
+        j["id"]
+        for j in client.get("/v1/jobs/batch", params={"worker": worker, "wait": 0, "max": 2}, headers=auth).json()[
+            "jobs"
+        ]
+    ]
+    body = encode_parts([_part(job_id, worker) for job_id in ids])
+    wrong = {WORKER_SECRET_HEADER: "wrong"}
+    assert client.post("/v1/jobs/results", params={"worker": worker}, content=body, headers=wrong).status_code == 403
+    assert client.get("/v1/jobs/batch", params={"worker": worker, "wait": 0}, headers=wrong).status_code == 403
+    assert (
+        client.post("/v1/jobs/results", params={"worker": worker}, content=body[:-3], headers=auth).status_code == 422
+    )
+    assert state.queue.held_by(ids[0], worker) is None  # nothing of a refused request was taken
+    accepted = client.post("/v1/jobs/results", params={"worker": worker}, content=body, headers=auth).json()["results"]
+    assert [o["status"] for o in accepted] == [200, 200]
+
+
+def test_a_lapsed_batch_comes_back_in_its_original_order(queue: JobQueue, clock: FakeClock) -> None:
+    # Ids whose text order differs from their queue order: equal deadlines must not sort them by id.
+    ids = ["r.fit.9", "r.fit.10", "r.fit.11", "r.fit.2"]
+    queue.submit([job(job_id, device=i) for i, job_id in enumerate(ids)])
+    assert [j.id for j in queue.lease_many("w1", 4)] == ids
+    clock.now += LEASE + 1
+    assert [j.id for j in queue.lease_many("w2", 4)] == ids
