@@ -39,7 +39,17 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
         {"cifar10", "cifar100", "digits", "emnist", "fashion_mnist", "mnist", "shakespeare", "synthetic"}
     ),
     "model": frozenset(
-        {"char_gru", "char_lstm", "char_lstm_onehot", "cnn", "cnn_keras_tutorial", "logreg", "mlp", "mlp_small"}
+        {
+            "char_gru",
+            "char_lstm",
+            "char_lstm_onehot",
+            "cnn",
+            "cnn_batchnorm",
+            "cnn_keras_tutorial",
+            "logreg",
+            "mlp",
+            "mlp_small",
+        }
     ),
     "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
     "federated_algorithm": frozenset({"fedavg", "feddyn", "fednova", "fedprox", "scaffold"}),

@@ -49,7 +49,7 @@ class OriginalModel:
 MODEL_NAMES: dict[str, OriginalModel] = {
     "mnist": OriginalModel("mnist", "mlp_small", DROPOUT_NOTE),
     "fashion_mnist": OriginalModel("fashion_mnist", "mlp_small"),
-    "emnist": OriginalModel("emnist", "mlp_small", DROPOUT_NOTE),
+    "emnist": OriginalModel("emnist", "cnn_batchnorm"),
     "cifar10": OriginalModel("cifar10", "cnn_keras_tutorial"),
     "cifar100": OriginalModel("cifar100", "cnn_keras_tutorial"),
     "shakespeare": OriginalModel(
@@ -57,8 +57,9 @@ MODEL_NAMES: dict[str, OriginalModel] = {
         "char_lstm_onehot",
         "the original predicted the next character at every position of 100-character windows of "
         "tiny_shakespeare; FELES's shakespeare predicts the character after each window (of 100, as the "
-        "original's), one device per speaking role (LEAF)",
-        {"seq_len": 100},
+        "original's), each device drawing its windows from the pooled plays (partition iid, as the original's "
+        "were)",
+        {"seq_len": 100, "partition": "iid"},
     ),
     "boston_housing": OriginalModel(
         "diabetes",

@@ -247,7 +247,7 @@ def test_the_regression_use_case_maps_boston_housing_rmsprop_and_mae() -> None:
     [
         ("mnist", "mnist", "mlp_small"),
         ("fashion_mnist", "fashion_mnist", "mlp_small"),
-        ("emnist", "emnist", "mlp_small"),
+        ("emnist", "emnist", "cnn_batchnorm"),
         ("cifar10", "cifar10", "cnn_keras_tutorial"),
         ("cifar100", "cifar100", "cnn_keras_tutorial"),
         ("shakespeare", "shakespeare", "char_lstm_onehot"),
@@ -257,7 +257,8 @@ def test_the_regression_use_case_maps_boston_housing_rmsprop_and_mae() -> None:
 def test_model_name_picks_the_dataset_and_the_originals_model(model_name: str, dataset: str, model: str) -> None:
     document = translate({"simulation": {"model_name": model_name}}).document
     assert (document["simulation"]["dataset"], document["simulation"]["model"]) == (dataset, model)
-    windows = {"seq_len": 100} if model_name == "shakespeare" else None  # the original's 100-character windows
+    # The original's 100-character windows of one pooled text.
+    windows = {"seq_len": 100, "partition": "iid"} if model_name == "shakespeare" else None
     assert document["simulation"].get("dataset_params") == windows
 
 

@@ -74,5 +74,17 @@ def test_the_lstm_with_one_bias_computes_a_torch_lstm_whose_second_bias_is_zero(
     torch.testing.assert_close(ours(x), expected)
 
 
+def test_the_emnist_cnn_has_the_keras_models_parameters() -> None:
+    model = build_model("cnn_batchnorm", (1, 28, 28), 62)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    buffers = sum(m.running_mean.numel() + m.running_var.numel() for m in norms)
+    # Keras summary of the original's emnist.py model: 320 + 128 + 9,248 + 128 + 2,359,424 + 7,998; its batch
+    # norms' 128 moving means and variances are buffers in torch.
+    assert parameters(model) + buffers == 2_377_246
+    assert [m.eps for m in norms] == [1e-3, 1e-3]
+    model.eval()
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 62)
+
+
 def test_the_original_models_are_built_in_names() -> None:
-    assert {"cnn_keras_tutorial", "char_lstm_onehot"} <= BUILTIN_NAMES["model"]
+    assert {"cnn_keras_tutorial", "cnn_batchnorm", "char_lstm_onehot"} <= BUILTIN_NAMES["model"]
