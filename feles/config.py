@@ -36,8 +36,8 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "rmsprop
 #: layer, so that `feles validate` and the operator's admission (which imports only feles.config) refuse an
 #: unknown name before a run starts; tests/unit/test_bad_input.py checks them against the registries.
 BUILTIN_NAMES: dict[str, frozenset[str]] = {
-    "dataset": frozenset({"digits", "fashion_mnist", "shakespeare", "synthetic"}),
-    "model": frozenset({"char_gru", "char_lstm", "cnn", "logreg", "mlp", "mlp_small"}),
+    "dataset": frozenset({"diabetes", "digits", "fashion_mnist", "shakespeare", "synthetic"}),
+    "model": frozenset({"char_gru", "char_lstm", "cnn", "logreg", "mlp", "mlp_small", "regression_mlp"}),
     "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
     "federated_algorithm": frozenset({"fedavg", "feddyn", "fednova", "fedprox", "scaffold"}),
     "aggregation": frozenset({"fedavg", "feddyn", "fednova"}),

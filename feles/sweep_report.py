@@ -35,6 +35,10 @@ class CellOutcome:
     summary: RunSummary | None
 
 
+#: The run summary's field behind each figure of a row (a sweep reports the test metric as accuracy).
+SUMMARY_FIELDS = {"final_accuracy": "final_metric", "best_accuracy": "best_metric"}
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
     """One combination of the non-seed axes, its cells (one per seed) and their figures over the finished ones."""
@@ -49,7 +53,8 @@ class ComparisonRow:
     def __post_init__(self) -> None:
         done = [outcome.summary for outcome in self.cells if outcome.status == SUCCEEDED and outcome.summary]
         for name in ("final_accuracy", "best_accuracy", "simulated_time", "rounds"):
-            stats: list[Stat] = [getattr(summary, name) for summary in done]
+            source = SUMMARY_FIELDS.get(name, name)
+            stats: list[Stat] = [getattr(summary, source) for summary in done]
             # A cell's figure is the mean over its repetitions (most runs have one).
             object.__setattr__(self, name, Stat.of([stat.mean for stat in stats if stat.mean is not None]))
 

@@ -1,11 +1,13 @@
-"""Models (registry and built-ins: logreg, mlp, cnn, char_gru, char_lstm) and their initialisers."""
+"""Models (registry and built-ins: logreg, mlp, mlp_small, cnn, char_gru, char_lstm, regression_mlp) and their
+initialisers."""
 
-from feles.models import char, cnn, linear  # noqa: F401  (importing registers the built-ins)
+from feles.models import char, cnn, linear, regression  # noqa: F401  (importing registers the built-ins)
 from feles.models.char import CharRnn
 from feles.models.cnn import SmallCnn
 from feles.models.init import INITIALIZERS, ModelInitializer, initialize_model
 from feles.models.linear import LogisticRegression, MultilayerPerceptron
 from feles.models.registry import MODELS, ModelFactory, build_model
+from feles.models.regression import RegressionPerceptron
 
 __all__ = [
     "INITIALIZERS",
@@ -15,6 +17,7 @@ __all__ = [
     "ModelFactory",
     "ModelInitializer",
     "MultilayerPerceptron",
+    "RegressionPerceptron",
     "SmallCnn",
     "build_model",
     "initialize_model",

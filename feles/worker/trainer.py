@@ -8,7 +8,7 @@ import torch
 
 from feles.algorithms import LocalTask
 from feles.config import AlgorithmsSection
-from feles.evaluation import EVAL_BATCH_SIZE, evaluate
+from feles.evaluation import EVAL_BATCH_SIZE, evaluate, loss_function
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
 from feles.worker.state import WorkerState
@@ -63,12 +63,13 @@ def run_job(
         return _train(state, job, model, weights, job_tensors, started)
     x, y = test_examples(state, job) if job.phase is Phase.TEST else device_examples(state, job)
     # A device's eval batch size only prices its simulated time; the forward passes use the fast one.
-    evaluation = evaluate(model, x, y, batch_size=job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE)
+    batch_size = job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE
+    evaluation = evaluate(model, x, y, batch_size=batch_size, metric=state.spec.simulation.metric)
     result = JobResult(
         job_id=job.id,
         worker_id=state.worker_id,
         loss=evaluation.loss,
-        accuracy=evaluation.accuracy,
+        metric=evaluation.metric,
         num_examples=evaluation.num_examples,
         num_steps=0,
         train_seconds=time.perf_counter() - started,
@@ -97,6 +98,7 @@ def _train(
         generator=generator,
         global_weights=weights,
         extra=job_tensors or {},
+        loss=loss_function(state.spec.simulation.metric),
     )
     outcome = state.client.train(task)
     model_tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
