@@ -43,7 +43,7 @@ class Diabetes(DatasetSource):
         # scaled=False: the raw features; scikit-learn's scaled ones are standardised over all 442 patients,
         # test split included, which would leak the test set's statistics into training.
         features, target = load_diabetes(return_X_y=True, scaled=False)
-        test = test_indices(len(target), params["test_fraction"])
+        test = held_out_indices(len(target), params["test_fraction"])
         train = np.setdiff1d(np.arange(len(target)), test)
         mean, std = features[train].mean(axis=0), features[train].std(axis=0)
         x = torch.from_numpy(((features - mean) / std).astype(np.float32))
@@ -56,7 +56,7 @@ class Diabetes(DatasetSource):
         )
 
 
-def test_indices(num_examples: int, fraction: float) -> np.ndarray:
+def held_out_indices(num_examples: int, fraction: float) -> np.ndarray:
     """Sorted test indices: round(fraction * num_examples) patients (at least 1, never all), fixed by a seed."""
     count = min(max(1, round(fraction * num_examples)), num_examples - 1)
     rng = numpy_rng(TEST_SPLIT_SEED, "diabetes-test-split")
