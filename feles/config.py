@@ -140,7 +140,8 @@ class SimulationSection(Section):
         default="fashion_mnist",
         min_length=1,
         max_length=NAME_LENGTH,
-        description="Dataset name (fashion_mnist, digits, synthetic, shakespeare) or import path 'pkg.mod:Class'.",
+        description="Dataset name (fashion_mnist, digits, diabetes, synthetic, shakespeare) or import path "
+        "'pkg.mod:Class'.",
     )
     dataset_params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of the dataset, e.g. alpha and beta of synthetic."
