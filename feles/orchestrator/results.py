@@ -114,6 +114,14 @@ class ResultsDocument:
     def csv_path(self) -> Path:
         return self.json_path.with_suffix(".csv")
 
+    def round_rows(self, records: list[RoundRecord]) -> list[dict[str, Any]]:
+        """Round records as the document writes them: the metric's fields named after it."""
+        return [_named(asdict(record), self.metric) for record in records]
+
+    def repetition_rows(self) -> list[dict[str, Any]]:
+        """The repetitions' summaries as the document writes them."""
+        return [_named(asdict(summary), self.metric) for summary in self.repetitions]
+
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {
@@ -123,8 +131,8 @@ class ResultsDocument:
                 "message": self.message,
                 "metric": self.metric,
                 "spec": self.spec.model_dump(mode="json"),
-                "repetitions": [_named(asdict(summary), self.metric) for summary in self.repetitions],
-                "rounds": [_named(asdict(record), self.metric) for record in self.rounds],
+                "repetitions": self.repetition_rows(),
+                "rounds": self.round_rows(self.rounds),
             }
         )
 

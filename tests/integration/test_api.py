@@ -22,12 +22,12 @@ from tests.integration.conftest import AUTH, Processes, free_port, wait_for_stat
 pytestmark = pytest.mark.integration
 
 
-def _result(job: dict, worker: str, accuracy: float | None = None) -> JobResult:
+def _result(job: dict, worker: str, metric: float | None = None) -> JobResult:
     return JobResult(
         job_id=job["id"],
         worker_id=worker,
         loss=0.5,
-        metric=accuracy,
+        metric=metric,
         num_examples=job["num_examples"],
         num_steps=1,
         train_seconds=0.01,

@@ -17,7 +17,7 @@
     {
       // Labelled with the run's metric (accuracy, mae or mse) once the status names it: see labelMetric.
       id: "chart-accuracy", yMin: 0, yMax: 1, digits: 4,
-      series: [["test accuracy", "test_metric"], ["eval accuracy (devices)", "eval_metric"]],
+      series: [["test accuracy", "test_accuracy"], ["eval accuracy (devices)", "eval_accuracy"]],
     },
     {
       id: "chart-loss", yMin: 0, digits: 4,
@@ -202,7 +202,7 @@
   // An error (mae, mse) is never shown as an accuracy, and has no upper bound of 1.
   function labelMetric(metric) {
     const chart = CHARTS[0];
-    chart.series = [[`test ${metric}`, "test_metric"], [`eval ${metric} (devices)`, "eval_metric"]];
+    chart.series = [[`test ${metric}`, `test_${metric}`], [`eval ${metric} (devices)`, `eval_${metric}`]];
     chart.yMax = metric === "accuracy" ? 1 : undefined;
     $("metric-label").textContent = `Test ${metric}`;
     $("metric-caption").textContent = `Test ${metric}`;
