@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
 
 from feles.algorithms import ClientAlgorithm, LocalTask
-from feles.analysis.loading import Run
+from feles.analysis.device_plots import device_plot
+from feles.analysis.device_records import DeviceRun, load_device_records
+from feles.analysis.loading import Run, load_runs
 from feles.analysis.summary import summarise
 from feles.analysis.tables import csv_table, markdown_table
 from feles.cli import app
@@ -30,6 +33,7 @@ from feles.orchestrator.results import RepetitionSummary, ResultsDocument, Round
 from feles.plugin_checks import plugin_errors
 from feles.protocol import Phase
 from feles.records import Table, part_path, read_table, write_part
+from tests.unit.device_records_documents import synthetic_tables, write_run
 from tests.unit.test_records import plan_of, result
 
 SIZES = np.full(8, 40, dtype=np.int64)
@@ -299,3 +303,15 @@ def test_analysis_reads_the_metric_and_its_direction(tmp_path: Path) -> None:
     assert summary.rounds_to_target.mean == 2  # 60 > 55, then 50 <= 55
     assert markdown_table([summary]).startswith("| run | reps | rounds | final test mae | best test mae |")
     assert "accuracy" not in csv_table([summary])
+
+
+def test_the_label_distribution_of_a_regression_run_says_it_has_no_classes(tmp_path: Path) -> None:
+    records, availability, population = synthetic_tables(10, 3, seed=1)
+    empty = pa.array([[] for _ in range(population.num_rows)], type=pa.list_(pa.int64()))
+    population = population.set_column(population.schema.get_field_index("label_counts"), "label_counts", empty)
+    write_run(tmp_path / "r", (records, availability, population), [[50.0, 40.0, 30.0]], num_devices=10)
+    (run,) = load_runs([tmp_path])
+    data = load_device_records(run)
+    assert data is not None
+    figure = device_plot("label_distribution", [DeviceRun(run, data, "C0")])
+    assert "no classes: a regression target" in [text.get_text() for text in figure.axes[0].texts]
