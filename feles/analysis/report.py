@@ -19,7 +19,7 @@ from feles.analysis.device_plots import DEVICE_PLOTS
 from feles.analysis.loading import Run
 from feles.analysis.plots import PLOTS
 from feles.analysis.summary import RunSummary
-from feles.analysis.tables import COLUMNS
+from feles.analysis.tables import columns_for
 
 #: Most never-selected ids listed per repetition; the rest are counted.
 MAX_IDS = 200
@@ -151,7 +151,11 @@ def render_report(report: ReportInput, title: str = "FELES analysis") -> str:
             FAILURES_CAPTION,
         ),
         "<h2>Results</h2>",
-        _table([header.replace("\n", " ") for header, _ in COLUMNS], _result_rows(report.summaries), RESULTS_CAPTION),
+        _table(
+            [header.replace("\n", " ") for header, _ in columns_for(report.summaries)],
+            _result_rows(report.summaries),
+            RESULTS_CAPTION,
+        ),
     ]
     section = None
     for kind, png in report.figures.items():
@@ -170,7 +174,7 @@ def render_report(report: ReportInput, title: str = "FELES analysis") -> str:
 
 
 def _result_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
-    return [[cell(summary) for _, cell in COLUMNS] for summary in summaries]
+    return [[cell(summary) for _, cell in columns_for(summaries)] for summary in summaries]
 
 
 def write_report(path: Path, report: ReportInput) -> Path:

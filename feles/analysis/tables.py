@@ -73,14 +73,15 @@ def table_columns(metric: str) -> list[Column]:
 COLUMNS = table_columns("acc")
 
 
-def _columns(summaries: Sequence[RunSummary]) -> list[Column]:
+def columns_for(summaries: Sequence[RunSummary]) -> list[Column]:
+    """The table's columns, the metric's headed by the runs' metric."""
     return table_columns(metric_label([summary.metric for summary in summaries]))
 
 
 def rich_table(summaries: Sequence[RunSummary]) -> Table:
     """The table for a terminal; the caption says what the ± means."""
     table = Table(caption="mean ± sample std over repetitions; failures = failed fit + eval jobs", title_justify="left")
-    columns = _columns(summaries)
+    columns = columns_for(summaries)
     for index, (header, _) in enumerate(columns):
         table.add_column(header, justify="left" if index == 0 else "right", overflow="fold")
     for summary in summaries:
@@ -98,7 +99,7 @@ def print_rich_table(summaries: Sequence[RunSummary], console: Console) -> None:
 
 
 def markdown_table(summaries: Sequence[RunSummary]) -> str:
-    columns = _columns(summaries)
+    columns = columns_for(summaries)
     lines = [
         "| " + " | ".join(header.replace("\n", " ") for header, _ in columns) + " |",
         "|" + "|".join("---" if index == 0 else "---:" for index in range(len(columns))) + "|",
