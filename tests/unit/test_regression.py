@@ -26,14 +26,17 @@ from feles.data import DataRequest, load_dataset, partition_devices, task_errors
 from feles.data.diabetes import held_out_indices
 from feles.evaluation import Evaluation, combine, evaluate, loss_function, metric_reached, regression_loss
 from feles.models import build_model
-from feles.orchestrator.loop import stop_reason
+from feles.orchestrator.loop import RunParts, SimulationLoop, stop_reason
+from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.outcomes import PhaseOutcome
 from feles.orchestrator.records import phase_rows
 from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
+from feles.orchestrator.state import Progress
 from feles.plugin_checks import plugin_errors
-from feles.protocol import Phase
+from feles.protocol import Phase, SimulationPhase
 from feles.records import Table, part_path, read_table, write_part
 from tests.unit.device_records_documents import synthetic_tables, write_run
+from tests.unit.test_loop_failures import FailingRunner
 from tests.unit.test_records import plan_of, result
 
 SIZES = np.full(8, 40, dtype=np.int64)
@@ -315,3 +318,19 @@ def test_the_label_distribution_of_a_regression_run_says_it_has_no_classes(tmp_p
     assert data is not None
     figure = device_plot("label_distribution", [DeviceRun(run, data, "C0")])
     assert "no classes: a regression target" in [text.get_text() for text in figure.axes[0].texts]
+
+
+def test_a_run_whose_metric_does_not_fit_the_dataset_fails_at_its_start(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "simulation": {"dataset": "diabetes", "num_rounds": 1, "output_folder": str(tmp_path)},
+            "devices": {"num": 10},
+            "data": {"num_examples_mean": 20},
+        }
+    )
+    progress = Progress()
+    results = ResultsDocument(spec, "r")
+    parts = RunParts(spec, "0" * 32, "regression_mlp", FailingRunner(), ModelStore(), progress, results)
+    SimulationLoop(parts).run()
+    assert progress.phase is SimulationPhase.FAILED
+    assert progress.message.startswith("ValueError: simulation.metric: accuracy does not measure regression")
