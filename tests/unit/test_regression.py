@@ -14,14 +14,14 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from feles.algorithms import ClientAlgorithm, LocalTask
+from feles.algorithms import ClientAlgorithm, LocalTask, build_client
 from feles.analysis.device_plots import device_plot
 from feles.analysis.device_records import DeviceRun, load_device_records
 from feles.analysis.loading import Run, load_runs
 from feles.analysis.summary import summarise
 from feles.analysis.tables import csv_table, markdown_table
 from feles.cli import app
-from feles.config import PhaseParams, parse_spec
+from feles.config import AlgorithmsSection, PhaseParams, parse_spec
 from feles.data import DataRequest, load_dataset, partition_devices, task_errors
 from feles.data.diabetes import held_out_indices
 from feles.evaluation import Evaluation, combine, evaluate, loss_function, metric_reached, regression_loss
@@ -334,3 +334,29 @@ def test_a_run_whose_metric_does_not_fit_the_dataset_fails_at_its_start(tmp_path
     SimulationLoop(parts).run()
     assert progress.phase is SimulationPhase.FAILED
     assert progress.message.startswith("ValueError: simulation.metric: accuracy does not measure regression")
+
+
+@pytest.mark.parametrize("algorithm", ["fedavg", "fedprox", "fednova", "scaffold", "feddyn"])
+def test_every_algorithms_client_trains_on_the_squared_error(algorithm: str) -> None:
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(40, 3, generator=generator)
+    y = x @ torch.tensor([1.0, 2.0, -1.0]) + 150.0  # a target far from the initial outputs, as diabetes's is
+    torch.manual_seed(4)
+    model = nn.Linear(3, 1)
+    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    params = {"alpha": 0.01} if algorithm == "feddyn" else {}
+    client = build_client(AlgorithmsSection(federated_algorithm=algorithm, algorithm_params=params))
+    before = evaluate(model, x, y, metric="mae").metric
+    task = LocalTask(
+        model=model,
+        x=x,
+        y=y,
+        epochs=20,
+        batch_size=8,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        generator=torch.Generator().manual_seed(0),
+        global_weights=weights,
+        loss=regression_loss,
+    )
+    outcome = client.train(task)
+    assert math.isfinite(outcome.loss) and evaluate(model, x, y, metric="mae").metric < before / 2
