@@ -312,7 +312,7 @@ class SimulationLoop:
     def _report(self, record: RoundRecord) -> None:
         progress = self.progress
         progress.repetition, progress.round = record.repetition, record.round + 1
-        progress.metric, progress.loss = record.test_metric, record.test_loss
+        progress.metric_value, progress.loss = record.test_metric, record.test_loss
         progress.simulated_time = record.simulated_time
         metric = self.spec.simulation.metric  # the field's name says what the value is: accuracy, mae or mse
         fields = {

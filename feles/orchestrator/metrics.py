@@ -45,7 +45,7 @@ class OrchestratorCollector(Collector):
         yield GaugeMetricFamily("feles_round", "Rounds completed in the current repetition.", value=progress.round)
         metric = state.spec.simulation.metric  # one gauge per metric: an mae is never exported as an accuracy
         for name, value, text in (
-            (f"feles_test_{metric}", progress.metric, f"Test {metric} of the latest global model."),
+            (f"feles_test_{metric}", progress.metric_value, f"Test {metric} of the latest global model."),
             ("feles_test_loss", progress.loss, "Test loss of the latest global model."),
         ):
             if value is not None:

@@ -23,7 +23,7 @@ class Progress:
     stop_reason: str | None = None
     repetition: int = 0
     round: int = 0
-    metric: float | None = None  # the test split's simulation.metric after the last round
+    metric_value: float | None = None  # the test split's simulation.metric after the last round
     loss: float | None = None
     simulated_time: float = 0.0
     started_at: float | None = None
@@ -72,9 +72,9 @@ class OrchestratorState:
             round=p.round,
             rounds=self.spec.simulation.num_rounds,
             metric=self.spec.simulation.metric,
-            metric_value=p.metric,
+            metric_value=p.metric_value,
             # Kept for readers of accuracy runs; an error (mae, mse) is never labelled an accuracy.
-            accuracy=p.metric if self.spec.simulation.metric == "accuracy" else None,
+            accuracy=p.metric_value if self.spec.simulation.metric == "accuracy" else None,
             loss=p.loss,
             simulated_time=p.simulated_time,
             workers=self.workers.live(),
