@@ -26,12 +26,14 @@ from feles.data import DataRequest, load_dataset, partition_devices, task_errors
 from feles.data.diabetes import held_out_indices
 from feles.evaluation import Evaluation, combine, evaluate, loss_function, metric_reached, regression_loss
 from feles.models import build_model
+from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.loop import RunParts, SimulationLoop, stop_reason
+from feles.orchestrator.metrics import OrchestratorCollector
 from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.outcomes import PhaseOutcome
 from feles.orchestrator.records import phase_rows
 from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
-from feles.orchestrator.state import Progress
+from feles.orchestrator.state import OrchestratorState, Progress
 from feles.plugin_checks import plugin_errors
 from feles.protocol import Phase, SimulationPhase
 from feles.records import Table, part_path, read_table, write_part
@@ -360,3 +362,13 @@ def test_every_algorithms_client_trains_on_the_squared_error(algorithm: str) -> 
     )
     outcome = client.train(task)
     assert math.isfinite(outcome.loss) and evaluate(model, x, y, metric="mae").metric < before / 2
+
+
+def test_status_and_prometheus_name_the_metric_of_a_regression_run() -> None:
+    spec = parse_spec({"simulation": {"dataset": "diabetes", "metric": "mse"}})
+    state = OrchestratorState(spec=spec, queue=JobQueue(10.0), model_name="regression_mlp")
+    state.progress.metric_value, state.progress.loss = 812.5, 812.5
+    status = state.snapshot()
+    assert (status.metric, status.metric_value, status.accuracy) == ("mse", 812.5, None)
+    gauges = {metric.name: metric for metric in OrchestratorCollector(state).collect()}
+    assert gauges["feles_test_mse"].samples[0].value == 812.5 and "feles_test_accuracy" not in gauges
