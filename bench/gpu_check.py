@@ -56,7 +56,7 @@ class Differences:
     def add(self, job: Job, a: Output, b: Output) -> None:
         (ra, ta), (rb, tb) = a, b
         self._max("loss", abs(ra.loss - rb.loss), job)
-        self._max("accuracy", abs((ra.accuracy or 0.0) - (rb.accuracy or 0.0)), job)
+        self._max("accuracy", abs((ra.metric or 0.0) - (rb.metric or 0.0)), job)
         for name, tensor in ta.items():
             self._max("weights", float((tensor - tb[name]).abs().max()), job)
 

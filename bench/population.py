@@ -156,12 +156,12 @@ def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) ->
     queue.submit(jobs)
     while (job := queue.lease("w")) is not None:
         result = JobResult(
-            job_id=job.id, worker_id="w", loss=1.0, accuracy=0.5, num_examples=job.num_examples, num_steps=0,
+            job_id=job.id, worker_id="w", loss=1.0, metric=0.5, num_examples=job.num_examples, num_steps=0,
             train_seconds=0.0,
         )  # fmt: skip
         queue.complete(job.id, result, {})
     results = queue.take_results([job.id for job in jobs])
-    return combine([Evaluation(r.loss, r.accuracy or 0.0, r.num_examples) for r, _ in results.values()])
+    return combine([Evaluation(r.loss, r.metric or 0.0, r.num_examples) for r, _ in results.values()])
 
 
 def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def phase(
     accuracy = 0.5 if kind is Phase.EVAL else None
     results = {
         device: (
-            JobResult(job_id=str(device), worker_id="w", loss=1.0, accuracy=accuracy, num_examples=10, num_steps=1,
+            JobResult(job_id=str(device), worker_id="w", loss=1.0, metric=accuracy, num_examples=10, num_steps=1,
                       train_seconds=0.0),
             {},
         )

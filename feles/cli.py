@@ -323,9 +323,9 @@ def run(
     if status.phase.value != "Succeeded":
         _error("simulation failed:", f"{status.message} (logs in {outcome.log_dir})")
         raise typer.Exit(1)
-    accuracy = f"{status.accuracy:.4f}" if status.accuracy is not None else "n/a"
+    value = f"{status.metric_value:.4f}" if status.metric_value is not None else "n/a"
     console.print(
-        f"done in {outcome.wall_seconds:.1f} s: test accuracy {accuracy} after {status.round} rounds "
+        f"done in {outcome.wall_seconds:.1f} s: test {status.metric} {value} after {status.round} rounds "
         f"({status.stop_reason}), simulated time {status.simulated_time:.1f} s\n"
         f"results: {outcome.results_path} and {outcome.results_path.with_suffix('.csv')}"
     )
@@ -531,8 +531,9 @@ class RunProgress:
 
     def show(self, status: SimulationStatus) -> None:
         metrics = ""
-        if status.accuracy is not None and status.loss is not None:
-            metrics = f"acc {status.accuracy:.4f}  loss {status.loss:.4f}  sim {status.simulated_time:,.0f} s"
+        if status.metric_value is not None and status.loss is not None:
+            name = "acc" if status.metric == "accuracy" else status.metric
+            metrics = f"{name} {status.metric_value:.4f}  loss {status.loss:.4f}  sim {status.simulated_time:,.0f} s"
         description = f"rep {status.repetition + 1}/{status.repetitions} round {status.round}/{status.rounds}"
         completed = status.repetition * self.rounds + status.round
         self.progress.update(self.task, completed=completed, description=description, metrics=metrics)

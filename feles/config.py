@@ -36,7 +36,7 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {"sgd": 0.01, "adam": 0.001, "rmsprop
 #: unknown name before a run starts; tests/unit/test_bad_input.py checks them against the registries.
 BUILTIN_NAMES: dict[str, frozenset[str]] = {
     "dataset": frozenset(
-        {"cifar10", "cifar100", "digits", "emnist", "fashion_mnist", "mnist", "shakespeare", "synthetic"}
+        {"cifar10", "cifar100", "diabetes", "digits", "emnist", "fashion_mnist", "mnist", "shakespeare", "synthetic"}
     ),
     "model": frozenset(
         {
@@ -49,6 +49,7 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
             "logreg",
             "mlp",
             "mlp_small",
+            "regression_mlp",
         }
     ),
     "initializer": frozenset({"default", "kaiming_uniform", "xavier_uniform", "zeros"}),
@@ -155,7 +156,7 @@ class SimulationSection(Section):
         min_length=1,
         max_length=NAME_LENGTH,
         description=(
-            "Dataset name (fashion_mnist, mnist, emnist, cifar10, cifar100, digits, synthetic, shakespeare)"
+            "Dataset name (fashion_mnist, mnist, emnist, cifar10, cifar100, digits, diabetes, synthetic, shakespeare)"
             " or import path 'pkg.mod:Class'."
         ),
     )

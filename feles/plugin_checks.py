@@ -12,7 +12,7 @@ from typing import Any
 
 from feles.algorithms import AGGREGATIONS, ALGORITHMS, algorithm_params, build_server, resolve_algorithm
 from feles.config import SimulationSpec
-from feles.data import DATASETS
+from feles.data import DATASETS, DatasetSource, task_errors
 from feles.models import INITIALIZERS, MODELS
 from feles.registry import Registry, UnknownPluginError
 from feles.strategies import LOCAL_DATA_OPTIMIZERS, SELECTORS, UPDATE_OPTIMIZERS
@@ -43,7 +43,9 @@ def plugin_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
         ("simulation.initializer", INITIALIZERS, simulation.initializer),
     ):
         if name is not None:
-            _attempt(errors, path, lambda registry=registry, name=name: registry.get(name))
+            plugin = _attempt(errors, path, lambda registry=registry, name=name: registry.get(name))
+            if registry is DATASETS and isinstance(plugin, type) and issubclass(plugin, DatasetSource):
+                errors += task_errors(name, plugin.task, spec)
     config = spec.algorithms
     user_code = _is_user_code(ALGORITHMS, config.federated_algorithm) or (
         config.fit.aggregation is not None and _is_user_code(AGGREGATIONS, config.fit.aggregation)

@@ -110,7 +110,10 @@ class JobResult(WireModel):
     job_id: str = Field(min_length=1, max_length=200)
     worker_id: str = Field(min_length=1, max_length=200)
     loss: float
-    accuracy: float | None = Field(default=None, ge=0, le=1, description="Eval and test jobs only.")
+    # No bounds: accuracy lies in [0, 1], mae and mse are >= 0, and a diverged regression model's error is NaN.
+    metric: float | None = Field(
+        default=None, description="Eval and test jobs only: the run's simulation.metric (accuracy, mae or mse)."
+    )
     num_examples: int = Field(ge=0)
     num_steps: int = Field(ge=0)
     train_seconds: float = Field(ge=0, description="Wall-clock seconds the worker spent (not simulated).")
@@ -159,7 +162,9 @@ class SimulationStatus(WireModel):
     repetitions: int
     round: int
     rounds: int
-    accuracy: float | None = None
+    metric: str = Field(default="accuracy", description="The run's simulation.metric: accuracy, mae or mse.")
+    metric_value: float | None = Field(default=None, description="The test split's metric after the last round.")
+    accuracy: float | None = Field(default=None, description="metric_value when the metric is accuracy, else null.")
     loss: float | None = None
     simulated_time: float = 0.0
     workers: int = 0
@@ -312,11 +317,11 @@ def check_examples(job: Job, result: JobResult) -> None:
 
 
 def check_test_result(job: Job, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> None:
-    """Raise CodecError unless a test job's result has an accuracy, no tensors and one example per test example."""
+    """Raise CodecError unless a test job's result has a metric, no tensors and one example per test example."""
     assert job.test_examples is not None
     expected = job.test_examples.stop - job.test_examples.start
-    if result.accuracy is None:
-        raise CodecError("a test result needs an accuracy")
+    if result.metric is None:
+        raise CodecError("a test result needs a metric")
     if result.num_examples != expected:
         raise CodecError(f"num_examples is {result.num_examples}, the test shard has {expected}")
     if tensors:

@@ -111,6 +111,15 @@ POPULATION_SCHEMA = pa.schema(
     },
 )
 
+#: The names the eval metric's column takes: the run's simulation.metric.
+METRIC_COLUMNS = ("accuracy", "mae", "mse")
+
+
+def records_schema(metric: str) -> pa.Schema:
+    """The records table of a `metric` run: its last column, the eval job's metric, is named after it."""
+    return RECORDS_SCHEMA.set(RECORDS_SCHEMA.get_field_index("accuracy"), pa.field(metric, pa.float64()))
+
+
 SCHEMAS = {Table.RECORDS: RECORDS_SCHEMA, Table.AVAILABILITY: AVAILABILITY_SCHEMA, Table.POPULATION: POPULATION_SCHEMA}
 
 
@@ -245,11 +254,19 @@ def read_table(
     schema = SCHEMAS[table]
     if not files:
         return empty_table(schema)
+    if table is Table.RECORDS:
+        schema = records_schema(written_metric(files[0]))
     # One dataset over the files reads them on several threads; the rows keep the files' order. Imported here:
     # pyarrow.dataset imports pandas, which the orchestrator's writing side never needs.
     import pyarrow.dataset as ds
 
     return ds.dataset([str(path) for path in files], schema=schema, format="parquet").to_table()
+
+
+def written_metric(path: Path) -> str:
+    """The metric a records part file's column is named after (its footer's schema; accuracy if none)."""
+    names = pq.read_schema(path).names
+    return next((name for name in METRIC_COLUMNS if name in names), "accuracy")
 
 
 def table_bytes(table: pa.Table) -> bytes:

@@ -119,7 +119,8 @@ class CellProgress:
     phase: str = "waiting"
     round: int = 0
     rounds: int = 0
-    accuracy: float | None = None
+    value: float | None = None  # the test metric after the last round
+    metric: str = "accuracy"  # what `value` measures: accuracy, mae or mse
     message: str = ""
 
 
@@ -211,14 +212,15 @@ class SweepRun:
         self._update(cell.name, on_change, phase="starting")
 
         def show(status: SimulationStatus) -> None:
-            accuracy = status.accuracy if status.accuracy is not None else self.progress[cell.name].accuracy
+            value = status.metric_value if status.metric_value is not None else self.progress[cell.name].value
             self._update(
                 cell.name,
                 on_change,
                 phase=status.phase.value,
                 round=status.round,
                 rounds=status.rounds,
-                accuracy=accuracy,
+                value=value,
+                metric=status.metric,
             )
 
         try:
@@ -258,14 +260,17 @@ def _initial(cell: Cell, action: Action) -> CellProgress:
 
 
 def progress_table(progress: dict[str, CellProgress]) -> Table:
-    """The live table of cells: phase, round and test accuracy; the caption counts the cells by phase."""
+    """The live table of cells: phase, round and test metric (headed by its name: accuracy, mae, mse, or metric
+    for cells of different ones); the caption counts the cells by phase."""
     phases = [cell.phase for cell in progress.values()]
     caption = ", ".join(f"{phases.count(phase)} {phase.lower()}" for phase in dict.fromkeys(phases))
     table = Table(caption=f"{len(phases)} cells: {caption}", title_justify="left")
-    for header in ("cell", "phase", "round", "accuracy", ""):
-        table.add_column(header, justify="right" if header in ("round", "accuracy") else "left")
+    metrics = {cell.metric for cell in progress.values()}
+    metric = metrics.pop() if len(metrics) == 1 else "metric"
+    for header in ("cell", "phase", "round", metric, ""):
+        table.add_column(header, justify="right" if header in ("round", metric) else "left")
     for cell in progress.values():
         rounds = f"{cell.round}/{cell.rounds}" if cell.rounds else ""
-        accuracy = f"{cell.accuracy:.4f}" if cell.accuracy is not None else ""
-        table.add_row(cell.name, cell.phase, rounds, accuracy, cell.message)
+        value = f"{cell.value:.4f}" if cell.value is not None else ""
+        table.add_row(cell.name, cell.phase, rounds, value, cell.message)
     return table

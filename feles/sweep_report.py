@@ -17,7 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from feles.analysis.loading import LoadError, Run, read_document
-from feles.analysis.summary import RunSummary, Stat, summarise
+from feles.analysis.summary import METRIC_ABBREVIATIONS, RunSummary, Stat, higher_is_better, summarise
 from feles.analysis.tables import format_stat
 from feles.sweep import SEED_PATH, SweepCell, SweepFolder, read_sweep_folder
 
@@ -41,14 +41,14 @@ class ComparisonRow:
 
     values: dict[str, Any]
     cells: list[CellOutcome]
-    final_accuracy: Stat = field(init=False)
-    best_accuracy: Stat = field(init=False)
+    final_metric: Stat = field(init=False)
+    best_metric: Stat = field(init=False)
     simulated_time: Stat = field(init=False)
     rounds: Stat = field(init=False)
 
     def __post_init__(self) -> None:
         done = [outcome.summary for outcome in self.cells if outcome.status == SUCCEEDED and outcome.summary]
-        for name in ("final_accuracy", "best_accuracy", "simulated_time", "rounds"):
+        for name in ("final_metric", "best_metric", "simulated_time", "rounds"):
             stats: list[Stat] = [getattr(summary, name) for summary in done]
             # A cell's figure is the mean over its repetitions (most runs have one).
             object.__setattr__(self, name, Stat.of([stat.mean for stat in stats if stat.mean is not None]))
@@ -67,9 +67,16 @@ class Comparison:
 
     @property
     def best_row(self) -> ComparisonRow | None:
-        """The row with the highest mean final test accuracy."""
-        scored = [row for row in self.rows if row.final_accuracy.mean is not None]
-        return max(scored, key=lambda row: row.final_accuracy.mean or 0.0, default=None)
+        """The row with the best mean final test metric: the highest accuracy, the lowest error (mae, mse)."""
+        scored = [row for row in self.rows if row.final_metric.mean is not None]
+        sign = 1.0 if higher_is_better(self.metric) else -1.0
+        return max(scored, key=lambda row: sign * (row.final_metric.mean or 0.0), default=None)
+
+    @property
+    def metric(self) -> str:
+        """The cells' metric (accuracy, mae, mse), or `metric` when they measure different ones."""
+        names = {outcome.summary.metric for row in self.rows for outcome in row.cells if outcome.summary}
+        return names.pop() if len(names) == 1 else ("accuracy" if not names else "metric")
 
 
 def cell_outcome(cell: SweepCell) -> CellOutcome:
@@ -101,26 +108,37 @@ def _value(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
-#: (header, cell) of the human-readable table after the axis columns, shared by the rich and Markdown renderings.
-COLUMNS: list[tuple[str, Callable[[ComparisonRow], str]]] = [
-    ("seeds done", lambda row: f"{row.done}/{len(row.cells)}"),
-    ("final test acc", lambda row: format_stat(row.final_accuracy, 4)),
-    ("best test acc", lambda row: format_stat(row.best_accuracy, 4)),
-    ("rounds", lambda row: format_stat(row.rounds, 0 if row.rounds.std == 0 else 1)),
-    ("simulated time (s)", lambda row: format_stat(row.simulated_time, 1, thousands=True)),
-]
+Column = tuple[str, Callable[[ComparisonRow], str]]
+
+
+def comparison_columns(metric: str) -> list[Column]:
+    """(header, cell) of the human-readable table after the axis columns, shared by the rich and Markdown
+    renderings; the metric's columns are headed by `metric` (accuracy as acc)."""
+    label = METRIC_ABBREVIATIONS.get(metric, metric)
+    return [
+        ("seeds done", lambda row: f"{row.done}/{len(row.cells)}"),
+        (f"final test {label}", lambda row: format_stat(row.final_metric, 4)),
+        (f"best test {label}", lambda row: format_stat(row.best_metric, 4)),
+        ("rounds", lambda row: format_stat(row.rounds, 0 if row.rounds.std == 0 else 1)),
+        ("simulated time (s)", lambda row: format_stat(row.simulated_time, 1, thousands=True)),
+    ]
+
+
+#: The columns of a sweep of classification runs.
+COLUMNS = comparison_columns("accuracy")
 CAPTION = "mean ± sample std over the seeds (finished cells only)"
 
 
 def _cells(table: Comparison, row: ComparisonRow) -> list[str]:
-    return [_value(row.values.get(path)) for path in table.labels] + [cell(row) for _, cell in COLUMNS]
+    values = [_value(row.values.get(path)) for path in table.labels]
+    return values + [cell(row) for _, cell in comparison_columns(table.metric)]
 
 
 def rich_comparison(table: Comparison, title: str | None = None) -> Table:
     rendered = Table(title=title, caption=CAPTION, title_justify="left")
     for label in table.labels.values():
         rendered.add_column(label, no_wrap=True)
-    for header, _ in COLUMNS:
+    for header, _ in comparison_columns(table.metric):
         rendered.add_column(header, justify="right", no_wrap=True)
     for row in table.rows:
         rendered.add_row(*_cells(table, row))
@@ -128,7 +146,7 @@ def rich_comparison(table: Comparison, title: str | None = None) -> Table:
 
 
 def comparison_markdown(table: Comparison) -> str:
-    headers = [*table.labels.values(), *(header for header, _ in COLUMNS)]
+    headers = [*table.labels.values(), *(header for header, _ in comparison_columns(table.metric))]
     lines = [
         "| " + " | ".join(headers) + " |",
         "|" + "|".join("---" if index < len(table.labels) else "---:" for index in range(len(headers))) + "|",
@@ -138,9 +156,14 @@ def comparison_markdown(table: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Figures of the CSV, each as `<name>_mean` and `<name>_std` columns.
-STAT_FIELDS = ("final_accuracy", "best_accuracy", "rounds", "simulated_time")
+#: Figures of the CSV, each as `<name>_mean` and `<name>_std` columns; `metric` stands for the sweep's metric
+#: (final_accuracy_mean, final_mae_mean, ...).
+STAT_FIELDS = ("final_metric", "best_metric", "rounds", "simulated_time")
 _STAT_COLUMNS = [(name, part) for name in STAT_FIELDS for part in ("mean", "std")]
+
+
+def _csv_name(name: str, metric: str) -> str:
+    return name.replace("metric", metric) if metric != "metric" else name
 
 
 def _number(value: float | None) -> str:
@@ -151,13 +174,15 @@ def _number(value: float | None) -> str:
 def comparison_csv(table: Comparison) -> str:
     """One row per combination: the axis values (columns named by their paths), cells, done and plain numbers."""
     buffer = io.StringIO()
-    columns = [*table.labels, "cells", "done", *(f"{name}_{part}" for name, part in _STAT_COLUMNS)]
+    metric = table.metric
+    stats = [(f"{_csv_name(name, metric)}_{part}", name, part) for name, part in _STAT_COLUMNS]
+    columns = [*table.labels, "cells", "done", *(column for column, _, _ in stats)]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in table.rows:
         record: dict[str, Any] = {path: row.values.get(path) for path in table.labels}
         record |= {"cells": len(row.cells), "done": row.done}
-        record |= {f"{name}_{part}": _number(getattr(getattr(row, name), part)) for name, part in _STAT_COLUMNS}
+        record |= {column: _number(getattr(getattr(row, name), part)) for column, name, part in stats}
         writer.writerow(record)
     return buffer.getvalue()
 

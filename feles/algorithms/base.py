@@ -39,6 +39,8 @@ class LocalTask:
     generator: torch.Generator
     global_weights: Mapping[str, torch.Tensor]
     extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    #: The task's loss on a batch: cross-entropy (classification) or mean squared error (regression).
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy
 
     @property
     def learning_rate(self) -> float:
@@ -79,7 +81,6 @@ class ClientAlgorithm:
 
     def train(self, task: LocalTask) -> LocalOutcome:
         """Mini-batch training for `epochs` passes over the local data in a seeded order."""
-        loss_fn = nn.CrossEntropyLoss()
         term = self.objective_term(task)
         task.model.train()
         n = len(task.y)
@@ -90,7 +91,7 @@ class ClientAlgorithm:
             for start in range(0, n, task.batch_size):
                 batch = order[start : start + task.batch_size]
                 task.optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(task.model(task.x[batch]), task.y[batch])
+                loss = task.loss(task.model(task.x[batch]), task.y[batch])
                 extra = term()
                 objective = loss if extra is None else loss + extra
                 objective.backward()

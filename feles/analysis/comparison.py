@@ -9,7 +9,7 @@ import numpy as np
 
 from feles.analysis.device_records import DeviceRun
 from feles.analysis.fairness import PHASES, REASONS, failures_by_reason, fairness
-from feles.analysis.summary import RunSummary, Stat
+from feles.analysis.summary import RunSummary, Stat, metric_label
 from feles.analysis.tables import MISSING, format_stat
 from feles.analysis.time_energy import round_consumption, round_times
 
@@ -84,7 +84,7 @@ def _device(cell: Callable[[DeviceSummary], str]) -> Cell:
 COMPARISON_COLUMNS: list[tuple[str, Cell]] = [
     ("run", lambda run, _: run.label),
     ("reps", lambda run, _: str(run.repetitions)),
-    ("final test acc", lambda run, _: format_stat(run.final_accuracy, 4)),
+    ("final test acc", lambda run, _: format_stat(run.final_metric, 4)),
     ("devices", _device(lambda d: _count(d.devices))),
     ("Jain", _device(lambda d: format_stat(d.jain, 3))),
     ("Gini", _device(lambda d: format_stat(d.gini, 3))),
@@ -94,6 +94,12 @@ COMPARISON_COLUMNS: list[tuple[str, Cell]] = [
     ("communication share", _device(lambda d: _percent(d.communication_share))),
     ("energy (mWh)", _device(lambda d: format_stat(d.energy, 0, thousands=True))),
 ]
+
+
+def comparison_columns(runs: list[RunSummary]) -> list[tuple[str, Cell]]:
+    """COMPARISON_COLUMNS with the metric's column headed by the runs' metric (acc, mae, mse or metric)."""
+    header = f"final test {metric_label([run.metric for run in runs])}"
+    return [(header, cell) if index == 2 else (name, cell) for index, (name, cell) in enumerate(COMPARISON_COLUMNS)]
 
 
 def _percent(share: Stat) -> str:

@@ -223,6 +223,11 @@ def label_distribution(runs: Sequence[DeviceRun], figure: Figure) -> None:
         # Sampled, not summed: a sum of 50 skewed devices looks uniform and hides what the figure is for.
         step = bin_size(len(stat.devices), MAX_DEVICE_POINTS)
         devices, labels = stat.devices[::step], stat.label_counts[::step].astype(float)
+        if labels.shape[1] == 0:  # a regression dataset: its devices hold targets, not classes
+            axes.set_title(run.label, loc="left", fontsize="medium")
+            axes.text(0.5, 0.5, "no classes: a regression target", ha="center", va="center", transform=axes.transAxes)
+            axes.set_axis_off()
+            continue
         totals = labels.sum(axis=1, keepdims=True)
         shares = np.divide(labels, totals, out=np.zeros_like(labels), where=totals > 0)
         image = _heat_map(axes, shares.T, "viridis", (-0.5, len(shares) - 0.5, -0.5, shares.shape[1] - 0.5))

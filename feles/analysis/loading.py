@@ -39,8 +39,19 @@ class Run:
         return str((self.spec.get("algorithms") or {}).get("federated_algorithm", "?"))
 
     @property
+    def metric(self) -> str:
+        """The run's metric: accuracy, mae or mse (documents older than regression runs measured accuracy)."""
+        simulation = self.spec.get("simulation") or {}
+        return str(self.document.get("metric") or simulation.get("metric") or "accuracy")
+
+    @property
+    def test_metric_key(self) -> str:
+        """The rounds' field of the test metric: test_accuracy, test_mae or test_mse."""
+        return f"test_{self.metric}"
+
+    @property
     def target_metric(self) -> float | None:
-        """The spec's stop_conds.metric (the test accuracy to reach), if set."""
+        """The spec's stop_conds.metric (the test metric to reach), if set."""
         conditions = (self.spec.get("simulation") or {}).get("stop_conds") or {}
         value = conditions.get("metric")
         return None if value is None else float(value)

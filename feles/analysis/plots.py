@@ -59,33 +59,47 @@ def _round_axis(axes: Axes) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _accuracy_loss(runs: Sequence[Run], figure: Figure, by_time: bool) -> None:
-    accuracy, loss = figure.subplots(1, 2)
+def _metric_name(runs: Sequence[Run]) -> str:
+    """The runs' metric (accuracy, mae, mse), or `metric` when they measure different ones."""
+    names = {run.metric for run in runs}
+    return names.pop() if len(names) == 1 else "metric"
+
+
+def _loss_name(runs: Sequence[Run]) -> str:
+    tasks = {"cross-entropy" if run.metric == "accuracy" else "squared error" for run in runs}
+    return tasks.pop() if len(tasks) == 1 else "cross-entropy or squared error"
+
+
+def _accuracy_loss(runs: Sequence[Run], figure: Figure, by_time: bool) -> str:
+    """Draws the test metric and loss; the metric's name."""
+    values, loss = figure.subplots(1, 2)
+    name = _metric_name(runs)
     xs, _, unit = _time_axis(runs) if by_time else ([round_series(run, "round").rounds for run in runs], 1.0, "")
     for index, (run, x) in enumerate(zip(runs, xs, strict=True)):
-        _draw(accuracy, x, run, "test_accuracy", f"C{index}")
+        _draw(values, x, run, run.test_metric_key, f"C{index}")
         _draw(loss, x, run, "test_loss", f"C{index}")
-    accuracy.set_ylabel("test accuracy")
-    loss.set_ylabel("test loss (cross-entropy)")
-    for axes in (accuracy, loss):
+    values.set_ylabel(f"test {name}")
+    loss.set_ylabel(f"test loss ({_loss_name(runs)})")
+    for axes in (values, loss):
         if by_time:
             axes.set_xlabel(f"simulated time ({unit})")
         else:
             _round_axis(axes)
-    accuracy.set_title("Test accuracy")
+    values.set_title(f"Test {name}")
     loss.set_title("Test loss")
+    return name
 
 
 def accuracy_loss_by_round(runs: Sequence[Run], figure: Figure) -> None:
-    """Test accuracy and loss of the global model after each round."""
-    _accuracy_loss(runs, figure, by_time=False)
-    figure.suptitle("Test accuracy and loss per round")
+    """Test metric (accuracy, mae or mse) and loss of the global model after each round."""
+    name = _accuracy_loss(runs, figure, by_time=False)
+    figure.suptitle(f"Test {name} and loss per round")
 
 
 def accuracy_loss_by_time(runs: Sequence[Run], figure: Figure) -> None:
-    """Test accuracy and loss against the simulated time at the end of each round."""
-    _accuracy_loss(runs, figure, by_time=True)
-    figure.suptitle("Test accuracy and loss over simulated time")
+    """Test metric and loss against the simulated time at the end of each round."""
+    name = _accuracy_loss(runs, figure, by_time=True)
+    figure.suptitle(f"Test {name} and loss over simulated time")
 
 
 def devices(runs: Sequence[Run], figure: Figure) -> None:

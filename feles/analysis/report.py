@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from feles.analysis.comparison import COMPARISON_COLUMNS, FAILURE_COLUMNS, DeviceSummary, comparison_rows
+from feles.analysis.comparison import FAILURE_COLUMNS, DeviceSummary, comparison_columns, comparison_rows
 from feles.analysis.device_plots import DEVICE_PLOTS
 from feles.analysis.loading import Run
 from feles.analysis.plots import PLOTS
 from feles.analysis.summary import RunSummary
-from feles.analysis.tables import COLUMNS
+from feles.analysis.tables import columns_for
 
 #: Most never-selected ids listed per repetition; the rest are counted.
 MAX_IDS = 200
@@ -91,8 +91,8 @@ def _spec(run: Run) -> str:
 
 #: The report's heading of each figure kind (consecutive kinds of one heading share it).
 SECTIONS = {
-    "accuracy_loss_by_round": "Accuracy and loss",
-    "accuracy_loss_by_time": "Accuracy and loss",
+    "accuracy_loss_by_round": "Metric and loss",
+    "accuracy_loss_by_time": "Metric and loss",
     "devices": "Devices and energy per round",
     "energy": "Devices and energy per round",
     "participation": "Fairness",
@@ -136,11 +136,12 @@ def render_report(report: ReportInput, title: str = "FELES analysis") -> str:
     if report.notes:
         items = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
         parts.append(f"<div class='notes'><ul>{items}</ul></div>")
+    columns = comparison_columns(list(report.summaries))
     parts += [
         "<h2>Comparison</h2>",
         _table(
-            [header for header, _ in COMPARISON_COLUMNS],
-            comparison_rows(list(report.summaries), list(report.devices)),
+            [header for header, _ in columns],
+            comparison_rows(list(report.summaries), list(report.devices), columns),
             COMPARISON_CAPTION,
         ),
         "<h3>Failures by reason</h3>",
@@ -150,7 +151,11 @@ def render_report(report: ReportInput, title: str = "FELES analysis") -> str:
             FAILURES_CAPTION,
         ),
         "<h2>Results</h2>",
-        _table([header.replace("\n", " ") for header, _ in COLUMNS], _result_rows(report.summaries), RESULTS_CAPTION),
+        _table(
+            [header.replace("\n", " ") for header, _ in columns_for(report.summaries)],
+            _result_rows(report.summaries),
+            RESULTS_CAPTION,
+        ),
     ]
     section = None
     for kind, png in report.figures.items():
@@ -169,7 +174,7 @@ def render_report(report: ReportInput, title: str = "FELES analysis") -> str:
 
 
 def _result_rows(summaries: Sequence[RunSummary]) -> list[list[str]]:
-    return [[cell(summary) for _, cell in COLUMNS] for summary in summaries]
+    return [[cell(summary) for _, cell in columns_for(summaries)] for summary in summaries]
 
 
 def write_report(path: Path, report: ReportInput) -> Path:

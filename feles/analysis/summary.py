@@ -10,6 +10,23 @@ from typing import Any
 
 from feles.analysis.loading import Run
 
+#: How tables abbreviate a metric's name.
+METRIC_ABBREVIATIONS = {"accuracy": "acc"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracy improves upwards; the errors (mae, mse) downwards."""
+    return metric == "accuracy"
+
+
+def metric_label(metrics: Sequence[str]) -> str:
+    """The name a table gives the metric of its runs: theirs (abbreviated) if they share one, else `metric`."""
+    names = set(metrics)
+    if len(names) != 1:
+        return "metric" if names else METRIC_ABBREVIATIONS["accuracy"]
+    (name,) = names
+    return METRIC_ABBREVIATIONS.get(name, name)
+
 
 @dataclass(frozen=True)
 class Stat:
@@ -34,8 +51,8 @@ class RepetitionFigures:
 
     repetition: int
     rounds: int
-    final_accuracy: float
-    best_accuracy: float
+    final_metric: float
+    best_metric: float
     final_loss: float | None
     rounds_to_target: int | None
     simulated_time: float
@@ -45,7 +62,8 @@ class RepetitionFigures:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One row of the analysis table: a run's figures over its repetitions."""
+    """One row of the analysis table: a run's figures over its repetitions; `metric` names what the metric
+    figures measure (accuracy, mae or mse)."""
 
     label: str
     path: str
@@ -53,9 +71,10 @@ class RunSummary:
     dataset: str
     status: str
     repetitions: int
+    metric: str
     rounds: Stat
-    final_accuracy: Stat
-    best_accuracy: Stat
+    final_metric: Stat
+    best_metric: Stat
     final_loss: Stat
     target: float | None
     rounds_to_target: Stat
@@ -73,17 +92,22 @@ def repetition_rounds(rounds: Sequence[dict[str, Any]]) -> dict[int, list[dict[s
     return {rep: sorted(records, key=lambda record: record["round"]) for rep, records in sorted(groups.items())}
 
 
-def repetition_figures(repetition: int, records: Sequence[dict[str, Any]], target: float | None) -> RepetitionFigures:
-    """The figures of one repetition from its round records (at least one)."""
-    accuracies = [_number(record["test_accuracy"]) for record in records]
+def repetition_figures(
+    repetition: int, records: Sequence[dict[str, Any]], target: float | None, metric: str = "accuracy"
+) -> RepetitionFigures:
+    """The figures of one repetition from its round records (at least one); the best and the target follow the
+    metric's direction (an accuracy at least the target, an error at most it)."""
+    values = [_number(record[f"test_{metric}"]) for record in records]
+    up = higher_is_better(metric)
     reached = None
     if target is not None:
-        reached = next((i + 1 for i, accuracy in enumerate(accuracies) if accuracy >= target), None)
+        reached = next((i + 1 for i, value in enumerate(values) if (value >= target if up else value <= target)), None)
+    finite = [value for value in values if math.isfinite(value)]
     return RepetitionFigures(
         repetition=repetition,
         rounds=len(records),
-        final_accuracy=accuracies[-1],
-        best_accuracy=max((a for a in accuracies if math.isfinite(a)), default=math.nan),
+        final_metric=values[-1],
+        best_metric=(max if up else min)(finite, default=math.nan),
         final_loss=records[-1].get("test_loss"),
         rounds_to_target=reached,
         simulated_time=_number(records[-1]["simulated_time"]),
@@ -93,9 +117,10 @@ def repetition_figures(repetition: int, records: Sequence[dict[str, Any]], targe
 
 
 def summarise(run: Run, target: float | None = None) -> RunSummary:
-    """The run's table row; `target` (a test accuracy) overrides the spec's stop_conds.metric."""
+    """The run's table row; `target` (a test metric) overrides the spec's stop_conds.metric."""
     goal = target if target is not None else run.target_metric
-    figures = [repetition_figures(rep, records, goal) for rep, records in repetition_rounds(run.rounds).items()]
+    rounds = repetition_rounds(run.rounds).items()
+    figures = [repetition_figures(rep, records, goal, run.metric) for rep, records in rounds]
     reached = [f.rounds_to_target for f in figures if f.rounds_to_target is not None]
     simulation = run.spec.get("simulation") or {}
     return RunSummary(
@@ -105,9 +130,10 @@ def summarise(run: Run, target: float | None = None) -> RunSummary:
         dataset=str(simulation.get("dataset", "?")),
         status=str(run.document.get("status", "?")),
         repetitions=len(figures),
+        metric=run.metric,
         rounds=Stat.of([f.rounds for f in figures]),
-        final_accuracy=Stat.of([f.final_accuracy for f in figures]),
-        best_accuracy=Stat.of([f.best_accuracy for f in figures]),
+        final_metric=Stat.of([f.final_metric for f in figures]),
+        best_metric=Stat.of([f.best_metric for f in figures]),
         final_loss=Stat.of([f.final_loss for f in figures]),
         target=goal,
         rounds_to_target=Stat.of(reached),

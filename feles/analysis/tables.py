@@ -12,11 +12,11 @@ from enum import StrEnum
 from rich.console import Console
 from rich.table import Table
 
-from feles.analysis.summary import RunSummary, Stat
+from feles.analysis.summary import RunSummary, Stat, metric_label
 
 #: Marks a figure that does not exist: the target was never reached, or no round was recorded.
 MISSING = "n/a"
-#: Marks a rounds-to-target cell of a run without a target accuracy.
+#: Marks a rounds-to-target cell of a run without a target metric.
 NO_TARGET = "-"
 
 
@@ -38,7 +38,7 @@ def format_stat(stat: Stat, digits: int, thousands: bool = False) -> str:
 
 
 def format_rounds_to_target(summary: RunSummary) -> str:
-    """Rounds until the test accuracy first reached the target, over the repetitions that reached it."""
+    """Rounds until the test metric first reached the target, over the repetitions that reached it."""
     if summary.target is None:
         return NO_TARGET
     if summary.target_reached == 0:
@@ -49,28 +49,43 @@ def format_rounds_to_target(summary: RunSummary) -> str:
     return text
 
 
-#: (header, cell) of the human-readable table, shared by the rich and Markdown renderings (one-line headers there).
-COLUMNS: list[tuple[str, Callable[[RunSummary], str]]] = [
-    ("run", lambda s: s.label if s.status == "succeeded" else f"{s.label} [{s.status}]"),
-    ("reps", lambda s: str(s.repetitions)),
-    ("rounds", lambda s: format_stat(s.rounds, 0 if s.rounds.std == 0 else 1)),
-    ("final\ntest acc", lambda s: format_stat(s.final_accuracy, 4)),
-    ("best\ntest acc", lambda s: format_stat(s.best_accuracy, 4)),
-    ("target\nacc", lambda s: NO_TARGET if s.target is None else f"{s.target:g}"),
-    ("rounds to\ntarget", format_rounds_to_target),
-    ("simulated\ntime (s)", lambda s: format_stat(s.simulated_time, 1, thousands=True)),
-    ("energy\n(mWh)", lambda s: format_stat(s.energy, 0, thousands=True)),
-    ("failures", lambda s: format_stat(s.failures, 0 if s.failures.std == 0 else 1)),
-]
+Column = tuple[str, Callable[[RunSummary], str]]
+
+
+def table_columns(metric: str) -> list[Column]:
+    """(header, cell) of the human-readable table, shared by the rich and Markdown renderings (one-line headers
+    there); `metric` heads the metric's columns (acc, mae, mse, or metric for runs of different ones)."""
+    return [
+        ("run", lambda s: s.label if s.status == "succeeded" else f"{s.label} [{s.status}]"),
+        ("reps", lambda s: str(s.repetitions)),
+        ("rounds", lambda s: format_stat(s.rounds, 0 if s.rounds.std == 0 else 1)),
+        (f"final\ntest {metric}", lambda s: format_stat(s.final_metric, 4)),
+        (f"best\ntest {metric}", lambda s: format_stat(s.best_metric, 4)),
+        (f"target\n{metric}", lambda s: NO_TARGET if s.target is None else f"{s.target:g}"),
+        ("rounds to\ntarget", format_rounds_to_target),
+        ("simulated\ntime (s)", lambda s: format_stat(s.simulated_time, 1, thousands=True)),
+        ("energy\n(mWh)", lambda s: format_stat(s.energy, 0, thousands=True)),
+        ("failures", lambda s: format_stat(s.failures, 0 if s.failures.std == 0 else 1)),
+    ]
+
+
+#: The columns of a table of classification runs.
+COLUMNS = table_columns("acc")
+
+
+def columns_for(summaries: Sequence[RunSummary]) -> list[Column]:
+    """The table's columns, the metric's headed by the runs' metric."""
+    return table_columns(metric_label([summary.metric for summary in summaries]))
 
 
 def rich_table(summaries: Sequence[RunSummary]) -> Table:
     """The table for a terminal; the caption says what the ± means."""
     table = Table(caption="mean ± sample std over repetitions; failures = failed fit + eval jobs", title_justify="left")
-    for index, (header, _) in enumerate(COLUMNS):
+    columns = columns_for(summaries)
+    for index, (header, _) in enumerate(columns):
         table.add_column(header, justify="left" if index == 0 else "right", overflow="fold")
     for summary in summaries:
-        table.add_row(*(cell(summary) for _, cell in COLUMNS))
+        table.add_row(*(cell(summary) for _, cell in columns))
     return table
 
 
@@ -84,21 +99,23 @@ def print_rich_table(summaries: Sequence[RunSummary], console: Console) -> None:
 
 
 def markdown_table(summaries: Sequence[RunSummary]) -> str:
+    columns = columns_for(summaries)
     lines = [
-        "| " + " | ".join(header.replace("\n", " ") for header, _ in COLUMNS) + " |",
-        "|" + "|".join("---" if index == 0 else "---:" for index in range(len(COLUMNS))) + "|",
+        "| " + " | ".join(header.replace("\n", " ") for header, _ in columns) + " |",
+        "|" + "|".join("---" if index == 0 else "---:" for index in range(len(columns))) + "|",
     ]
     for summary in summaries:
-        cells = (cell(summary).replace("|", "\\|") for _, cell in COLUMNS)
+        cells = (cell(summary).replace("|", "\\|") for _, cell in columns)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-#: Figures of the CSV, each as two columns `<name>_mean` and `<name>_std`.
+#: Figures of the CSV, each as two columns `<name>_mean` and `<name>_std`; the `metric` column names what
+#: final_metric and best_metric measure.
 STAT_FIELDS = [
     "rounds",
-    "final_accuracy",
-    "best_accuracy",
+    "final_metric",
+    "best_metric",
     "final_loss",
     "rounds_to_target",
     "simulated_time",
@@ -112,6 +129,7 @@ CSV_COLUMNS = [
     "dataset",
     "status",
     "repetitions",
+    "metric",
     "target",
     "target_reached",
     *(f"{name}_{part}" for name in STAT_FIELDS for part in ("mean", "std")),
@@ -131,6 +149,7 @@ def csv_table(summaries: Sequence[RunSummary]) -> str:
             "dataset": summary.dataset,
             "status": summary.status,
             "repetitions": summary.repetitions,
+            "metric": summary.metric,
             "target": "" if summary.target is None else summary.target,
             "target_reached": summary.target_reached,
         }

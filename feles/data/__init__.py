@@ -1,6 +1,6 @@
 """Datasets (registry and built-ins), their partitioning into devices, and label noise."""
 
-from feles.data import cifar, digits, emnist, fashion_mnist, mnist, shakespeare, synthetic  # noqa: F401  (importing registers the built-ins)
+from feles.data import cifar, diabetes, digits, emnist, fashion_mnist, mnist, shakespeare, synthetic  # noqa: F401  (importing registers the built-ins)
 from feles.data.dataset import (
     DATASETS,
     DataRequest,
@@ -11,6 +11,7 @@ from feles.data.dataset import (
     Split,
     default_model_for,
     load_dataset,
+    task_of_dataset,
 )
 from feles.data.devices_data import DeviceLabels, DevicePartitions, partition_devices
 from feles.data.idx import read_idx, write_idx
@@ -22,9 +23,11 @@ from feles.data.partition import (
     Partitioner,
     partitioner_for,
 )
+from feles.data.task import TASK_METRICS, Task, task_errors
 
 __all__ = [
     "DATASETS",
+    "TASK_METRICS",
     "DataRequest",
     "DatasetParamsError",
     "DatasetSource",
@@ -36,6 +39,7 @@ __all__ = [
     "IidPartitioner",
     "Partitioner",
     "Split",
+    "Task",
     "default_model_for",
     "load_dataset",
     "mislabel",
@@ -43,5 +47,7 @@ __all__ = [
     "partitioner_for",
     "read_idx",
     "resolve_data_dir",
+    "task_errors",
+    "task_of_dataset",
     "write_idx",
 ]

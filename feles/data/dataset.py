@@ -11,12 +11,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from feles.data.task import Task
 from feles.registry import Registry
 
 
 @dataclass(frozen=True)
 class Split:
-    """Examples and labels: x float32 (n, *input_shape), already normalised; y int64 (n,)."""
+    """Examples and targets: x float32 (n, *input_shape), already normalised; y int64 (n,) class labels, or for
+    a regression dataset float32 (n,) or (n, 1) values."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -25,7 +27,10 @@ class Split:
 @dataclass(frozen=True)
 class FederatedDataset:
     """A loaded dataset; natural_partitions maps device -> train indices for datasets federated by nature,
-    natural_test_partitions device -> test indices of the same devices (the device's own test data)."""
+    natural_test_partitions device -> test indices of the same devices (the device's own test data).
+
+    num_classes is the model's number of outputs: the classes, or 1 for a regression target.
+    """
 
     train: Split
     test: Split
@@ -53,9 +58,11 @@ class DataRequest:
 
 
 class DatasetSource(ABC):
-    """A named way to load a dataset; `default_model` is the model used when the spec names none."""
+    """A named way to load a dataset; `default_model` is the model used when the spec names none, `task` what
+    the model learns (classification: int64 labels; regression: float32 targets)."""
 
     default_model: ClassVar[str]
+    task: ClassVar[Task] = "classification"
 
     @abstractmethod
     def load(self, request: DataRequest) -> FederatedDataset: ...
@@ -83,6 +90,11 @@ DATASETS: Registry[type[DatasetSource]] = Registry("dataset", base=DatasetSource
 def load_dataset(name: str, request: DataRequest) -> FederatedDataset:
     """Load the dataset registered as `name` (or given as an import path `pkg.mod:Class`)."""
     return DATASETS.get(name)().load(request)
+
+
+def task_of_dataset(name: str) -> Task:
+    """Whether the dataset is a classification or a regression task."""
+    return DATASETS.get(name).task
 
 
 def default_model_for(name: str) -> str:

@@ -21,7 +21,7 @@ from feles.seeding import numpy_rng
 
 
 class DeviceLabels(Sequence[torch.Tensor]):
-    """device -> int64 labels of its examples after mislabelling, computed on access.
+    """device -> int64 labels of its examples after mislabelling (float targets for regression), computed on access.
 
     Lazy because with 100,000 devices a run touches only the few it selects; every access gives equal tensors.
     """
@@ -59,8 +59,18 @@ class DeviceLabels(Sequence[torch.Tensor]):
     def __iter__(self) -> Iterator[torch.Tensor]:
         return (self._labels_of(d) for d in range(len(self)))
 
+    @property
+    def regression(self) -> bool:
+        """Whether the labels are a regression dataset's float targets."""
+        return bool(np.issubdtype(self._train_labels.dtype, np.floating))
+
     def counts(self, num_classes: int) -> np.ndarray:
-        """(devices, classes): examples of each class per device, vectorised when no label is changed."""
+        """(devices, classes): examples of each class per device, vectorised when no label is changed.
+
+        A regression target has no classes: (devices, 0).
+        """
+        if self.regression:
+            return np.zeros((len(self._indices), 0), dtype=np.int64)
         if self._mislabelling > 0:
             return np.stack([np.bincount(labels.numpy(), minlength=num_classes) for labels in self])
         lengths = np.array([len(part) for part in self._indices], dtype=np.int64)
@@ -70,6 +80,8 @@ class DeviceLabels(Sequence[torch.Tensor]):
 
     def _labels_of(self, device: int) -> torch.Tensor:
         labels = self._train_labels[self._indices[device]]
+        if self.regression:
+            return torch.from_numpy(labels)
         if self._mislabelling > 0:
             rng = numpy_rng(self._seed, "mislabel", self._repetition, device)
             labels = mislabel(labels, self._mislabelling, self._num_classes, rng)
@@ -149,8 +161,9 @@ def _draw(pool: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DevicePartitions:
-    """indices: device -> train indices; labels: device -> int64 labels for them (after mislabelling);
-    test_indices: device -> indices into the test split of the examples it evaluates on (clean labels)."""
+    """indices: device -> train indices; labels: device -> int64 labels for them (after mislabelling), or the
+    float targets of a regression dataset; test_indices: device -> indices into the test split of the examples it
+    evaluates on (clean labels)."""
 
     indices: list[np.ndarray]
     labels: Sequence[torch.Tensor]
@@ -160,6 +173,8 @@ class DevicePartitions:
         """(devices, classes): how many examples of each class every device holds (after mislabelling)."""
         if isinstance(self.labels, DeviceLabels):
             return self.labels.counts(num_classes)
+        if self.labels and self.labels[0].is_floating_point():
+            return np.zeros((len(self.labels), 0), dtype=np.int64)
         return np.stack([np.bincount(labels.numpy(), minlength=num_classes) for labels in self.labels])
 
 
@@ -172,11 +187,20 @@ def partition_devices(
     repetition: int,
 ) -> DevicePartitions:
     """The devices' train and test data: natural partitions when the dataset has them, else IID/Dirichlet
-    train partitions and test partitions of the same label mix; deterministic."""
+    train partitions and test partitions of the same label mix; deterministic.
+
+    A regression dataset (float targets) has no labels to skew or to swap: only IID, without mislabelling.
+    """
     if not 0 <= mislabelling < 1:
         raise ValueError(f"mislabelling fraction must be in [0, 1), got {mislabelling!r}")
     sizes = np.asarray(sizes, dtype=np.int64)
     train_labels = dataset.train.y.numpy()
+    regression = dataset.train.y.is_floating_point()
+    if regression and (non_iid_alpha > 0 or mislabelling > 0):
+        raise ValueError(
+            "data.non_iid_partitions and data.mislabelling_percentage must be 0 on a regression dataset "
+            f"(got {non_iid_alpha!r} and {mislabelling!r}): its targets have no classes"
+        )
     if dataset.natural_partitions is not None:
         if len(dataset.natural_partitions) != len(sizes):
             raise ValueError(
@@ -186,7 +210,9 @@ def partition_devices(
         indices = [np.asarray(part, dtype=np.int64) for part in dataset.natural_partitions]
     else:
         rng = numpy_rng(seed, "partition", repetition)
-        indices = partitioner_for(non_iid_alpha).split(train_labels, sizes, rng)
+        # IID ignores the labels but their count; a regression target may be (n, 1).
+        split_labels = np.zeros(len(train_labels), np.int64) if regression else train_labels
+        indices = partitioner_for(non_iid_alpha).split(split_labels, sizes, rng)
     labels = DeviceLabels(train_labels, indices, mislabelling, dataset.num_classes, seed, repetition)
     natural_test = dataset.natural_test_partitions if dataset.natural_partitions is not None else None
     test_indices = DeviceTestIndices(train_labels, dataset.test.y.numpy(), indices, natural_test, seed, repetition)

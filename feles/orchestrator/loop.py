@@ -16,9 +16,9 @@ import torch
 
 from feles.algorithms import DeviceUpdate, build_server, resolve_algorithm
 from feles.config import SimulationSpec
-from feles.data import DataRequest, load_dataset, partition_devices, resolve_data_dir
+from feles.data import DataRequest, load_dataset, partition_devices, resolve_data_dir, task_errors, task_of_dataset
 from feles.devices import CostModel, DevicePopulation, RoundConditions, federation_repetition
-from feles.evaluation import Evaluation, combine
+from feles.evaluation import Evaluation, combine, metric_reached
 from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
@@ -145,6 +145,9 @@ class SimulationLoop:
 
     def _start_repetition(self, index: int) -> Repetition:
         spec = self.spec
+        mismatches = task_errors(spec.simulation.dataset, task_of_dataset(spec.simulation.dataset), spec)
+        if mismatches:
+            raise ValueError("; ".join(f"{path}: {message}" for path, message in mismatches))
         population = DevicePopulation.draw(spec, index)
         data_dir = resolve_data_dir(self.data_dir, spec.simulation.data_dir)
         # The federation (data, partitions, initial weights) is repetition 0's with identical_repetitions.
@@ -236,7 +239,8 @@ class SimulationLoop:
                 f"the results of test jobs {refused} were refused as malformed" + (f" ({reasons})" if reasons else "")
             )
         shards = [results[job.id][0] for job in jobs]
-        return combine([Evaluation(shard.loss, shard.accuracy or 0.0, shard.num_examples) for shard in shards])
+        evaluations = [Evaluation(shard.loss, shard.metric or 0.0, shard.num_examples) for shard in shards]
+        return combine(evaluations, self.spec.simulation.metric)
 
     def _template(self, rep: Repetition, round_: int, phase: Phase) -> Job:
         run = self.run_parts
@@ -277,7 +281,7 @@ class SimulationLoop:
                     rep.index,
                     record.round + 1,
                     stop_reason,
-                    record.test_accuracy,
+                    record.test_metric,
                     record.test_loss,
                     rep.simulated_time,
                     rep.energy,
@@ -313,32 +317,49 @@ class SimulationLoop:
     def _report(self, record: RoundRecord) -> None:
         progress = self.progress
         progress.repetition, progress.round = record.repetition, record.round + 1
-        progress.accuracy, progress.loss = record.test_accuracy, record.test_loss
+        progress.metric_value, progress.loss = record.test_metric, record.test_loss
         progress.simulated_time = record.simulated_time
+        metric = self.spec.simulation.metric  # the field's name says what the value is: accuracy, mae or mse
         fields = {
             "repetition": record.repetition,
             "round": record.round + 1,
             "rounds": self.spec.simulation.num_rounds,
-            "accuracy": record.test_accuracy,
+            metric: record.test_metric,
             "loss": record.test_loss,
             "simulated_time": record.simulated_time,
             "devices_failed": record.fit_failed,
             "devices_selected": record.fit_selected,
         }
         log.info(
-            "repetition %(repetition)d round %(round)d/%(rounds)d: test accuracy %(accuracy).4f loss %(loss).4f, "
+            f"repetition %(repetition)d round %(round)d/%(rounds)d: test {metric} %({metric}).4f loss %(loss).4f, "
             "%(devices_failed)d/%(devices_selected)d devices failed, simulated %(simulated_time).1f s",
             fields,
             extra={FIELDS: fields},
         )
 
     def _stop_reason(self, record: RoundRecord) -> str | None:
-        conditions = self.spec.simulation.stop_conds
-        if conditions.metric is not None and record.test_accuracy >= conditions.metric:
-            return "TargetAccuracyReached"
-        if conditions.loss is not None and record.test_loss <= conditions.loss:
-            return "TargetLossReached"
-        return None
+        return stop_reason(self.spec, record)
+
+
+def stop_reason(spec: SimulationSpec, record: RoundRecord) -> str | None:
+    """Why the repetition stops after `record`'s round, if a stop condition is met.
+
+    stop_conds.target picks what is watched: the test split (test) or the round's federated evaluation (eval,
+    which has no value in a round where no eval device completed). An accuracy is reached at or above the
+    target, an error (mae, mse) and the loss at or below it.
+    """
+    conditions, metric = spec.simulation.stop_conds, spec.simulation.metric
+    watched = (
+        (record.test_metric, record.test_loss)
+        if conditions.target == "test"
+        else (record.eval_metric, record.eval_loss)
+    )
+    value, loss = watched
+    if conditions.metric is not None and value is not None and metric_reached(metric, value, conditions.metric):
+        return f"Target{metric.capitalize()}Reached"
+    if conditions.loss is not None and loss is not None and loss <= conditions.loss:
+        return "TargetLossReached"
+    return None
 
 
 def round_record(rep: Repetition, outcome: RoundOutcome, model_version: int) -> RoundRecord:
@@ -355,9 +376,9 @@ def round_record(rep: Repetition, outcome: RoundOutcome, model_version: int) -> 
         eval_failed=evaluation.failed,
         train_loss=fit.weighted("loss"),
         eval_loss=evaluation.weighted("loss"),
-        eval_accuracy=evaluation.weighted("accuracy"),
+        eval_metric=evaluation.weighted("metric"),
         test_loss=outcome.test.loss,
-        test_accuracy=outcome.test.accuracy,
+        test_metric=outcome.test.metric,
         round_time=outcome.round_time,
         simulated_time=rep.simulated_time,
         energy=outcome.energy,

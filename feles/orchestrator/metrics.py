@@ -45,8 +45,9 @@ class OrchestratorCollector(Collector):
         )
         yield GaugeMetricFamily("feles_repetition", "Current repetition (0-based).", value=progress.repetition)
         yield GaugeMetricFamily("feles_round", "Rounds completed in the current repetition.", value=progress.round)
+        metric = state.spec.simulation.metric  # one gauge per metric: an mae is never exported as an accuracy
         for name, value, text in (
-            ("feles_test_accuracy", progress.accuracy, "Test accuracy of the latest global model."),
+            (f"feles_test_{metric}", progress.metric_value, f"Test {metric} of the latest global model."),
             ("feles_test_loss", progress.loss, "Test loss of the latest global model."),
         ):
             if value is not None:

@@ -21,7 +21,6 @@ from feles.protocol import Phase
 from feles.records import (
     AVAILABILITY_SCHEMA,
     POPULATION_SCHEMA,
-    RECORDS_SCHEMA,
     Failure,
     Table,
     arrow_table,
@@ -29,6 +28,7 @@ from feles.records import (
     part_files,
     part_path,
     records_root,
+    records_schema,
     repetition_of,
     round_of,
     write_part,
@@ -59,19 +59,19 @@ def failure_reasons(outcome: PhaseOutcome) -> list[str | None]:
     return [None if code < 0 else FAILURES[code] for code in failure_codes(outcome).tolist()]
 
 
-def phase_rows(outcome: PhaseOutcome, configured: PhaseParams, data_sizes: np.ndarray) -> pa.Table:
-    """The records of one phase: a row per selected device, in device order."""
+def phase_rows(
+    outcome: PhaseOutcome, configured: PhaseParams, data_sizes: np.ndarray, metric: str = "accuracy"
+) -> pa.Table:
+    """The records of one phase: a row per selected device, in device order; eval rows carry `metric`."""
     plan, costs = outcome.plan, outcome.plan.costs
     devices = plan.selected
     n = len(devices)
     started = ~costs.failed
     missing = ~outcome.completed
-    losses, accuracies = np.full(n, np.nan), np.full(n, np.nan)
+    losses, metrics = np.full(n, np.nan), np.full(n, np.nan)
     losses[outcome.completed] = [result.loss for result, _ in outcome.results.values()]
     if plan.phase is Phase.EVAL:
-        accuracies[outcome.completed] = [
-            np.nan if r.accuracy is None else r.accuracy for r, _ in outcome.results.values()
-        ]
+        metrics[outcome.completed] = [np.nan if r.metric is None else r.metric for r, _ in outcome.results.values()]
     configured_examples = (
         data_sizes[devices] if configured.num_examples is None else np.full(n, configured.num_examples, np.int64)
     )
@@ -98,9 +98,9 @@ def phase_rows(outcome: PhaseOutcome, configured: PhaseParams, data_sizes: np.nd
         "energy_left": np.where(started, plan.energy_before - costs.energy, plan.energy_before),
         # A diverged model's NaN loss is a value; a device without a result has none (null).
         "loss": (losses, missing),
-        "accuracy": (accuracies, missing | (plan.phase is not Phase.EVAL)),
+        metric: (metrics, missing | (plan.phase is not Phase.EVAL)),
     }
-    return arrow_table(RECORDS_SCHEMA, columns)
+    return arrow_table(records_schema(metric), columns)
 
 
 def availability_row(repetition: int, round_: int, conditions: RoundConditions) -> pa.Table:
@@ -166,8 +166,9 @@ class RecordsWriter:
         self, when: tuple[int, int], conditions: RoundConditions, phases: list[PhaseOutcome], data_sizes: np.ndarray
     ) -> None:
         """A round's records (every phase) and its availability; `when` is (repetition, round)."""
-        rows = [phase_rows(outcome, self.configured[outcome.plan.phase], data_sizes) for outcome in phases]
-        records = pa.concat_tables(rows) if rows else empty_table(RECORDS_SCHEMA)
+        metric = self.spec.simulation.metric
+        rows = [phase_rows(outcome, self.configured[outcome.plan.phase], data_sizes, metric) for outcome in phases]
+        records = pa.concat_tables(rows) if rows else empty_table(records_schema(metric))
         availability = availability_row(*when, conditions)
         self._pending += [
             self._executor.submit(write_part, part_path(self.folder, Table.RECORDS, *when), records),

@@ -1,4 +1,9 @@
-"""The results document: one record per repetition and round, written as JSON and CSV after each round."""
+"""The results document: one record per repetition and round, written as JSON and CSV after each round.
+
+The metric's fields carry its name: `test_accuracy`, `eval_accuracy` and `final_test_accuracy` in a
+classification run, `test_mae` (or `test_mse`) ... in a regression run, so that no column labels an error an
+accuracy; the document's `metric` says which.
+"""
 
 from __future__ import annotations
 
@@ -33,16 +38,40 @@ class RoundRecord:
     eval_failed: int
     train_loss: float | None
     eval_loss: float | None
-    eval_accuracy: float | None
+    eval_metric: float | None
     test_loss: float
-    test_accuracy: float
+    test_metric: float
     round_time: float
     simulated_time: float
     energy: float
     wall_time: float
 
 
-CSV_COLUMNS = [field.name for field in fields(RoundRecord)]
+#: The fields named after the run's metric, with "metric" standing for its name.
+METRIC_FIELDS = {"eval_metric": "eval_{}", "test_metric": "test_{}", "final_test_metric": "final_test_{}"}
+
+
+def metric_field(field: str, metric: str) -> str:
+    """The name `field` has in a results document of a `metric` run (eval_metric -> eval_mae, ...)."""
+    return METRIC_FIELDS[field].format(metric) if field in METRIC_FIELDS else field
+
+
+def csv_columns(metric: str) -> list[str]:
+    """The CSV's columns in a `metric` run."""
+    return [metric_field(field.name, metric) for field in fields(RoundRecord)]
+
+
+#: The CSV's columns in a classification run (accuracy).
+CSV_COLUMNS = csv_columns("accuracy")
+
+
+def _named(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    return {metric_field(key, metric): value for key, value in row.items()}
+
+
+def _unnamed(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    names = {metric_field(field, metric): field for field in METRIC_FIELDS}
+    return {names.get(key, key): value for key, value in row.items()}
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,7 @@ class RepetitionSummary:
     repetition: int
     rounds: int
     stop_reason: str
-    final_test_accuracy: float
+    final_test_metric: float
     final_test_loss: float
     simulated_time: float
     energy: float
@@ -69,8 +98,13 @@ class ResultsDocument:
 
     def restore(self, document: dict[str, Any]) -> None:
         """Take the rounds and summaries of a document written by `to_dict` (a checkpoint's)."""
-        self.rounds = [RoundRecord(**row) for row in document["rounds"]]
-        self.repetitions = [RepetitionSummary(**summary) for summary in document["repetitions"]]
+        metric = document.get("metric", "accuracy")  # older documents measured accuracy only
+        self.rounds = [RoundRecord(**_unnamed(row, metric)) for row in document["rounds"]]
+        self.repetitions = [RepetitionSummary(**_unnamed(summary, metric)) for summary in document["repetitions"]]
+
+    @property
+    def metric(self) -> str:
+        return self.spec.simulation.metric
 
     @property
     def json_path(self) -> Path:
@@ -80,6 +114,14 @@ class ResultsDocument:
     def csv_path(self) -> Path:
         return self.json_path.with_suffix(".csv")
 
+    def round_rows(self, records: list[RoundRecord]) -> list[dict[str, Any]]:
+        """Round records as the document writes them: the metric's fields named after it."""
+        return [_named(asdict(record), self.metric) for record in records]
+
+    def repetition_rows(self) -> list[dict[str, Any]]:
+        """The repetitions' summaries as the document writes them."""
+        return [_named(asdict(summary), self.metric) for summary in self.repetitions]
+
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {
@@ -87,18 +129,19 @@ class ResultsDocument:
                 "run_id": self.run_id,
                 "status": self.status,
                 "message": self.message,
+                "metric": self.metric,
                 "spec": self.spec.model_dump(mode="json"),
-                "repetitions": [asdict(summary) for summary in self.repetitions],
-                "rounds": [asdict(record) for record in self.rounds],
+                "repetitions": self.repetition_rows(),
+                "rounds": self.round_rows(self.rounds),
             }
         )
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=csv_columns(self.metric), lineterminator="\n")
         writer.writeheader()
         for record in self.rounds:
-            writer.writerow(json_safe(asdict(record)))
+            writer.writerow(json_safe(_named(asdict(record), self.metric)))
         return buffer.getvalue()
 
     def write(self) -> None:

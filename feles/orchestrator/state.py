@@ -23,7 +23,7 @@ class Progress:
     stop_reason: str | None = None
     repetition: int = 0
     round: int = 0
-    accuracy: float | None = None
+    metric_value: float | None = None  # the test split's simulation.metric after the last round
     loss: float | None = None
     simulated_time: float = 0.0
     started_at: float | None = None
@@ -71,7 +71,10 @@ class OrchestratorState:
             repetitions=self.spec.simulation.repetitions,
             round=p.round,
             rounds=self.spec.simulation.num_rounds,
-            accuracy=p.accuracy,
+            metric=self.spec.simulation.metric,
+            metric_value=p.metric_value,
+            # Kept for readers of accuracy runs; an error (mae, mse) is never labelled an accuracy.
+            accuracy=p.metric_value if self.spec.simulation.metric == "accuracy" else None,
             loss=p.loss,
             simulated_time=p.simulated_time,
             workers=self.workers.live(),

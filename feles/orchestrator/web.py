@@ -33,8 +33,8 @@ from pydantic import BaseModel, Field
 
 from feles.config import SimulationSpec
 from feles.orchestrator.limits import only_query
-from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
-from feles.protocol import API_PREFIX, SimulationStatus
+from feles.orchestrator.results import ResultsDocument
+from feles.protocol import API_PREFIX, SimulationStatus, json_safe
 from feles.records import SCHEMAS, Table, part_files, repetition_of, round_of
 
 log = logging.getLogger("feles.orchestrator.web")
@@ -111,8 +111,8 @@ class LiveData(BaseModel):
     jobs_done: int | None = Field(description="Jobs of the current round with a result.")
     since: int = Field(description="Index of the first record in `rounds`: 0 when the page must start over.")
     total: int = Field(description="Round records so far: the next poll's `since`.")
-    rounds: list[RoundRecord]
-    repetitions: list[RepetitionSummary]
+    rounds: list[dict[str, Any]] = Field(description="Round records as results.json has them (test_<metric>, ...).")
+    repetitions: list[dict[str, Any]] = Field(description="Repetition summaries as results.json has them.")
     spec: dict[str, Any] | None = Field(description="The spec, on a poll with since=0 only.")
     devices: DeviceRecordsData
 
@@ -133,8 +133,8 @@ def live_data(
         jobs_done=jobs_done,
         since=start,
         total=len(rounds),
-        rounds=rounds[start:],
-        repetitions=list(results.repetitions),
+        rounds=json_safe(results.round_rows(rounds[start:])),
+        repetitions=json_safe(results.repetition_rows()),
         spec=results.spec.model_dump(mode="json") if start == 0 else None,
         devices=devices,
     )

@@ -8,7 +8,7 @@ import torch
 
 from feles.algorithms import LocalTask
 from feles.config import AlgorithmsSection
-from feles.evaluation import EVAL_BATCH_SIZE, evaluate
+from feles.evaluation import EVAL_BATCH_SIZE, evaluate, loss_function
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
 from feles.worker.accelerator import to_cpu, to_device
@@ -72,12 +72,13 @@ def run_job(
     x, y = test_examples(state, job) if job.phase is Phase.TEST else device_examples(state, job)
     x, y = x.to(state.device), y.to(state.device)
     # A device's eval batch size only prices its simulated time; the forward passes use the fast one.
-    evaluation = evaluate(model, x, y, batch_size=job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE)
+    batch_size = job.batch_size if job.phase is Phase.TEST else EVAL_BATCH_SIZE
+    evaluation = evaluate(model, x, y, batch_size=batch_size, metric=state.spec.simulation.metric)
     result = JobResult(
         job_id=job.id,
         worker_id=state.worker_id,
         loss=evaluation.loss,
-        accuracy=evaluation.accuracy,
+        metric=evaluation.metric,
         num_examples=evaluation.num_examples,
         num_steps=0,
         train_seconds=time.perf_counter() - started,
@@ -112,6 +113,7 @@ def _train(
         generator=generator,
         global_weights=to_device(weights, state.device),
         extra=to_device(job_tensors or {}, state.device),
+        loss=loss_function(state.spec.simulation.metric),
     )
     outcome = state.client.train(task)
     tensors = join_extra(to_cpu(model.state_dict()), to_cpu(outcome.extra))

@@ -22,12 +22,12 @@ from tests.integration.conftest import AUTH, Processes, free_port, wait_for_stat
 pytestmark = pytest.mark.integration
 
 
-def _result(job: dict, worker: str, accuracy: float | None = None) -> JobResult:
+def _result(job: dict, worker: str, metric: float | None = None) -> JobResult:
     return JobResult(
         job_id=job["id"],
         worker_id=worker,
         loss=0.5,
-        accuracy=accuracy,
+        metric=metric,
         num_examples=job["num_examples"],
         num_steps=1,
         train_seconds=0.01,
@@ -123,7 +123,7 @@ def test_http_contract_from_registration_to_results(api: httpx.Client) -> None:
         if job["phase"] == "fit":
             body = encode_result(_result(job, worker), weights)
         else:
-            body = encode_result(_result(job, worker, accuracy=0.25), {})
+            body = encode_result(_result(job, worker, metric=0.25), {})
         assert hand.post(job["id"], body).status_code == 200
 
     status = api.get("/v1/status").json()
@@ -161,7 +161,7 @@ def test_a_malformed_test_result_goes_to_another_worker_and_fails_the_run_only_t
     weights, _ = decode_tensors(api.get("/v1/models/0").content)
     job = _play_until_test_job(hands[0], weights)
     assert job["device"] is None and job["test_examples"]["stop"] > job["test_examples"]["start"]
-    short = _result(job, hands[0].id, accuracy=0.5).model_copy(update={"num_examples": job["num_examples"] - 1})
+    short = _result(job, hands[0].id, metric=0.5).model_copy(update={"num_examples": job["num_examples"] - 1})
     refused = hands[0].post(job["id"], encode_result(short, {}))
     assert refused.status_code == 422 and "the test shard has" in refused.text
     # The shard goes back first in line, to another worker than the one that answered badly.
@@ -181,9 +181,7 @@ def test_a_malformed_test_result_goes_to_another_worker_and_fails_the_run_only_t
     # The other shards come back fine; the round cannot be recorded without the refused one.
     while (response := hands[0].next(wait=5)).status_code == 200:
         other = response.json()
-        assert (
-            hands[0].post(other["id"], encode_result(_result(other, hands[0].id, accuracy=0.5), {})).status_code == 200
-        )
+        assert hands[0].post(other["id"], encode_result(_result(other, hands[0].id, metric=0.5), {})).status_code == 200
     status = api.get("/v1/status").json()
     assert status["phase"] == "Failed"
     assert f"the results of test jobs ['{job['id']}'] were refused as malformed" in status["message"]
@@ -194,11 +192,11 @@ def test_a_malformed_test_result_then_a_good_one_lets_the_run_succeed(api: httpx
     bad, good = Hand(api, "bad"), Hand(api, "good")
     weights, _ = decode_tensors(api.get("/v1/models/0").content)
     job = _play_until_test_job(bad, weights)
-    short = _result(job, bad.id, accuracy=0.5).model_copy(update={"num_examples": 1})
+    short = _result(job, bad.id, metric=0.5).model_copy(update={"num_examples": 1})
     assert bad.post(job["id"], encode_result(short, {})).status_code == 422
     while (response := good.next(wait=5)).status_code == 200:
         other = response.json()
-        assert good.post(other["id"], encode_result(_result(other, good.id, accuracy=0.5), {})).status_code == 200
+        assert good.post(other["id"], encode_result(_result(other, good.id, metric=0.5), {})).status_code == 200
     assert api.get("/v1/status").json()["phase"] == "Succeeded"
 
 

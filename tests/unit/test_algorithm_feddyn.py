@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from feles.algorithms import ClientAlgorithm, ServerAlgorithm, build_server
+from feles.algorithms import ClientAlgorithm, DeviceUpdate, ServerAlgorithm, build_server
 from feles.algorithms.feddyn import FedDynClient
 from tests.unit.test_algorithm_common import make_task, section, update, weights_of
 
@@ -93,3 +93,26 @@ def test_first_full_batch_step_follows_the_linear_term() -> None:
 def test_an_update_without_gradient_state_is_an_error() -> None:
     with pytest.raises(ValueError, match="device 2 carries no gradient state"):
         server().aggregate({"w": torch.zeros(1)}, [update(2, 1, w=torch.tensor([1.0]))])
+
+
+def test_a_devices_linear_term_carries_over_to_its_next_job() -> None:
+    # The original FELES reset the term every job (in effect FedProx); here job 2 of device 1 starts from the
+    # state job 1 reported, through the server, and so trains differently from a device without history.
+    config = section("feddyn", {"alpha": 0.3})
+    feddyn = build_server(config, num_devices=4)
+    first = make_task(seed=1)
+    outcome = FedDynClient({"alpha": 0.3}).train(first)
+    theta = feddyn.aggregate(
+        first.global_weights,
+        [DeviceUpdate(1, 10, outcome.num_steps, outcome.loss, weights_of(first), outcome.extra)],
+    )
+    carried = feddyn.job_tensors(1)
+    assert set(carried) == {"grad/weight", "grad/bias"}
+    for name, tensor in outcome.extra.items():
+        assert torch.equal(carried[name], tensor) and tensor.abs().sum() > 0, name
+    again, fresh = make_task(seed=2, extra=carried), make_task(seed=2, extra=feddyn.job_tensors(3))
+    for task in (again, fresh):
+        task.model.load_state_dict(theta)
+        task.global_weights = {name: tensor.clone() for name, tensor in theta.items()}
+        FedDynClient({"alpha": 0.3}).train(task)
+    assert not torch.allclose(weights_of(again)["weight"], weights_of(fresh)["weight"])

@@ -55,7 +55,7 @@ def test_cells_that_differ_only_in_their_seed_are_repetitions_of_one_run(tmp_pat
     ]  # fmt: skip
     summary = summarise(random, None)
     assert summary.repetitions == 2
-    assert summary.final_accuracy.mean == pytest.approx(0.5)
+    assert summary.final_metric.mean == pytest.approx(0.5)
     # Seed 1 selected device 0, seed 2 devices 0 and 1: their records keep apart as repetitions 0 and 1.
     data = groups[0].records
     assert data is not None and data.repetitions == [0, 1]

@@ -118,10 +118,10 @@ def test_summary_over_repetitions() -> None:
     summary = summarise(make_run(results_document(repetitions)))
     assert summary.repetitions == 3
     assert summary.rounds == Stat(3.0, 0.0, 3)
-    assert summary.final_accuracy.mean == pytest.approx(statistics.fmean([0.5, 0.8, 0.6]))
-    assert summary.final_accuracy.std == pytest.approx(statistics.stdev([0.5, 0.8, 0.6]))
-    assert summary.best_accuracy.mean == pytest.approx(statistics.fmean([0.6, 0.8, 0.6]))
-    assert summary.best_accuracy.std == pytest.approx(statistics.stdev([0.6, 0.8, 0.6]))
+    assert summary.final_metric.mean == pytest.approx(statistics.fmean([0.5, 0.8, 0.6]))
+    assert summary.final_metric.std == pytest.approx(statistics.stdev([0.5, 0.8, 0.6]))
+    assert summary.best_metric.mean == pytest.approx(statistics.fmean([0.6, 0.8, 0.6]))
+    assert summary.best_metric.std == pytest.approx(statistics.stdev([0.6, 0.8, 0.6]))
     # Simulated time: the last round's cumulative time of each repetition.
     assert summary.simulated_time.mean == pytest.approx(statistics.fmean([30.0, 30.0, 60.0]))
     # Energy: the sum over the repetition's rounds.
@@ -156,14 +156,14 @@ def test_a_run_still_in_progress_is_summarised_from_the_rounds_it_has() -> None:
     document["rounds"][-1]["test_loss"] = None  # NaN losses are written as null
     summary = summarise(make_run(document))
     assert summary.status == "running"
-    assert summary.final_accuracy == Stat(0.5, 0.0, 1)
+    assert summary.final_metric == Stat(0.5, 0.0, 1)
     assert summary.final_loss == Stat(None, None, 0)
 
 
 def test_a_run_without_rounds_has_no_figures() -> None:
     summary = summarise(make_run(results_document([])))
     assert summary.repetitions == 0
-    assert summary.final_accuracy.mean is None and summary.energy.mean is None
+    assert summary.final_metric.mean is None and summary.energy.mean is None
 
 
 def test_documents_round_trip_through_json(tmp_path: Path) -> None:

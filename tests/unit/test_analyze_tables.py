@@ -51,8 +51,8 @@ def test_csv_parses_back_to_the_summaries(summaries: list[RunSummary]) -> None:
     assert list(rows[0]) == CSV_COLUMNS
     assert [row["label"] for row in rows] == ["a | fedavg", "b", "c"]
     first, second, third = rows
-    assert float(first["final_accuracy_mean"]) == pytest.approx(0.75)
-    assert float(first["final_accuracy_std"]) == pytest.approx(summaries[0].final_accuracy.std)
+    assert float(first["final_metric_mean"]) == pytest.approx(0.75)
+    assert float(first["final_metric_std"]) == pytest.approx(summaries[0].final_metric.std)
     assert float(first["rounds_to_target_mean"]) == pytest.approx(1.5)
     assert first["target"] == "0.7" and first["target_reached"] == "2"
     assert second["rounds_to_target_mean"] == "" and second["target_reached"] == "0"
@@ -63,7 +63,7 @@ def test_csv_parses_back_to_the_summaries(summaries: list[RunSummary]) -> None:
 def test_json_parses_back_to_the_summaries(summaries: list[RunSummary]) -> None:
     runs = json.loads(json_table(summaries))
     assert [run["label"] for run in runs] == ["a | fedavg", "b", "c"]
-    assert runs[0]["final_accuracy"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.0707107, rel=1e-5), "n": 2}
+    assert runs[0]["final_metric"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.0707107, rel=1e-5), "n": 2}
     assert runs[0]["rounds_to_target"]["mean"] == pytest.approx(1.5)
     assert runs[1]["rounds_to_target"] == {"mean": None, "std": None, "n": 0}
     assert runs[1]["algorithm"] == "fedprox" and runs[2]["target"] is None

@@ -38,7 +38,7 @@ def test_sharded_evaluation_equals_the_whole_split() -> None:
     shards = [evaluate(model, x[a:b], y[a:b]) for a, b in shard_ranges(len(y), 100)]
     combined = combine(shards)
     assert combined.num_examples == whole.num_examples == 1037
-    assert combined.accuracy == whole.accuracy  # exact: whole counts of correct examples
+    assert combined.metric == whole.metric  # exact: whole counts of correct examples
     assert combined.loss == pytest.approx(whole.loss, rel=1e-6)
 
 
@@ -46,7 +46,7 @@ def test_combine_weights_by_examples() -> None:
     combined = combine([Evaluation(1.0, 0.5, 10), Evaluation(4.0, 1.0, 30)])
     assert combined.num_examples == 40
     assert combined.loss == pytest.approx((10 * 1.0 + 30 * 4.0) / 40)
-    assert combined.accuracy == 35 / 40
+    assert combined.metric == 35 / 40
 
 
 def test_combine_of_nothing_has_no_loss() -> None:
@@ -61,5 +61,5 @@ def test_a_diverged_shard_makes_the_loss_nan() -> None:
 def test_batch_size_does_not_change_the_accuracy() -> None:
     model, x, y = labelled_data()
     small, large = evaluate(model, x, y, batch_size=7), evaluate(model, x, y, batch_size=4096)
-    assert small.accuracy == large.accuracy
+    assert small.metric == large.metric
     assert small.loss == pytest.approx(large.loss, rel=1e-6)

@@ -42,9 +42,9 @@ def _record(round_: int, repetition: int = 0, loss: float = 0.5) -> RoundRecord:
         eval_failed=0,
         train_loss=0.7,
         eval_loss=None,
-        eval_accuracy=None,
+        eval_metric=None,
         test_loss=loss,
-        test_accuracy=0.8,
+        test_metric=0.8,
         round_time=3.5,
         simulated_time=3.5 * (round_ + 1),
         energy=2000.0,
@@ -65,14 +65,14 @@ NO_RECORDS = SelectionHistory(MatrixShape.of(100, 10)).data(0, available=False)
 
 def test_first_poll_carries_every_round_and_the_spec() -> None:
     answer = live_data(STATUS, _results(3), 0, NO_RECORDS, jobs_done=2)
-    assert (answer.since, answer.total, [r.round for r in answer.rounds]) == (0, 3, [0, 1, 2])
+    assert (answer.since, answer.total, [r["round"] for r in answer.rounds]) == (0, 3, [0, 1, 2])
     assert answer.spec is not None and answer.spec["simulation"]["dataset"] == "digits"
     assert answer.jobs_done == 2 and answer.run_id == "run-1"
 
 
 def test_a_later_poll_carries_only_the_new_rounds_and_no_spec() -> None:
     answer = live_data(STATUS, _results(5), 3, NO_RECORDS)
-    assert (answer.since, answer.total, [r.round for r in answer.rounds]) == (3, 5, [3, 4])
+    assert (answer.since, answer.total, [r["round"] for r in answer.rounds]) == (3, 5, [3, 4])
     assert answer.spec is None
     assert live_data(STATUS, _results(5), 5, NO_RECORDS).rounds == []
 
@@ -189,3 +189,10 @@ def test_an_unreadable_part_is_skipped_once(tmp_path: Path) -> None:
     assert history.update(tmp_path) is True
     assert [r.round for r in history.data(0, True).rounds] == [0, 2]
     assert history.update(tmp_path) is True and history.data(0, True).total == 2
+
+
+def test_a_polls_rounds_are_the_results_rows_named_after_the_metric() -> None:
+    results = _results(2)
+    answer = live_data(STATUS, results, 0, NO_RECORDS)
+    assert answer.rounds == results.to_dict()["rounds"]
+    assert answer.rounds[0]["test_accuracy"] == 0.8 and "test_metric" not in answer.rounds[0]

@@ -46,7 +46,7 @@ def sample_result(**overrides: object) -> JobResult:
         "job_id": "r0-fit-3",
         "worker_id": "worker-1",
         "loss": 0.6931,
-        "accuracy": None,
+        "metric": None,
         "num_examples": 600,
         "num_steps": 38,
         "train_seconds": 1.25,
@@ -156,11 +156,11 @@ def test_codec_error_is_a_value_error() -> None:
 
 
 def test_result_round_trip() -> None:
-    result = sample_result(accuracy=0.75)
+    result = sample_result(metric=0.75)
     tensors = sample_tensors()
     decoded_result, decoded_tensors = decode_result(encode_result(result, tensors))
     assert decoded_result == result
-    assert decoded_result.accuracy == 0.75
+    assert decoded_result.metric == 0.75
     assert set(decoded_tensors) == set(tensors)
     for name, tensor in tensors.items():
         assert_bit_equal(decoded_tensors[name], tensor)
@@ -187,7 +187,7 @@ def test_result_garbage_bytes_are_a_codec_error() -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"accuracy": 1.5}, "accuracy"),
+        ({"metric": "high"}, "metric"),
         ({"num_examples": -1}, "num_examples"),
         ({"num_steps": "many"}, "num_steps"),
         ({"job_id": ""}, "job_id"),
@@ -213,7 +213,7 @@ def test_result_metadata_missing_a_field_names_it() -> None:
 
 @pytest.mark.parametrize("loss", [math.nan, math.inf])
 def test_a_diverged_loss_travels_as_a_result(loss: float) -> None:
-    decoded, _ = decode_result(encode_result(sample_result(loss=loss, accuracy=0.1), {}))
+    decoded, _ = decode_result(encode_result(sample_result(loss=loss, metric=0.1), {}))
     assert decoded.loss == loss or (math.isnan(loss) and math.isnan(decoded.loss))
 
 
@@ -382,13 +382,13 @@ def test_inconsistent_jobs_are_refused(overrides: dict[str, object], message: st
 
 def test_check_test_result_accepts_a_full_shard() -> None:
     job = Job.model_validate(job_fields())
-    check_test_result(job, sample_result(job_id=job.id, accuracy=0.5, num_examples=100), {})
+    check_test_result(job, sample_result(job_id=job.id, metric=0.5, num_examples=100), {})
 
 
 @pytest.mark.parametrize(
     ("overrides", "tensors", "message"),
     [
-        ({"accuracy": None}, {}, "needs an accuracy"),
+        ({"metric": None}, {}, "needs a metric"),
         ({"num_examples": 99}, {}, "num_examples is 99, the test shard has 100"),
         ({}, {"w": torch.ones(1)}, "carries no tensors, got \\['w'\\]"),
     ],
@@ -397,6 +397,6 @@ def test_check_test_result_refuses_what_a_test_job_cannot_produce(
     overrides: dict[str, object], tensors: dict[str, torch.Tensor], message: str
 ) -> None:
     job = Job.model_validate(job_fields())
-    result = sample_result(**{"job_id": job.id, "accuracy": 0.5, "num_examples": 100, **overrides})
+    result = sample_result(**{"job_id": job.id, "metric": 0.5, "num_examples": 100, **overrides})
     with pytest.raises(CodecError, match=message):
         check_test_result(job, result, tensors)

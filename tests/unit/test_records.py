@@ -23,7 +23,7 @@ from feles.strategies import LocalWork
 
 def result(device: int, loss: float, accuracy: float | None = None) -> tuple[JobResult, dict[str, torch.Tensor]]:
     meta = JobResult(
-        job_id=f"j{device}", worker_id="w", loss=loss, accuracy=accuracy, num_examples=10, num_steps=1, train_seconds=0
+        job_id=f"j{device}", worker_id="w", loss=loss, metric=accuracy, num_examples=10, num_steps=1, train_seconds=0
     )
     return meta, {}
 

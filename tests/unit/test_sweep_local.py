@@ -9,7 +9,17 @@ import pytest
 
 from feles.config import spec_to_yaml
 from feles.sweep import SweepError, expand, parse_sweep
-from feles.sweep_local import Action, CellState, SweepRun, SweepRunOptions, decide, plan, progress_table, read_state
+from feles.sweep_local import (
+    Action,
+    CellProgress,
+    CellState,
+    SweepRun,
+    SweepRunOptions,
+    decide,
+    plan,
+    progress_table,
+    read_state,
+)
 
 SWEEP = parse_sweep(
     {
@@ -113,3 +123,15 @@ def test_the_live_table_counts_cells_by_phase(tmp_path: Path) -> None:
     assert table.caption == "4 cells: 2 skipped, 2 waiting"
     assert [column.header for column in table.columns][:4] == ["cell", "phase", "round", "accuracy"]
     assert table.row_count == 4
+
+
+def test_the_live_table_heads_the_value_with_the_cells_metric() -> None:
+    cells = {
+        "a": CellProgress("a", Action.START, "Running", 2, 3, value=48.5, metric="mae"),
+        "b": CellProgress("b", Action.START, "Running", 1, 3, value=51.25, metric="mae"),
+    }
+    table = progress_table(cells)
+    assert [column.header for column in table.columns][:4] == ["cell", "phase", "round", "mae"]
+    assert list(table.columns[3].cells) == ["48.5000", "51.2500"]
+    cells["c"] = CellProgress("c", Action.START, metric="accuracy")
+    assert progress_table(cells).columns[3].header == "metric"

@@ -65,9 +65,9 @@ def test_rows_group_the_seeds_of_each_combination(folder: Path) -> None:
     random, best = table.rows
     assert random.values == {"algorithms.fit.selection": "random", "data.non_iid_partitions": 0.5}
     assert (random.done, len(random.cells)) == (2, 2)
-    assert random.final_accuracy.mean == pytest.approx(0.6) and random.final_accuracy.std == pytest.approx(0.1414, 1e-3)
-    assert random.best_accuracy.mean == pytest.approx(0.65) and random.simulated_time.mean == pytest.approx(20.0)
-    assert (best.done, best.final_accuracy.n, best.final_accuracy.mean) == (1, 1, pytest.approx(0.9))
+    assert random.final_metric.mean == pytest.approx(0.6) and random.final_metric.std == pytest.approx(0.1414, 1e-3)
+    assert random.best_metric.mean == pytest.approx(0.65) and random.simulated_time.mean == pytest.approx(20.0)
+    assert (best.done, best.final_metric.n, best.final_metric.mean) == (1, 1, pytest.approx(0.9))
     assert [outcome.status for outcome in best.cells] == ["succeeded", "running"]
     assert table.best_row is best
 
@@ -76,7 +76,7 @@ def test_a_cell_without_results_is_not_started(folder: Path) -> None:
     (folder / "sel-random-alpha-0p5-seed-2" / "results.json").unlink()
     random = comparison(folder).rows[0]
     assert [outcome.status for outcome in random.cells] == ["succeeded", "not started"]
-    assert random.final_accuracy.n == 1
+    assert random.final_metric.n == 1
 
 
 def test_markdown_and_csv(folder: Path) -> None:
@@ -91,3 +91,29 @@ def test_markdown_and_csv(folder: Path) -> None:
     assert rows[1]["final_accuracy_std"] == "0.0"
     written = write_comparison(table, folder)
     assert [path.name for path in written] == ["summary.csv", "summary.md"] and all(p.is_file() for p in written)
+
+
+def test_a_regression_sweep_names_its_error_and_prefers_the_lowest(tmp_path: Path) -> None:
+    cells = expand(SWEEP)
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest(SWEEP, cells)))
+    errors = {
+        "sel-random-alpha-0p5-seed-1": [90.0, 60.0],
+        "sel-random-alpha-0p5-seed-2": [80.0, 70.0],
+        "sel-best-round-time-alpha-0p5-seed-1": [95.0, 80.0],
+        "sel-best-round-time-alpha-0p5-seed-2": [85.0, 84.0],
+    }
+    for name, values in errors.items():
+        document = results([0.0] * len(values))
+        for row, value in zip(document["rounds"], values, strict=True):
+            row["test_mae"] = row.pop("test_accuracy") + value
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({**document, "metric": "mae"}))
+    table = comparison(tmp_path)
+    random, other = table.rows
+    assert table.metric == "mae" and table.best_row is random  # mean final mae 65 < 82
+    assert other.final_metric.mean == pytest.approx(82.0)
+    assert random.best_metric.mean == pytest.approx(65.0)  # the lowest error of each cell: 60 and 70
+    header = comparison_markdown(table).splitlines()[0]
+    assert "final test mae" in header and "acc" not in header
+    columns = next(csv.reader(io.StringIO(comparison_csv(table))))
+    assert "final_mae_mean" in columns and not any("accuracy" in column for column in columns)

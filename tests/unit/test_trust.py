@@ -64,7 +64,7 @@ def test_a_good_answer_after_a_bad_one_completes_the_shard() -> None:
     queue.lease("a")
     queue.refuse("t", "a", "bad", limit=3)
     queue.lease("b")
-    good = JobResult(job_id="t", worker_id="b", loss=0.1, accuracy=0.5, num_examples=100, num_steps=0, train_seconds=0)
+    good = JobResult(job_id="t", worker_id="b", loss=0.1, metric=0.5, num_examples=100, num_steps=0, train_seconds=0)
     assert queue.complete("t", good, {}, "b") is Completion.ACCEPTED
     assert "t" in queue.take(["t"])[0]
 

@@ -15,6 +15,7 @@
 
   const CHARTS = [
     {
+      // Labelled with the run's metric (accuracy, mae or mse) once the status names it: see labelMetric.
       id: "chart-accuracy", yMin: 0, yMax: 1, digits: 4,
       series: [["test accuracy", "test_accuracy"], ["eval accuracy (devices)", "eval_accuracy"]],
     },
@@ -187,7 +188,8 @@
     const total = s.repetitions * s.rounds;
     $("progress-bar").style.width = `${(100 * Math.min(done / total, 1)).toFixed(1)}%`;
     $("message").textContent = [s.message, s.stop_reason ? `stopped: ${s.stop_reason}` : ""].filter(Boolean).join(" · ");
-    $("accuracy").textContent = number(s.accuracy, 4);
+    labelMetric(s.metric || "accuracy");
+    $("accuracy").textContent = number(s.metric_value, 4);
     $("loss").textContent = number(s.loss, 4);
     $("simulated").textContent = duration(s.simulated_time);
     $("workers").textContent = String(s.workers);
@@ -195,6 +197,15 @@
     $("jobs").textContent = `${s.jobs_queued} · ${s.jobs_leased} · ${done_}`;
     $("repetition-note").textContent = s.repetitions > 1 ? "earlier repetitions are drawn faded" : "";
     document.title = `FELES ${s.phase} · round ${s.round}/${s.rounds}`;
+  }
+
+  // An error (mae, mse) is never shown as an accuracy, and has no upper bound of 1.
+  function labelMetric(metric) {
+    const chart = CHARTS[0];
+    chart.series = [[`test ${metric}`, `test_${metric}`], [`eval ${metric} (devices)`, `eval_${metric}`]];
+    chart.yMax = metric === "accuracy" ? 1 : undefined;
+    $("metric-label").textContent = `Test ${metric}`;
+    $("metric-caption").textContent = `Test ${metric}`;
   }
 
   function setConnection(text, warning = false) {
