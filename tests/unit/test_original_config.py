@@ -468,10 +468,16 @@ def test_errors_of_translated_fields_name_the_originals_key(tmp_path: Path) -> N
     with pytest.raises(SpecError) as caught:
         load_any_spec(path)
     assert [where for where, _ in caught.value.errors] == ["simulation.num_rounds"]
+
+
+def test_validate_refuses_an_accuracy_on_the_originals_regression_use_case(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
     path.write_text("simulation: {model_name: boston_housing, metric: accuracy}\n")
-    with pytest.raises(SpecError) as caught:
-        load_any_spec(path)
-    assert all("(from the original's simulation.model_name)" in where for where, _ in caught.value.errors)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "simulation.metric: accuracy does not measure regression (dataset 'diabetes'); use mae or mse" in (
+        result.output
+    )
 
 
 def test_cli_validate_prints_the_mapping_and_the_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
