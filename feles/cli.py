@@ -232,7 +232,13 @@ def run(
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
 
-    _load(config)
+    # The schema only: the orchestrator checks the plug-ins as it starts (their errors end the run with its log),
+    # so this parent, which waits for the run, never imports torch (~1 s and ~250 MiB held to the end).
+    try:
+        load_spec(config)
+    except SpecError as error:
+        _error("invalid spec", error)
+        raise typer.Exit(1) from None
     options = LocalRunOptions(config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume)
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

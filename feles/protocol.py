@@ -6,15 +6,16 @@ import json
 import math
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from feles.config import SimulationSpec
+
+if TYPE_CHECKING:
+    # Imported where tensors are handled: the wire models alone (`feles run`'s parent) need no torch (~1 s).
+    import torch
 
 API_PREFIX = "/v1"
 TENSOR_MEDIA_TYPE = "application/octet-stream"
@@ -154,12 +155,16 @@ class CodecError(ValueError):
 
 def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
     """Tensors (and optional string metadata) as safetensors bytes."""
+    from safetensors.torch import save as save_safetensors
+
     contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
     return save_safetensors(contiguous, metadata=dict(metadata) if metadata else None)
 
 
 def decode_tensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata from safetensors bytes; CodecError when malformed."""
+    from safetensors.torch import load as load_safetensors
+
     try:
         tensors = load_safetensors(data)
     except (SafetensorError, ValueError, RuntimeError) as error:
@@ -207,6 +212,8 @@ def join_extra(model: Mapping[str, torch.Tensor], extra: Mapping[str, torch.Tens
 
 def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
     """Raise CodecError naming the first floating tensor that holds NaN or Inf."""
+    import torch
+
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CodecError(f"tensor {name!r} holds NaN or Inf")
@@ -226,6 +233,8 @@ def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, to
                 f"got {got.dtype} {tuple(got.shape)}"
             )
     check_finite(tensors)
+    import torch
+
     distance = reference_norm = 0.0
     for name, expected in reference.items():
         if expected.is_floating_point():

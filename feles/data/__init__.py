@@ -9,6 +9,7 @@ from feles.data.dataset import (
     DatasetUnavailableError,
     FederatedDataset,
     Split,
+    Standardization,
     default_model_for,
     load_dataset,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "IidPartitioner",
     "Partitioner",
     "Split",
+    "Standardization",
     "default_model_for",
     "load_dataset",
     "mislabel",

@@ -15,6 +15,7 @@ from feles.data.dataset import (
     DatasetUnavailableError,
     FederatedDataset,
     Split,
+    Standardization,
     read_params,
 )
 from feles.data.idx import read_idx
@@ -29,6 +30,7 @@ FILES = {
 }
 MEAN = 0.2860
 STD = 0.3530
+STANDARDIZATION = Standardization(255.0, MEAN, STD)
 NUM_CLASSES = 10
 INPUT_SHAPE = (1, 28, 28)
 
@@ -70,5 +72,6 @@ def _split(images_path: Path, labels_path: Path) -> Split:
         raise ValueError(f"{images_path}: expected uint8 images of shape (n, 28, 28), got {found}")
     if labels.shape != (images.shape[0],) or (labels.size > 0 and labels.max() >= NUM_CLASSES):
         raise ValueError(f"{labels_path}: expected {images.shape[0]} labels in 0..9, got {labels.shape}")
-    x = torch.from_numpy(images).to(torch.float32).div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
-    return Split(x=x, y=torch.from_numpy(labels.astype(np.int64)))
+    # Kept as uint8 pixels and standardised per batch: 47 MB instead of 188 MB in each process.
+    x = torch.from_numpy(images).unsqueeze(1)
+    return Split(x=x, y=torch.from_numpy(labels.astype(np.int64)), standardize=STANDARDIZATION)

@@ -108,6 +108,9 @@ class Worker:
             self._run(state, job)
 
     def _run(self, state: WorkerState, job: Job) -> None:
+        if self.jobs_done == 0:
+            # bench/light.py times the start-up to this line.
+            log.info("first job %s (%s, repetition %d round %d)", job.id, job.phase.value, job.repetition, job.round)
         with self._heartbeats(job, state):
             weights = self._model(state, job)
             if weights is None:

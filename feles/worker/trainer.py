@@ -38,7 +38,7 @@ def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.T
     chooser = state.local_data[job.phase]
     positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
     positions_t = torch.from_numpy(positions)
-    return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[positions_t]
+    return data.dataset.train.inputs(torch.from_numpy(indices[positions])), labels[positions_t]
 
 
 def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +46,7 @@ def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Ten
     assert job.test_examples is not None  # Job's validator guarantees it for test jobs
     test = state.repetition_data(job.repetition).dataset.test
     start, stop = job.test_examples.start, job.test_examples.stop
-    return test.x[start:stop], test.y[start:stop]
+    return test.inputs(slice(start, stop)), test.y[start:stop]
 
 
 def run_job(
