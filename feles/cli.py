@@ -223,8 +223,11 @@ def run(
     lease_seconds: LeaseOption = 120.0,
     threads: ThreadsOption = 1,
     orchestrator_threads: Annotated[
-        int, typer.Option(min=1, help="torch threads of the orchestrator (aggregation).")
-    ] = 2,
+        int,
+        typer.Option(
+            min=1, help="torch threads of the orchestrator (aggregation); more contend with the workers' cores."
+        ),
+    ] = 1,
     resume: Annotated[
         bool, typer.Option(help="Continue from the checkpoint in the output folder instead of starting over.")
     ] = False,
