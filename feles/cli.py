@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -160,7 +161,19 @@ def orchestrator(
     except InheritedSocketError as error:
         _error("--fd:", error)
         raise typer.Exit(2) from None
-    raise typer.Exit(code)
+    _exit_at_once(code)
+
+
+def _exit_at_once(code: int) -> NoReturn:
+    """End an orchestrator or worker process without the interpreter's teardown of torch's modules.
+
+    The teardown measured 0.3 s on a quiet machine and up to 3 s on a busy one, all of it after the run's
+    end. Nothing is owed by then: the loop has written the results and closed the records; logs are flushed here.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _token(token_file: Path | None) -> str | None:
@@ -212,7 +225,7 @@ def worker(
     except KeyboardInterrupt:
         logging.getLogger("feles.worker").info("interrupted; worker exits")
         raise typer.Exit(130) from None
-    raise typer.Exit(code)
+    _exit_at_once(code)
 
 
 @app.command()

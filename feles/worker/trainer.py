@@ -44,9 +44,9 @@ def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.T
 def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
     """The shard of the test split a test job evaluates."""
     assert job.test_examples is not None  # Job's validator guarantees it for test jobs
-    test = state.repetition_data(job.repetition).dataset.test
+    data = state.repetition_data(job.repetition)
     start, stop = job.test_examples.start, job.test_examples.stop
-    return test.inputs(slice(start, stop)), test.y[start:stop]
+    return data.test_inputs[start:stop], data.dataset.test.y[start:stop]
 
 
 def run_job(
