@@ -91,14 +91,15 @@ class LocalExamples:
 
     def __init__(self, spec: SimulationSpec, dataset: FederatedDataset, partitions: DevicePartitions) -> None:
         self.dataset, self.partitions = dataset, partitions
+        # A plain loop standardises the whole train split once (workers keep uint8 and standardise per job).
+        self.train_x = dataset.train.inputs()
         sections = {"fit": spec.algorithms.fit, "eval": spec.algorithms.eval}
         self.choosers = {phase: LOCAL_DATA_OPTIMIZERS.get(s.data)(s.data_params) for phase, s in sections.items()}
 
     def of(self, job: PlainJob, phase: str) -> tuple[torch.Tensor, torch.Tensor]:
         indices = self.partitions.indices[job.device]
         positions = self.choosers[phase].choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
-        x = self.dataset.train.inputs(torch.from_numpy(indices[positions]))
-        return x, self.partitions.labels[job.device][positions]
+        return self.train_x[torch.from_numpy(indices[positions])], self.partitions.labels[job.device][positions]
 
 
 @torch.no_grad()
