@@ -91,6 +91,8 @@ class LocalExamples:
 
     def __init__(self, spec: SimulationSpec, dataset: FederatedDataset, partitions: DevicePartitions) -> None:
         self.dataset, self.partitions = dataset, partitions
+        # A plain loop standardises the whole train split once (workers keep uint8 and standardise per job).
+        self.train_x = dataset.train.inputs()
         sections = {"fit": spec.algorithms.fit, "eval": spec.algorithms.eval}
         self.choosers = {phase: LOCAL_DATA_OPTIMIZERS.get(s.data)(s.data_params) for phase, s in sections.items()}
 
@@ -99,10 +101,10 @@ class LocalExamples:
         if phase == "eval":  # a device evaluates on its own test partition
             indices = self.partitions.test_indices[job.device]
             chosen = torch.from_numpy(indices[self.choosers[phase].choose(len(indices), job.num_examples, rng)])
-            return self.dataset.test.x[chosen], self.dataset.test.y[chosen]
+            return self.dataset.test.inputs(chosen), self.dataset.test.y[chosen]
         indices = self.partitions.indices[job.device]
         positions = self.choosers[phase].choose(len(indices), job.num_examples, rng)
-        return self.dataset.train.x[torch.from_numpy(indices[positions])], self.partitions.labels[job.device][positions]
+        return self.train_x[torch.from_numpy(indices[positions])], self.partitions.labels[job.device][positions]
 
 
 @torch.no_grad()
@@ -153,6 +155,8 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
     torch.set_num_threads(WORKER_THREADS)
     accuracies: list[float] = []
     round_seconds: list[float] = []
+    round_ends: list[float] = []  # time.time() at the end of each round, for bench/light.py
+    first_job_at: float | None = None
     for repetition in range(spec.simulation.repetitions):
         population = DevicePopulation.draw(spec, repetition)
         data = build_repetition_data(spec, repetition, resolve_data_dir(data_dir, spec.simulation.data_dir))
@@ -168,6 +172,7 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
         parameters = sum(parameter.numel() for parameter in model.parameters())
         schedule = Schedule(spec, repetition, population, parameters)
         examples = LocalExamples(spec, dataset, partitions)
+        test_x = dataset.test.inputs()
 
         for round_ in range(spec.simulation.num_rounds):
             round_started = time.perf_counter()
@@ -177,6 +182,7 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
             local: list[tuple[int, dict[str, torch.Tensor]]] = []
             losses = {}
             for job in jobs:
+                first_job_at = first_job_at or time.time()
                 model.load_state_dict(weights)
                 x, y = examples.of(job, "fit")
                 losses[job.device] = train(model, x, y, job, spec)
@@ -195,13 +201,20 @@ def baseline(config: Path, data_dir: str | None) -> dict[str, Any]:
             model.load_state_dict(weights)
             for job in eval_jobs:
                 evaluate(model, *examples.of(job, "eval"))
-            _, accuracy = evaluate(model, dataset.test.x, dataset.test.y)
+            _, accuracy = evaluate(model, test_x, dataset.test.y)
             accuracies.append(accuracy)
             round_seconds.append(time.perf_counter() - round_started)
+            round_ends.append(time.time())
             target = spec.simulation.stop_conds.metric
             if target is not None and accuracy >= target:
                 break
-    return {"accuracies": accuracies, "round_seconds": round_seconds, "seconds": time.perf_counter() - started}
+    return {
+        "accuracies": accuracies,
+        "round_seconds": round_seconds,
+        "round_ends": round_ends,
+        "first_job_at": first_job_at,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def timed(command: list[str]) -> tuple[float, str]:

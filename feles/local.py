@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +24,12 @@ STARTUP_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.5
 #: The orchestrator's live page (feles.orchestrator.web.PAGE_PATH; not imported: it pulls in FastAPI).
 LIVE_PAGE = "/ui"
-#: Seconds the orchestrator outlives the end when the page was handed out: it polls every second.
+#: Seconds the orchestrator may outlive the end while an open live page (it polls every second) sees it.
 LIVE_PAGE_GRACE_SECONDS = 2.0
+#: A page that polled within these seconds is open (it backs off to 10 s only when polls fail).
+LIVE_PAGE_OPEN_SECONDS = 3.0
+#: Status polls while waiting for an open page to see the end.
+PAGE_POLL_SECONDS = 0.1
 
 
 class LocalRunError(RuntimeError):
@@ -39,7 +43,7 @@ class LocalRunOptions:
     data_dir: str | None = None
     lease_seconds: float = 120.0
     threads: int = 1
-    orchestrator_threads: int = 2
+    orchestrator_threads: int = 1
     resume: bool = False
     device: str | None = None  # the workers' --device; None: theirs ($FELES_DEVICE, else auto)
 
@@ -90,8 +94,8 @@ class LocalRun:
                 self._start_worker(index, url)
             status = self._follow(url, on_status)
             wall_seconds = time.monotonic() - started
-            if on_page is not None:
-                time.sleep(LIVE_PAGE_GRACE_SECONDS)  # an open page sees the final status, not a refused poll
+            if page_is_open(status, time.time()):
+                self._let_the_page_see_the_end(url)
         return LocalRunOutcome(status, self.results_path, self.log_dir, wall_seconds)
 
     def _spawn(self, name: str, arguments: list[str], pass_fds: tuple[int, ...] = ()) -> None:
@@ -161,7 +165,27 @@ class LocalRun:
                         on_status(status)
                         return status
                     raise LocalRunError(self._with_log(self._worker_names()[0], "every worker has exited"))
-                time.sleep(POLL_SECONDS)
+                self._pause()
+
+    def _pause(self) -> None:
+        """POLL_SECONDS, or less: until a worker exits, which they do as soon as the simulation ends."""
+        running = [self.processes[name] for name in self._worker_names() if self.processes[name].poll() is None]
+        if not running:
+            time.sleep(POLL_SECONDS)
+            return
+        with suppress(subprocess.TimeoutExpired):
+            running[0].wait(timeout=POLL_SECONDS)
+
+    def _let_the_page_see_the_end(self, url: str) -> None:
+        """Keep the orchestrator up until the open live page has polled once after the end (at most the grace)."""
+        deadline = time.monotonic() + LIVE_PAGE_GRACE_SECONDS
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=url, timeout=2, headers=headers) as http:
+            while time.monotonic() < deadline:
+                status = _fetch_status(http)
+                if status is None or page_saw_the_end(status):
+                    return
+                time.sleep(PAGE_POLL_SECONDS)
 
     def _worker_names(self) -> list[str]:
         return [name for name in self.processes if name.startswith("worker-")]
@@ -196,6 +220,17 @@ def _fetch_status(http: httpx.Client) -> SimulationStatus | None:
         return SimulationStatus.model_validate(http.get(f"{API_PREFIX}/status").json())
     except httpx.TransportError:
         return None
+
+
+def page_is_open(status: SimulationStatus, now: float) -> bool:
+    """Whether a live page polled recently: only then is the end worth waiting for (nobody else watches)."""
+    return status.page_polled_at is not None and now - status.page_polled_at <= LIVE_PAGE_OPEN_SECONDS
+
+
+def page_saw_the_end(status: SimulationStatus) -> bool:
+    """Whether the live page polled after the run finished, so that it shows the final status."""
+    polled, finished = status.page_polled_at, status.finished_at
+    return polled is not None and finished is not None and polled >= finished
 
 
 def _finished(status: SimulationStatus) -> bool:

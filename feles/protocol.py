@@ -7,15 +7,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from feles.config import SimulationSpec
+
+if TYPE_CHECKING:
+    # Imported where tensors are handled: the wire models alone (`feles run`'s parent) need no torch (~1 s).
+    import torch
 
 API_PREFIX = "/v1"
 TENSOR_MEDIA_TYPE = "application/octet-stream"
@@ -173,6 +174,9 @@ class SimulationStatus(WireModel):
     model_version: int = 0
     started_at: float | None = None
     finished_at: float | None = None
+    page_polled_at: float | None = Field(
+        default=None, description="Unix time of the live page's latest data poll; null: no page has polled."
+    )
 
 
 class CodecError(ValueError):
@@ -181,12 +185,16 @@ class CodecError(ValueError):
 
 def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
     """Tensors (and optional string metadata) as safetensors bytes."""
+    from safetensors.torch import save as save_safetensors
+
     contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
     return save_safetensors(contiguous, metadata=dict(metadata) if metadata else None)
 
 
 def decode_tensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata from safetensors bytes; CodecError when malformed."""
+    from safetensors.torch import load as load_safetensors
+
     try:
         tensors = load_safetensors(data)
     except (SafetensorError, ValueError, RuntimeError) as error:
@@ -261,6 +269,8 @@ def join_extra(model: Mapping[str, torch.Tensor], extra: Mapping[str, torch.Tens
 
 def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
     """Raise CodecError naming the first floating tensor that holds NaN or Inf."""
+    import torch
+
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CodecError(f"tensor {name!r} holds NaN or Inf")
@@ -277,6 +287,8 @@ class UpdateReference:
 
     @classmethod
     def of(cls, tensors: Mapping[str, torch.Tensor]) -> UpdateReference:
+        import torch
+
         float64 = {name: t.detach().to(torch.float64) for name, t in tensors.items() if t.is_floating_point()}
         norm = math.sqrt(sum(float(t.square().sum()) for t in float64.values()))
         return cls(dict(tensors), float64, norm)
@@ -297,6 +309,8 @@ def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, to
                 f"tensor {name!r}: expected {expected.dtype} {tuple(expected.shape)}, "
                 f"got {got.dtype} {tuple(got.shape)}"
             )
+    import torch
+
     squares = {name: float(torch.dist(tensors[name].detach().to(torch.float64), ref)) ** 2
                for name, ref in reference.float64.items()}  # fmt: skip
     # NaN or Inf in a tensor makes its sum of squares non-finite: only then is the tensor searched for them.

@@ -22,7 +22,7 @@ from feles.data.dataset import (
     choice_rule,
     read_params,
 )
-from feles.data.idx import gunzip, parse_idx, read_idx
+from feles.data.idx import read_idx, read_idx_from
 from feles.data.image_files import check_labels, files_unavailable, image_split
 from feles.data.location import search_dirs
 
@@ -93,10 +93,11 @@ def _read_archive(archive: Path, names: dict[str, str]) -> dict[str, np.ndarray]
             missing = [name for name in names.values() if name not in by_name]
             if missing:
                 raise ValueError(f"{archive}: the archive holds no {missing[0]}")
-            return {
-                part: parse_idx(gunzip(bundle.read(by_name[name]), f"{archive}:{name}"), f"{archive}:{name}")
-                for part, name in names.items()
-            }
+            arrays = {}
+            for part, name in names.items():
+                with bundle.open(by_name[name]) as member:
+                    arrays[part] = read_idx_from(member, f"{archive}:{name}", gzipped=name.endswith(".gz"))
+            return arrays
     except zipfile.BadZipFile as error:
         raise ValueError(f"{archive}: not a readable zip archive ({error})") from error
 

@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from feles.data.dataset import DatasetUnavailableError, Split
+from feles.data.dataset import DatasetUnavailableError, Split, Standardization
 from feles.data.location import cache_dir
 
 
 def image_split(pixels: np.ndarray, labels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> Split:
-    """uint8 pixels (n, C, H, W) scaled to [0, 1], then standardised per channel; labels as int64."""
+    """uint8 pixels (n, C, H, W), kept as uint8 and standardised per batch (scaled to [0, 1], then per channel);
+    labels as int64."""
     channels = pixels.shape[1]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"{channels} channels need as many means and standard deviations, got {mean}, {std}")
-    shape = (1, channels, 1, 1)
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32).div_(255.0)
-    x.sub_(torch.tensor(mean, dtype=torch.float32).view(shape)).div_(torch.tensor(std, dtype=torch.float32).view(shape))
-    return Split(x=x, y=torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+    standardize = Standardization(255.0, tuple(mean), tuple(std))
+    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.uint8))
+    return Split(x=x, y=torch.from_numpy(np.asarray(labels, dtype=np.int64)), standardize=standardize)
 
 
 def check_labels(labels: np.ndarray, count: int, num_classes: int, source: str) -> None:

@@ -28,6 +28,8 @@ class Progress:
     simulated_time: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    #: Written by the live page's data route: `feles run` waits for an open page to see the end, and only then.
+    page_polled_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -83,4 +85,5 @@ class OrchestratorState:
             model_version=max(self.models.version, 0),
             started_at=p.started_at,
             finished_at=p.finished_at,
+            page_polled_at=p.page_polled_at,
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -315,6 +316,9 @@ def live_router(require_token: Callable[..., None]) -> APIRouter:
     ) -> Response:
         """Status, round records after `since`, device-record digests after `records`: what the page polls."""
         source = _source(request)
+        progress = getattr(source, "progress", None)
+        if progress is not None:
+            progress.page_polled_at = time.time()
         history = _history(request, source)
         available = history.update(source.spec.simulation.output_folder)
         answer = live_data(

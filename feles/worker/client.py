@@ -133,6 +133,7 @@ class Worker:
                 self._run(state, jobs[0])
 
     def _run(self, state: WorkerState, job: Job) -> None:
+        self._note_first(job)
         with self._heartbeats([job], state):
             done = self._compute(state, job)
         if done is not None:
@@ -141,6 +142,7 @@ class Worker:
 
     def _run_batch(self, state: WorkerState, jobs: list[Job]) -> None:
         """Run a batch's jobs in order (each exactly as alone), then post their results in one request."""
+        self._note_first(jobs[0])
         finished: list[tuple[Job, JobResult, dict[str, torch.Tensor]]] = []
         with self._heartbeats(jobs, state):
             if self.options.stack_jobs > 1:
@@ -154,6 +156,11 @@ class Worker:
                 self._post_results(state, finished)
         for job, result, _ in finished:
             self._count(job, result)
+
+    def _note_first(self, job: Job) -> None:
+        if self.jobs_done == 0:
+            # bench/light.py times the start-up to this line.
+            log.info("first job %s (%s, repetition %d round %d)", job.id, job.phase.value, job.repetition, job.round)
 
     def _compute(self, state: WorkerState, job: Job) -> tuple[JobResult, dict[str, torch.Tensor]] | None:
         """Train or evaluate one job; None when its model is no longer served (its lease then lapses)."""

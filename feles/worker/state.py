@@ -32,6 +32,14 @@ CACHED_MODEL_VERSIONS = 2
 class RepetitionData:
     dataset: FederatedDataset
     partitions: DevicePartitions
+    _test_inputs: torch.Tensor | None = None
+
+    @property
+    def test_inputs(self) -> torch.Tensor:
+        """The test split's model inputs, standardised once: every round evaluates all of it, in shards."""
+        if self._test_inputs is None:
+            self._test_inputs = self.dataset.test.inputs()
+        return self._test_inputs
 
 
 def build_repetition_data(spec: SimulationSpec, repetition: int, data_dir: Path | None) -> RepetitionData:

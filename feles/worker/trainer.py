@@ -42,19 +42,19 @@ def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.T
         indices = data.partitions.test_indices[job.device]
         positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
         chosen = torch.from_numpy(indices[positions])
-        return data.dataset.test.x[chosen], data.dataset.test.y[chosen]
+        return data.test_inputs[chosen], data.dataset.test.y[chosen]
     indices = data.partitions.indices[job.device]
     positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
     labels = data.partitions.labels[job.device]
-    return data.dataset.train.x[torch.from_numpy(indices[positions])], labels[torch.from_numpy(positions)]
+    return data.dataset.train.inputs(torch.from_numpy(indices[positions])), labels[torch.from_numpy(positions)]
 
 
 def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
     """The shard of the test split a test job evaluates."""
     assert job.test_examples is not None  # Job's validator guarantees it for test jobs
-    test = state.repetition_data(job.repetition).dataset.test
+    data = state.repetition_data(job.repetition)
     start, stop = job.test_examples.start, job.test_examples.stop
-    return test.x[start:stop], test.y[start:stop]
+    return data.test_inputs[start:stop], data.dataset.test.y[start:stop]
 
 
 def run_job(

@@ -78,7 +78,7 @@ def test_sharded_test_evaluation_equals_evaluating_the_whole_split(tmp_path: Pat
     dataset = load_dataset("digits", DataRequest(spec.simulation.seed, 0, sizes, None, {}))
     model = build_model("mlp", dataset.input_shape, dataset.num_classes)
     model.load_state_dict(checkpoint.weights)
-    whole = evaluate(model, dataset.test.x, dataset.test.y)
+    whole = evaluate(model, dataset.test.inputs(), dataset.test.y)
     assert last["test_accuracy"] == whole.metric  # 10 shards of 37 and one of 26, combined exactly
     assert last["test_loss"] == pytest.approx(whole.loss, rel=1e-5)
 

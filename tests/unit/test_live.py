@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from feles.config import SimulationSpec
+from feles.local import page_is_open, page_saw_the_end
 from feles.orchestrator.api import create_app
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.results import ResultsDocument, RoundRecord
@@ -196,3 +198,26 @@ def test_a_polls_rounds_are_the_results_rows_named_after_the_metric() -> None:
     answer = live_data(STATUS, results, 0, NO_RECORDS)
     assert answer.rounds == results.to_dict()["rounds"]
     assert answer.rounds[0]["test_accuracy"] == 0.8 and "test_metric" not in answer.rounds[0]
+
+
+def test_status_says_when_the_live_page_last_polled() -> None:
+    spec = SimulationSpec.model_validate({"simulation": {"dataset": "digits", "num_rounds": 2}})
+    metrics = OrchestratorMetrics()
+    state = build_state(spec, 60.0, metrics)
+    with TestClient(create_app(state, None, metrics=metrics)) as client:
+        assert client.get("/v1/status").json()["page_polled_at"] is None  # feles run then exits at once
+        before = time.time()
+        assert client.get("/v1/ui/data").status_code == 200
+        polled = client.get("/v1/status").json()["page_polled_at"]
+        assert before <= polled <= time.time()
+
+
+def test_feles_run_waits_only_for_an_open_page_and_only_until_it_saw_the_end() -> None:
+    def status(polled: float | None, finished: float | None) -> SimulationStatus:
+        return STATUS.model_copy(update={"page_polled_at": polled, "finished_at": finished})
+
+    assert not page_is_open(status(None, 100.0), now=100.5)  # no page: nothing to wait for
+    assert not page_is_open(status(90.0, 100.0), now=100.5)  # a page closed long ago
+    assert page_is_open(status(99.5, 100.0), now=100.5)
+    assert not page_saw_the_end(status(99.5, 100.0))
+    assert page_saw_the_end(status(100.2, 100.0))

@@ -285,6 +285,13 @@ def test_check_update_rejects_non_finite_values_naming_the_tensor(bad: float) ->
         check_update(update, reference())
 
 
+def test_check_update_refuses_a_finite_update_too_large_to_square_in_float32() -> None:
+    update = reference()
+    update["fc.weight"] = torch.full((2, 3), 1e30)  # finite, but its square overflows float32
+    with pytest.raises(CodecError, match="refused as absurd"):
+        check_update(update, reference())
+
+
 def test_check_update_after_decoding() -> None:
     update = reference()
     update["fc.bias"] = torch.tensor([0.0, math.nan])

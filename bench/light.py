@@ -1,0 +1,254 @@
+"""The light workload of issue #13: `feles run` with 2 and 1 workers against a plain single-process torch loop.
+
+Fashion-MNIST, 100 devices of 600 examples split by Dirichlet(0.5), 10 devices a round (fit and eval), 1 local
+epoch, batch 32, SGD lr 0.05, model `mlp_small` (784-128-10), 30 rounds, test-split evaluation every round,
+every device available and never failing, energy never limiting, 1 torch thread per process. The plain loop is
+bench/overhead.py's baseline (same devices, examples, seeds and evaluations, derived with the simulator's own
+pure functions), so both sides must end every round with the same test accuracy, which this script checks.
+
+The sides run interleaved (plain, 2 workers, 1 worker; --repeats times) and each figure is the median of the
+repeats:
+- wall: launch to exit of the process, seconds;
+- s/round: (end of round 30 - end of round 1) / 29, from the orchestrator's log lines (the plain loop reports
+  its own round ends), so all the work between rounds counts;
+- first job: launch to the first job a worker receives (the earliest `first job` line of the workers' logs;
+  the plain loop: launch to the start of its first local training);
+- exit: end of the last round to the exit of `feles run` (the plain loop: to its own exit);
+- RSS: peak over the run of the summed resident set of the process and all its children, sampled from /proc
+  every 50 ms; PSS (proportional set size) counts pages shared between processes once.
+
+Usage: python bench/light.py [--repeats 3] [--rounds 30] [--data-dir /usr/share/datasets/fashion-mnist]
+(about 4 minutes on 2 quiet cores with 3 repeats; `--baseline SPEC` is bench/overhead.py's plain loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from report import header, verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_SECONDS = 0.05
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
+ROUND_LINE = re.compile(r"^(\S+ \S+) INFO feles\.orchestrator: repetition \d+ round (\d+)/\d+")
+FIRST_JOB_LINE = re.compile(r"^(\S+ \S+) INFO feles\.worker: first job ")
+#: Targets of issue #13 (ratios are against the plain loop).
+TARGETS = {"wall2": 1.0, "wall1": 1.3, "round2": 0.6, "first_job": 3.0, "exit": 0.3, "rss_gib": 1.2}
+
+
+def light_spec(output_folder: Path, rounds: int) -> dict:
+    """The workload as a spec document."""
+
+    def phase() -> dict:  # a new dict each: YAML aliases are not allowed in a spec
+        return {"params": {"k": 0.1, "epochs": 1, "batch_size": 32}}
+
+    return {
+        "simulation": {
+            "dataset": "fashion_mnist",
+            "model": "mlp_small",
+            "num_rounds": rounds,
+            "seed": 13,
+            "output_folder": str(output_folder),
+        },
+        "algorithms": {
+            "federated_algorithm": "fedavg",
+            "optimizer": "sgd",
+            "learning_rate": 0.05,
+            "fit": phase(),
+            "eval": phase(),
+        },
+        "devices": {"num": 100, "p_available": 1.0, "p_fail": 0.0, "energy_failures": False},
+        "data": {"num_examples_mean": 600, "num_examples_var": 0, "non_iid_partitions": 0.5},
+    }
+
+
+@dataclass(frozen=True)
+class Figures:
+    wall: float
+    per_round: float
+    first_job: float
+    exit: float
+    rss: float  # bytes
+    pss: float  # bytes
+    accuracies: list[float]
+
+
+class TreeMemory:
+    """Samples the summed RSS and PSS of a process and its descendants until stopped; keeps the peaks."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.rss, self.pss = pid, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            pids = _tree(self.pid)
+            self.rss = max(self.rss, sum(_rss(pid) for pid in pids))
+            self.pss = max(self.pss, sum(_pss(pid) for pid in pids))
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+    except (OSError, IndexError):
+        return 0
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _log_time(stamp: str) -> float:
+    """A logging timestamp (local time, milliseconds after a comma) as seconds since the epoch."""
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def launch(command: list[str]) -> tuple[float, float, str, TreeMemory]:
+    """Run a command to its end: launch and exit times, its standard output, its memory peaks."""
+    launched = time.time()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    memory = TreeMemory(process.pid)
+    stdout, stderr = process.communicate()
+    exited = time.time()
+    memory.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"{shlex.join(command)} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return launched, exited, stdout, memory
+
+
+def run_plain(spec: Path, data: list[str]) -> Figures:
+    command = [sys.executable, str(ROOT / "bench" / "overhead.py"), "--baseline", str(spec), *data]
+    launched, exited, stdout, memory = launch(command)
+    plain = json.loads(stdout)
+    ends = plain["round_ends"]
+    return Figures(
+        wall=exited - launched,
+        per_round=(ends[-1] - ends[0]) / max(len(ends) - 1, 1),
+        first_job=plain["first_job_at"] - launched,
+        exit=exited - ends[-1],
+        rss=memory.rss,
+        pss=memory.pss,
+        accuracies=plain["accuracies"],
+    )
+
+
+def run_feles(spec: Path, workers: int, data: list[str]) -> Figures:
+    command = [sys.executable, "-m", "feles", "run", str(spec), "--workers", str(workers), *data]
+    launched, exited, _, memory = launch(command)
+    output = Path(yaml.safe_load(spec.read_text())["simulation"]["output_folder"])
+    ends = [_log_time(m[1]) for m in map(ROUND_LINE.match, _lines(output / "logs" / "orchestrator.log")) if m]
+    firsts = [
+        _log_time(m[1])
+        for index in range(workers)
+        for m in map(FIRST_JOB_LINE.match, _lines(output / "logs" / f"worker-{index}.log"))
+        if m
+    ]
+    rounds = json.loads((output / "results.json").read_text())["rounds"]
+    return Figures(
+        wall=exited - launched,
+        per_round=(ends[-1] - ends[0]) / max(len(ends) - 1, 1),
+        first_job=min(firsts) - launched if firsts else float("nan"),
+        exit=exited - ends[-1],
+        rss=memory.rss,
+        pss=memory.pss,
+        accuracies=[row["test_accuracy"] for row in rounds],
+    )
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def median(runs: list[Figures]) -> Figures:
+    """Each figure's median over the runs (accuracies: the first run's; every run's must be equal)."""
+    pick = {name: statistics.median(getattr(run, name) for run in runs) for name in Figures.__dataclass_fields__}
+    return Figures(**{**pick, "accuracies": runs[0].accuracies})  # type: ignore[arg-type]
+
+
+def describe(name: str, figures: Figures) -> str:
+    return (
+        f"{name:<16} {figures.wall:7.2f} {figures.per_round:9.3f} {figures.first_job:9.2f} {figures.exit:6.2f}"
+        f" {figures.rss / MIB:9.0f} {figures.pss / MIB:9.0f} {figures.accuracies[-1]:9.4f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="Runs of each side; medians are reported.")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--baseline", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    header("light: feles run (2 and 1 workers) vs a plain single-process torch loop, issue #13's workload")
+    sides: dict[str, list[Figures]] = {"plain loop": [], "feles 2 workers": [], "feles 1 worker": []}
+    with tempfile.TemporaryDirectory(prefix="feles-light-") as folder:
+        spec = Path(folder) / "light.yaml"
+        spec.write_text(yaml.safe_dump(light_spec(Path(folder) / "out", args.rounds)))
+        print(f"spec: {json.dumps(yaml.safe_load(spec.read_text()))}")
+        print(f"runs: {shlex.join([sys.executable, '-m', 'feles', 'run', str(spec), '--workers', 'N', *data])}")
+        for attempt in range(args.repeats):
+            sides["plain loop"].append(run_plain(spec, data))
+            sides["feles 2 workers"].append(run_feles(spec, 2, data))
+            sides["feles 1 worker"].append(run_feles(spec, 1, data))
+            print(f"  repeat {attempt + 1}: " + ", ".join(f"{n} {r[-1].wall:.1f} s" for n, r in sides.items()))
+    medians = {name: median(runs) for name, runs in sides.items()}
+    reference = sides["plain loop"][0].accuracies
+    same = all(run.accuracies == reference for runs in sides.values() for run in runs)
+    print(f"same test accuracy every round on every side and repeat: {'yes' if same else 'NO'}")
+    print(f"medians of {args.repeats}:")
+    print(f"{'side':<16} {'wall s':>7} {'s/round':>9} {'1st job s':>9} {'exit s':>6} {'RSS MiB':>9} {'PSS MiB':>9}"
+          f" {'accuracy':>9}")  # fmt: skip
+    for name, figures in medians.items():
+        print(describe(name, figures))
+    plain, two, one = medians["plain loop"], medians["feles 2 workers"], medians["feles 1 worker"]
+    print(verdict("wall, 2 workers / plain", two.wall / plain.wall, TARGETS["wall2"], higher_is_better=False))
+    print(verdict("wall, 1 worker / plain", one.wall / plain.wall, TARGETS["wall1"], higher_is_better=False))
+    print(verdict("s/round, 2 workers / plain", two.per_round / plain.per_round, TARGETS["round2"], False))
+    print(verdict("launch to first job, 2 workers", two.first_job, TARGETS["first_job"], False, unit=" s"))
+    print(verdict("last round to exit, 2 workers", two.exit, TARGETS["exit"], False, unit=" s"))
+    print(verdict("peak RSS of the tree, 2 workers", two.rss / 1024**3, TARGETS["rss_gib"], False, unit=" GiB"))
+
+
+if __name__ == "__main__":
+    main()
