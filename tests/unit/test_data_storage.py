@@ -17,7 +17,8 @@ def whole_split_floats(pixels: torch.Tensor) -> torch.Tensor:
 
 def test_batches_standardised_on_demand_equal_the_whole_split_standardised_first() -> None:
     pixels = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2_000, 1, 28, 28), dtype=np.uint8))
-    split = Split(x=pixels, y=torch.zeros(2_000, dtype=torch.int64), standardize=Standardization(255.0, (MEAN,), (STD,)))
+    standardize = Standardization(255.0, (MEAN,), (STD,))
+    split = Split(x=pixels, y=torch.zeros(2_000, dtype=torch.int64), standardize=standardize)
     whole = whole_split_floats(pixels)
     index = torch.from_numpy(np.random.default_rng(1).permutation(2_000)[:600])
     assert torch.equal(split.inputs(index), whole[index])  # bit for bit, not within a tolerance
