@@ -41,11 +41,11 @@ def test_mnist_reads_its_four_idx_files(tmp_path: Path, gz: bool) -> None:
     write_mnist(tmp_path, [3, 1, 4], [1, 5], gz=gz)
     data = load_dataset("mnist", request(tmp_path))
     assert data.train.x.shape == (3, 1, 28, 28) and data.test.x.shape == (2, 1, 28, 28)
-    assert data.train.x.dtype == torch.float32
+    assert data.train.x.dtype == torch.uint8  # stored as pixels, standardised per batch by inputs()
     assert data.train.y.tolist() == [3, 1, 4] and data.test.y.tolist() == [1, 5]
     assert data.num_classes == 10 and data.input_shape == (1, 28, 28)
     expected = (mnist_images(3).astype(np.float32) / 255 - 0.1307) / 0.3081
-    np.testing.assert_allclose(data.train.x[:, 0].numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(data.train.inputs()[:, 0].numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_mnist_is_found_in_its_cache_folder_without_a_data_dir(empty_cache: Path) -> None:
@@ -71,7 +71,7 @@ def test_fashion_mnist_looks_in_the_cache_before_debians_folder(empty_cache: Pat
     write_mnist(empty_cache / "feles" / "datasets" / "fashion_mnist", [9, 9], [0])
     data = load_dataset("fashion_mnist", request(None))
     assert data.train.y.tolist() == [9, 9]
-    assert data.train.x[0, 0, 0, 0].item() == pytest.approx((0 - 0.2860) / 0.3530)
+    assert data.train.inputs()[0, 0, 0, 0].item() == pytest.approx((0 - 0.2860) / 0.3530)
 
 
 def test_fashion_mnist_missing_everywhere_keeps_the_apt_hint(
@@ -92,7 +92,7 @@ def test_emnist_reads_the_nist_zip_and_turns_images_upright(tmp_path: Path) -> N
     assert data.num_classes == 62 and data.input_shape == (1, 28, 28)
     assert data.train.x.shape == (3, 1, 28, 28) and data.test.x.shape == (2, 1, 28, 28)
     assert data.train.y.tolist() == [0, 61, 35] and data.test.y.tolist() == [10, 2]
-    image = data.train.x[0, 0].numpy() * 0.3316 + 0.1736  # back to [0, 1]
+    image = data.train.inputs()[0, 0].numpy() * 0.3316 + 0.1736  # back to [0, 1]
     np.testing.assert_allclose(image, upright_emnist_image() / 255, atol=1e-5)
     assert image[0].min() > 0.99 and image[:, 0].max() > 0.99 and image[1:, 0].max() < 0.01  # top row lit, not column
 
@@ -133,8 +133,8 @@ def test_cifar10_reads_the_binary_archive(tmp_path: Path) -> None:
     assert data.train.y.tolist() == [3, 9] * 5 and data.test.y.tolist() == [3, 9]
     assert data.num_classes == 10 and data.input_shape == (3, 32, 32)
     # Record 1, channel 2 (blue) holds the byte 12 everywhere, standardised with the blue channel's constants.
-    assert data.test.x[1, 2].unique().tolist() == pytest.approx([(12 / 255 - CIFAR10.mean[2]) / CIFAR10.std[2]])
-    assert data.test.x[0, 0].unique().tolist() == pytest.approx([(0 / 255 - CIFAR10.mean[0]) / CIFAR10.std[0]])
+    assert data.test.inputs()[1, 2].unique().tolist() == pytest.approx([(12 / 255 - CIFAR10.mean[2]) / CIFAR10.std[2]])
+    assert data.test.inputs()[0, 0].unique().tolist() == pytest.approx([(0 / 255 - CIFAR10.mean[0]) / CIFAR10.std[0]])
 
 
 def test_cifar10_reads_extracted_batches(tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_cifar100_fine_or_coarse_labels(tmp_path: Path, labels: str, expected: l
     assert data.num_classes == classes
     assert data.train.y.tolist() == expected and data.test.y.tolist() == expected
     assert data.train.x.shape == (2, 3, 32, 32)
-    assert data.train.x[1, 1].unique().tolist() == pytest.approx([(11 / 255 - CIFAR100.mean[1]) / CIFAR100.std[1]])
+    assert data.train.inputs()[1, 1].unique().tolist() == pytest.approx([(11 / 255 - CIFAR100.mean[1]) / CIFAR100.std[1]])
 
 
 def test_cifar100_default_is_fine_and_bad_labels_param_is_named(tmp_path: Path) -> None:
