@@ -152,7 +152,8 @@ def test_cifar100_fine_or_coarse_labels(tmp_path: Path, labels: str, expected: l
     assert data.num_classes == classes
     assert data.train.y.tolist() == expected and data.test.y.tolist() == expected
     assert data.train.x.shape == (2, 3, 32, 32)
-    assert data.train.inputs()[1, 1].unique().tolist() == pytest.approx([(11 / 255 - CIFAR100.mean[1]) / CIFAR100.std[1]])
+    expected_value = (11 / 255 - CIFAR100.mean[1]) / CIFAR100.std[1]
+    assert data.train.inputs()[1, 1].unique().tolist() == pytest.approx([expected_value])
 
 
 def test_cifar100_default_is_fine_and_bad_labels_param_is_named(tmp_path: Path) -> None:
