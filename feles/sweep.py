@@ -150,8 +150,9 @@ class Objective:
     def mode(self) -> str:
         return "max" if self.higher_is_better else "min"
 
-    def best_of(self, values: Iterable[float]) -> float:
-        return (max if self.higher_is_better else min)(values)
+    def rank(self, value: float) -> float:
+        """A sort key: the better the value, the smaller its key."""
+        return -value if self.higher_is_better else value
 
 
 class SweepSpec(Section):

@@ -282,8 +282,7 @@ def best_finished(progress: dict[str, CellProgress], objective: Objective) -> tu
             scored.append((value, index, cell))
     if not scored:
         return None
-    sign = -1.0 if objective.higher_is_better else 1.0
-    value, _, cell = min(scored, key=lambda item: (sign * item[0], item[1]))
+    value, _, cell = min(scored, key=lambda item: (objective.rank(item[0]), item[1]))
     return cell, value
 
 

@@ -95,8 +95,7 @@ class Comparison:
                 scored.append((stat.mean, index, row))
         if ranking is None or not scored:
             return None
-        sign = -1.0 if ranking.higher_is_better else 1.0
-        return min(scored, key=lambda item: (sign * item[0], item[1]))[2]
+        return min(scored, key=lambda item: (ranking.rank(item[0]), item[1]))[2]
 
     @property
     def metric(self) -> str:

@@ -201,8 +201,7 @@ def best_cell(cells: Sequence[CellStatus], objective: Objective) -> BestCell | N
     scored = [item for item in scored if item[0] is not None]
     if not scored:
         return None
-    sign = -1.0 if objective.higher_is_better else 1.0
-    value, _, cell = min(scored, key=lambda item: (sign * item[0], item[1]))
+    value, _, cell = min(scored, key=lambda item: (objective.rank(item[0]), item[1]))
     return BestCell(
         cell=cell.name, simulation=cell.simulation, metric=objective.metric, mode=objective.mode, value=value
     )
