@@ -217,12 +217,12 @@ async def test_changed_axes_add_cells_and_keep_finished_ones(cluster: Cluster) -
 
 
 async def test_an_invalid_cell_fails_the_sweep_before_any_cell_runs(cluster: Cluster) -> None:
-    axes = [{"path": "devices.num", "values": [20, 2], "name": "n"}]
+    axes = [{"path": "simulation.stop_conds.metric", "values": [0.9, 2], "name": "t"}]  # an accuracy is at most 1
     await create_sweep(cluster, "bad", {"base": DIGITS, "axes": axes})
     failed = await cluster.wait_for(
         "Failed", lambda: status(cluster, "bad").get("phase") == "Failed" and status(cluster, "bad")
     )
-    assert "cell n-2: algorithms.fit.params.k" in failed["message"]
+    assert "cell t-2: simulation.stop_conds.metric: an accuracy is at most 1" in failed["message"]
     conditions = {item["type"]: item for item in failed["conditions"]}
     assert (conditions["Failed"]["status"], conditions["Failed"]["reason"]) == ("True", "InvalidSpec")
     assert cells(cluster, "bad") == {}
