@@ -333,14 +333,12 @@ def objective_problems(best: Best, cells: list[Cell]) -> list[tuple[str, str]]:
         if others:
             first = others[0]
             more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
-            return [
-                (
-                    "best.metric",
-                    f"{best.metric} does not apply: cell {first.name}{more} measures "
-                    f"{first.spec.simulation.metric} (simulation.metric); rank by metric (the cells' own), "
-                    f"{' or '.join(metrics)}, or loss",
-                )
-            ]
+            own = "metric (the cells' own), " if len(metrics) == 1 else ""
+            message = (
+                f"{best.metric} does not apply: cell {first.name}{more} measures {first.spec.simulation.metric} "
+                f"(simulation.metric); rank by {own}{' or '.join(metrics)}, or loss"
+            )
+            return [("best.metric", message)]
     if best.metric == "metric" and len(metrics) > 1:
         message = (
             f"the cells measure different metrics ({', '.join(metrics)}: simulation.metric varies), which do not "
