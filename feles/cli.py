@@ -494,7 +494,9 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
         console.print(f"[red]cannot resume[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with Live(get_renderable=lambda: progress_table(runner.progress), console=console, refresh_per_second=2) as live:
+    with Live(
+        get_renderable=lambda: progress_table(runner.progress, runner.objective), console=console, refresh_per_second=2
+    ) as live:
         try:
             runner.run(live.refresh)
         except (KeyboardInterrupt, SystemExit):

@@ -112,17 +112,47 @@ class Axis(Section):
         return list(zip(*(item.values for item in self.parameters), strict=True))
 
 
-class Best(Section):
-    """How to rank finished cells (the operator's status shows the best one)."""
+#: What ranks a sweep's cells: `metric`, each cell's own simulation.metric; one metric by name; the test loss.
+BestMetric = Literal["metric", "accuracy", "mae", "mse", "loss"]
+#: The metrics a run measures (simulation.metric), which `best.metric` may also name.
+RUN_METRICS = ("accuracy", "mae", "mse")
 
-    metric: Literal["accuracy", "loss"] = Field(default="accuracy", description="Final test accuracy or loss.")
+
+class Best(Section):
+    """How to rank finished cells (the operator's status and `feles sweep`'s tables show the best one)."""
+
+    metric: BestMetric = Field(
+        default="metric",
+        description=(
+            "What ranks the finished cells by their final test value: metric (the cells' own simulation.metric), "
+            "accuracy, mae or mse (which must be the cells' simulation.metric), or loss."
+        ),
+    )
     mode: Literal["max", "min"] | None = Field(
-        default=None, description="Whether higher or lower is better; default: max for accuracy, min for loss."
+        default=None,
+        description="Whether higher or lower is better; default: max for accuracy, min for mae, mse and loss.",
     )
 
+    def objective(self, run_metric: str) -> Objective:
+        """The ranking for cells measuring `run_metric` (their simulation.metric)."""
+        metric = run_metric if self.metric == "metric" else self.metric
+        return Objective(metric, (self.mode or ("max" if metric == "accuracy" else "min")) == "max")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What ranks a sweep's finished cells: a final test figure (accuracy, mae, mse or loss) and its direction."""
+
+    metric: str
+    higher_is_better: bool
+
     @property
-    def higher_is_better(self) -> bool:
-        return (self.mode or ("max" if self.metric == "accuracy" else "min")) == "max"
+    def mode(self) -> str:
+        return "max" if self.higher_is_better else "min"
+
+    def rank(self, value: float) -> float:
+        """A sort key: the better the value, the smaller its key."""
+        return -value if self.higher_is_better else value
 
 
 class SweepSpec(Section):
@@ -263,7 +293,8 @@ def expand(
     """Every cell of the grid, in order (the last axis varies fastest), each with its checked spec.
 
     Raises SweepError listing every problem: of the axes, then of each cell's spec (schema rules, and those of
-    `check`, e.g. `feles.plugin_checks.plugin_errors`), each named `cell <name>: <field>`.
+    `check`, e.g. `feles.plugin_checks.plugin_errors`), each named `cell <name>: <field>`; then whether `best`
+    can rank the cells (`objective_problems`).
     """
     problems = axis_problems(sweep)
     if problems:
@@ -287,9 +318,40 @@ def expand(
             continue
         errors.extend((f"cell {name}: {field}", message) for field, message in (check(spec) if check else []))
         cells.append(Cell(name, values, spec))
+    if not errors:
+        errors = objective_problems(sweep.best, cells)
     if errors:
         raise SweepError(source, errors)
     return cells
+
+
+def objective_problems(best: Best, cells: list[Cell]) -> list[tuple[str, str]]:
+    """Why `best` cannot rank these cells: it names a metric they do not measure, or they measure several."""
+    metrics = list(dict.fromkeys(cell.spec.simulation.metric for cell in cells))
+    if best.metric in RUN_METRICS:
+        others = [cell for cell in cells if cell.spec.simulation.metric != best.metric]
+        if others:
+            first = others[0]
+            more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+            own = "metric (the cells' own), " if len(metrics) == 1 else ""
+            message = (
+                f"{best.metric} does not apply: cell {first.name}{more} measures {first.spec.simulation.metric} "
+                f"(simulation.metric); rank by {own}{' or '.join(metrics)}, or loss"
+            )
+            return [("best.metric", message)]
+    if best.metric == "metric" and len(metrics) > 1:
+        message = (
+            f"the cells measure different metrics ({', '.join(metrics)}: simulation.metric varies), which do not "
+            "rank against each other: name the one to rank by, or loss"
+        )
+        return [("best.metric", message)]
+    return []
+
+
+def sweep_objective(sweep: SweepSpec, cells: list[Cell]) -> Objective:
+    """How the sweep ranks its cells (checked by `expand`): `best` resolved against the cells' metric."""
+    run_metric = cells[0].spec.simulation.metric if cells else sweep.base.simulation.metric
+    return sweep.best.objective(run_metric)
 
 
 def set_path(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -414,14 +476,18 @@ class SweepFolder:
     path: Path
     labels: dict[str, str]
     cells: list[SweepCell]
+    objective: Objective | None = None  # None: a sweep.json older than `best` (rank by the cells' metric)
 
 
 def manifest(sweep: SweepSpec, cells: list[Cell]) -> dict[str, Any]:
-    """sweep.json's content: the labels of the varied paths and each cell's values, in grid order."""
+    """sweep.json's content: the labels of the varied paths, each cell's values in grid order, and how the
+    cells rank (`best`: the resolved metric and mode)."""
+    objective = sweep_objective(sweep, cells)
     return {
         "format": MANIFEST_FORMAT,
         "labels": labels_of(sweep),
         "cells": [{"name": cell.name, "values": cell.values} for cell in cells],
+        "best": {"metric": objective.metric, "mode": objective.mode},
     }
 
 
@@ -438,9 +504,11 @@ def read_sweep_folder(folder: str | Path) -> SweepFolder:
         cells = [
             SweepCell(str(item["name"]), dict(item["values"]), folder / item["name"]) for item in document["cells"]
         ]
+        best = document.get("best")
+        objective = Objective(str(best["metric"]), best["mode"] == "max") if best else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{folder}: not a sweep folder ({MANIFEST} unreadable: {error})") from None
-    return SweepFolder(folder, labels, cells)
+    return SweepFolder(folder, labels, cells, objective)
 
 
 def sweep_runs(folder: str | Path) -> list[SweepCell]:

@@ -23,7 +23,17 @@ from feles.config import SimulationSpec, spec_to_yaml
 from feles.local import LocalRun, LocalRunOptions
 from feles.orchestrator.checkpoint import checkpoint_path
 from feles.protocol import SimulationStatus
-from feles.sweep import CELL_SPEC, MANIFEST, RESULTS_FILE, Cell, SweepError, SweepSpec, manifest
+from feles.sweep import (
+    CELL_SPEC,
+    MANIFEST,
+    RESULTS_FILE,
+    Cell,
+    Objective,
+    SweepError,
+    SweepSpec,
+    manifest,
+    sweep_objective,
+)
 
 
 class Action(StrEnum):
@@ -121,6 +131,7 @@ class CellProgress:
     rounds: int = 0
     value: float | None = None  # the test metric after the last round
     metric: str = "accuracy"  # what `value` measures: accuracy, mae or mse
+    loss: float | None = None  # the test loss after the last round
     message: str = ""
 
 
@@ -135,6 +146,7 @@ class SweepRun:
 
     def __init__(self, sweep: SweepSpec, cells: list[Cell], options: SweepRunOptions) -> None:
         self.sweep = sweep
+        self.objective = sweep_objective(sweep, cells)
         self.options = options
         self.plan = plan(cells, options.folder, options.fresh, options.retry_failed)
         self.progress = {cell.name: _initial(cell, action) for cell, action in self.plan}
@@ -213,6 +225,7 @@ class SweepRun:
 
         def show(status: SimulationStatus) -> None:
             value = status.metric_value if status.metric_value is not None else self.progress[cell.name].value
+            loss = status.loss if status.loss is not None else self.progress[cell.name].loss
             self._update(
                 cell.name,
                 on_change,
@@ -221,6 +234,7 @@ class SweepRun:
                 rounds=status.rounds,
                 value=value,
                 metric=status.metric,
+                loss=loss,
             )
 
         try:
@@ -259,11 +273,28 @@ def _initial(cell: Cell, action: Action) -> CellProgress:
     return CellProgress(cell.name, action)
 
 
-def progress_table(progress: dict[str, CellProgress]) -> Table:
+def best_finished(progress: dict[str, CellProgress], objective: Objective) -> tuple[CellProgress, float] | None:
+    """The cell that succeeded in this run with the best final figure by `objective`, and that figure."""
+    scored = []
+    for index, cell in enumerate(progress.values()):
+        value = cell.loss if objective.metric == "loss" else cell.value if cell.metric == objective.metric else None
+        if cell.phase == "Succeeded" and value is not None:
+            scored.append((value, index, cell))
+    if not scored:
+        return None
+    value, _, cell = min(scored, key=lambda item: (objective.rank(item[0]), item[1]))
+    return cell, value
+
+
+def progress_table(progress: dict[str, CellProgress], objective: Objective | None = None) -> Table:
     """The live table of cells: phase, round and test metric (headed by its name: accuracy, mae, mse, or metric
-    for cells of different ones); the caption counts the cells by phase."""
+    for cells of different ones); the caption counts the cells by phase and, with the sweep's `objective`, names
+    the best cell finished so far."""
     phases = [cell.phase for cell in progress.values()]
     caption = ", ".join(f"{phases.count(phase)} {phase.lower()}" for phase in dict.fromkeys(phases))
+    best = best_finished(progress, objective) if objective is not None else None
+    if best is not None and objective is not None:
+        caption += f"; best {objective.metric} {best[1]:.4f}: {best[0].name}"
     table = Table(caption=f"{len(phases)} cells: {caption}", title_justify="left")
     metrics = {cell.metric for cell in progress.values()}
     metric = metrics.pop() if len(metrics) == 1 else "metric"

@@ -17,9 +17,9 @@ from typing import Any
 from rich.table import Table
 
 from feles.analysis.loading import LoadError, Run, read_document
-from feles.analysis.summary import METRIC_ABBREVIATIONS, RunSummary, Stat, higher_is_better, summarise
+from feles.analysis.summary import METRIC_ABBREVIATIONS, RunSummary, Stat, summarise
 from feles.analysis.tables import format_stat
-from feles.sweep import SEED_PATH, SweepCell, SweepFolder, read_sweep_folder
+from feles.sweep import SEED_PATH, Best, Objective, SweepCell, SweepFolder, read_sweep_folder
 
 SUCCEEDED = "succeeded"
 #: A cell without a results file yet.
@@ -43,12 +43,13 @@ class ComparisonRow:
     cells: list[CellOutcome]
     final_metric: Stat = field(init=False)
     best_metric: Stat = field(init=False)
+    final_loss: Stat = field(init=False)
     simulated_time: Stat = field(init=False)
     rounds: Stat = field(init=False)
 
     def __post_init__(self) -> None:
         done = [outcome.summary for outcome in self.cells if outcome.status == SUCCEEDED and outcome.summary]
-        for name in ("final_metric", "best_metric", "simulated_time", "rounds"):
+        for name in ("final_metric", "best_metric", "final_loss", "simulated_time", "rounds"):
             stats: list[Stat] = [getattr(summary, name) for summary in done]
             # A cell's figure is the mean over its repetitions (most runs have one).
             object.__setattr__(self, name, Stat.of([stat.mean for stat in stats if stat.mean is not None]))
@@ -60,17 +61,41 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The table: the non-seed axes' labels (path -> label, grid order) and the rows."""
+    """The table: the non-seed axes' labels (path -> label, grid order), the rows, and the sweep's `best`
+    (None: sweep.json predates it, rank by the cells' metric in its own direction)."""
 
     labels: dict[str, str]
     rows: list[ComparisonRow]
+    objective: Objective | None = None
+
+    @property
+    def ranking(self) -> Objective | None:
+        """What ranks the rows; None when nothing can: cells of different metrics and no `best` saying how."""
+        if self.objective is not None:
+            return self.objective
+        return None if self.metric == "metric" else Best().objective(self.metric)
+
+    def score(self, row: ComparisonRow) -> Stat | None:
+        """The row's figure the ranking compares: its mean final test loss or metric (None: not that metric)."""
+        ranking = self.ranking
+        if ranking is None:
+            return None
+        if ranking.metric == "loss":
+            return row.final_loss
+        return row.final_metric if ranking.metric == self.metric else None
 
     @property
     def best_row(self) -> ComparisonRow | None:
-        """The row with the best mean final test metric: the highest accuracy, the lowest error (mae, mse)."""
-        scored = [row for row in self.rows if row.final_metric.mean is not None]
-        sign = 1.0 if higher_is_better(self.metric) else -1.0
-        return max(scored, key=lambda row: sign * (row.final_metric.mean or 0.0), default=None)
+        """The row with the best mean final figure by `best` (by default the highest accuracy, the lowest error);
+        the first in grid order among equals."""
+        ranking, scored = self.ranking, []
+        for index, row in enumerate(self.rows):
+            stat = self.score(row)
+            if stat is not None and stat.mean is not None:
+                scored.append((stat.mean, index, row))
+        if ranking is None or not scored:
+            return None
+        return min(scored, key=lambda item: (ranking.rank(item[0]), item[1]))[2]
 
     @property
     def metric(self) -> str:
@@ -101,7 +126,22 @@ def comparison(folder: str | Path | SweepFolder) -> Comparison:
         values = {path: value for path, value in cell.values.items() if path != SEED_PATH}
         key = repr(sorted(values.items()))
         groups.setdefault(key, (values, []))[1].append(cell_outcome(cell))
-    return Comparison(labels, [ComparisonRow(values, outcomes) for values, outcomes in groups.values()])
+    rows = [ComparisonRow(values, outcomes) for values, outcomes in groups.values()]
+    return Comparison(labels, rows, sweep.objective)
+
+
+def best_line(table: Comparison) -> str:
+    """Which row is best and by what, e.g. `best (final test mae, min): sel=random, alpha=0.5: 65.0000 ± 7.0711`."""
+    ranking, row = table.ranking, table.best_row
+    if ranking is None:
+        return "best: none (the cells measure different metrics; set best.metric)"
+    label = "loss" if ranking.metric == "loss" else METRIC_ABBREVIATIONS.get(ranking.metric, ranking.metric)
+    what = f"best (final test {label}, {ranking.mode})"
+    if row is None:
+        return f"{what}: no finished cell yet"
+    values = ", ".join(f"{table.labels[path]}={_value(row.values.get(path))}" for path in table.labels) or "base"
+    stat = table.score(row)
+    return f"{what}: {values}: {format_stat(stat, 4) if stat is not None else ''}"
 
 
 def _value(value: Any) -> str:
@@ -135,7 +175,7 @@ def _cells(table: Comparison, row: ComparisonRow) -> list[str]:
 
 
 def rich_comparison(table: Comparison, title: str | None = None) -> Table:
-    rendered = Table(title=title, caption=CAPTION, title_justify="left")
+    rendered = Table(title=title, caption=f"{CAPTION}\n{best_line(table)}", title_justify="left")
     for label in table.labels.values():
         rendered.add_column(label, no_wrap=True)
     for header, _ in comparison_columns(table.metric):
@@ -191,5 +231,5 @@ def write_comparison(table: Comparison, folder: Path) -> list[Path]:
     """summary.csv and summary.md in the sweep's folder."""
     written = [folder / "summary.csv", folder / "summary.md"]
     written[0].write_text(comparison_csv(table), encoding="utf-8")
-    written[1].write_text(comparison_markdown(table) + f"\n{CAPTION}\n", encoding="utf-8")
+    written[1].write_text(comparison_markdown(table) + f"\n{CAPTION}\n\n{best_line(table)}\n", encoding="utf-8")
     return written

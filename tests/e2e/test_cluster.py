@@ -150,7 +150,8 @@ def test_a_simulation_from_apply_to_delete(namespace: str) -> None:
     status = wait_for("Succeeded", succeeded, 900)
     assert status["roundProgress"] == "6/6" and status["stopReason"] == "RoundsCompleted"
     table = kubectl("get", "fsim", "digits", "-n", namespace).stdout
-    assert table.split()[:7] == ["NAME", "PHASE", "ROUND", "ACCURACY", "LOSS", "WORKERS", "AGE"]
+    assert table.split()[:8] == ["NAME", "PHASE", "ROUND", "METRIC", "VALUE", "LOSS", "WORKERS", "AGE"]
+    assert table.split()[11] == "accuracy"  # the row: name, phase, round, then the metric by name
     assert "Succeeded" in table and "6/6" in table
     wait_for("workers at 0", lambda: get("statefulset", "digits-worker", namespace)["spec"]["replicas"] == 0, 60)
     events = kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=digits").stdout

@@ -112,3 +112,24 @@ def test_ctrl_c_leaves_every_cell_resumable_and_a_rerun_completes_the_grid(tmp_p
         # Resumed, not restarted: the same run (a checkpoint keeps its run id), its first rounds as they were.
         assert document["run_id"] == before[name]["run_id"]
         assert document["rounds"][0] == before[name]["rounds"][0]
+
+
+def test_a_regression_sweep_names_the_row_of_the_lowest_final_mae_best(tmp_path: Path) -> None:
+    from tests.integration.test_regression_run import DIABETES_SPEC
+
+    base = deep_merge(DIABETES_SPEC, {"simulation": {"num_rounds": 2, "output_folder": str(tmp_path / "grid")}})
+    axes = [{"path": "algorithms.learning_rate", "values": [0.001, 0.05], "name": "lr"}]
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": base, "axes": axes, "seeds": [1], "parallelism": 2}))
+    done = feles_sweep(tmp_path, str(path))
+    assert done.returncode == 0, done.stderr
+    grid = tmp_path / "grid"
+    finals = {}
+    for lr, name in (("0.001", "lr-0p001-seed-1"), ("0.05", "lr-0p05-seed-1")):
+        results = json.loads((grid / name / "results.json").read_text())
+        finals[lr] = results["repetitions"][0]["final_test_mae"]
+    best = min(finals, key=finals.__getitem__)
+    line = f"best (final test mae, min): lr={best}: {finals[best]:.4f}"
+    assert line in done.stdout
+    assert (grid / "summary.md").read_text().rstrip().endswith(line)
+    assert json.loads((grid / "sweep.json").read_text())["best"] == {"metric": "mae", "mode": "min"}

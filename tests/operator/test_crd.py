@@ -134,7 +134,8 @@ def test_names_subresources_and_columns(definition: dict[str, Any]) -> None:
     assert columns == [
         ("Phase", ".status.phase"),
         ("Round", ".status.roundProgress"),
-        ("Accuracy", ".status.accuracy"),
+        ("Metric", ".status.metric"),
+        ("Value", ".status.metricValue"),
         ("Loss", ".status.loss"),
         ("Workers", ".status.workersReady"),
         ("Age", ".metadata.creationTimestamp"),

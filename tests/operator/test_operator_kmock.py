@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -262,27 +263,27 @@ def _local(args: list[str], replacements: dict[str, str]) -> list[str]:
     return [replacements.get(arg, arg) for arg in args]
 
 
-async def test_status_follows_a_real_orchestrator_to_succeeded(
-    cluster: Cluster, orchestrator_port: int, tmp_path: Path
-) -> None:
-    await cluster.create("digits", {"simulation": DIGITS, "workers": 1})
-    deployment = await cluster.wait_for(
-        "the Deployment", lambda: cluster.get("apps/v1/deployments", "digits-orchestrator")
-    )
-    sts = await cluster.wait_for("the StatefulSet", lambda: cluster.get("apps/v1/statefulsets", "digits-worker"))
-    token = base64.b64decode(cluster.get("v1/secrets", "digits-api-token")["data"]["token"]).decode()
-    spec_file = tmp_path / "simulation.yaml"
-    spec_file.write_text(cluster.get("v1/configmaps", "digits-spec")["data"]["simulation.yaml"])
+async def _run_to_succeeded(cluster: Cluster, name: str, port: int, tmp_path: Path) -> tuple[dict[str, Any], str]:
+    """Run the pods' command lines of the FelesSimulation `name` on 127.0.0.1 until its status says Succeeded.
 
-    # Run the pods' own command lines on 127.0.0.1, with the token the pods would get from the Secret.
-    url = f"http://127.0.0.1:{orchestrator_port}"
+    Returns the status and the API token (the pods would get it from the Secret).
+    """
+    deployment = await cluster.wait_for(
+        "the Deployment", lambda: cluster.get("apps/v1/deployments", f"{name}-orchestrator")
+    )
+    sts = await cluster.wait_for("the StatefulSet", lambda: cluster.get("apps/v1/statefulsets", f"{name}-worker"))
+    token = base64.b64decode(cluster.get("v1/secrets", f"{name}-api-token")["data"]["token"]).decode()
+    spec_file = tmp_path / "simulation.yaml"
+    spec_file.write_text(cluster.get("v1/configmaps", f"{name}-spec")["data"]["simulation.yaml"])
+
+    url = f"http://127.0.0.1:{port}"
     replacements = {
         "/etc/feles/simulation.yaml": str(spec_file),
         "0.0.0.0": "127.0.0.1",
-        "8080": str(orchestrator_port),
+        "8080": str(port),
         "/results": str(tmp_path / "results"),
-        "http://digits-orchestrator.sims.svc:8080": url,
-        "$(POD_NAME)": "digits-worker-0",
+        f"http://{name}-orchestrator.sims.svc:8080": url,
+        "$(POD_NAME)": f"{name}-worker-0",
     }
     orchestrator_args = _local(deployment["spec"]["template"]["spec"]["containers"][0]["args"], replacements)
     worker_args = _local(sts["spec"]["template"]["spec"]["containers"][0]["args"], replacements)
@@ -291,32 +292,41 @@ async def test_status_follows_a_real_orchestrator_to_succeeded(
     logs.mkdir()
     processes = []
     try:
-        for name, args in (("orchestrator", orchestrator_args), ("worker", worker_args)):
-            with (logs / f"{name}.log").open("wb") as log:
+        for component, args in (("orchestrator", orchestrator_args), ("worker", worker_args)):
+            with (logs / f"{component}.log").open("wb") as log:
                 command = [sys.executable, "-m", "feles", *args]
                 processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment))
         try:
             status = await cluster.wait_for(
                 "phase Succeeded",
                 lambda: (
-                    (cluster.get(CRS, "digits").get("status") or {}).get("phase") == "Succeeded"
-                    and cluster.get(CRS, "digits")["status"]
+                    (cluster.get(CRS, name).get("status") or {}).get("phase") == "Succeeded"
+                    and cluster.get(CRS, name)["status"]
                 ),
                 timeout=120,
             )
         except AssertionError:
             for log in logs.iterdir():
                 print(log.name, log.read_text(errors="replace")[-3000:])
-            print("status:", cluster.get(CRS, "digits").get("status"))
+            print("status:", cluster.get(CRS, name).get("status"))
             raise
     finally:
         for process in processes:
             process.kill()
             process.wait()
+    return status, token
+
+
+async def test_status_follows_a_real_orchestrator_to_succeeded(
+    cluster: Cluster, orchestrator_port: int, tmp_path: Path
+) -> None:
+    await cluster.create("digits", {"simulation": DIGITS, "workers": 1})
+    status, token = await _run_to_succeeded(cluster, "digits", orchestrator_port, tmp_path)
 
     assert status["round"] == 2 and status["rounds"] == 2 and status["roundProgress"] == "2/2"
     assert status["repetitionProgress"] == "1/1" and status["stopReason"] == "RoundsCompleted"
     assert 0 <= status["accuracy"] <= 1 and status["loss"] > 0 and status["simulatedTime"] > 0
+    assert (status["metric"], status["metricValue"]) == ("accuracy", status["accuracy"])
     assert status["startTime"] <= status["completionTime"]
     assert status["observedGeneration"] == 1 and "unreachableSince" not in status
     conditions = {item["type"]: item for item in status["conditions"]}
@@ -343,3 +353,34 @@ async def test_status_follows_a_real_orchestrator_to_succeeded(
     assert all(event["involvedObject"]["uid"] == cluster.get(CRS, "digits")["metadata"]["uid"] for event in events)
     # The token never leaks into what `kubectl get/describe` shows.
     assert token not in repr(cluster.get(CRS, "digits")) and token not in repr(events)
+
+
+#: A diabetes regression that finishes 2 rounds in seconds with one worker; its metric is the mean absolute error.
+DIABETES = {
+    "simulation": {"dataset": "diabetes", "metric": "mae", "num_rounds": 2, "seed": 3, "test_shard_size": 50},
+    "algorithms": {"fit": {"params": {"k": 0.5, "epochs": 2}}, "eval": {"params": {"k": 0.5}}},
+    "devices": {"num": 8, "p_available": 1.0, "p_fail": 0.0},
+    "data": {"num_examples_mean": 40, "num_examples_var": 5},
+}
+
+
+async def test_a_regression_run_shows_its_mae_in_status_and_events(
+    cluster: Cluster, orchestrator_port: int, tmp_path: Path
+) -> None:
+    await cluster.create("diabetes", {"simulation": DIABETES, "workers": 1})
+    status, _ = await _run_to_succeeded(cluster, "diabetes", orchestrator_port, tmp_path)
+
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    final_mae = results["repetitions"][0]["final_test_mae"]
+    assert status["metric"] == "mae" and status["metricValue"] == pytest.approx(final_mae, abs=1e-4)
+    assert status["metricValue"] > 1 and "accuracy" not in status  # an error in the targets' units, no accuracy
+    await cluster.wait_for(
+        "the SimulationSucceeded event",
+        lambda: [e for e in cluster.events("diabetes") if e["reason"] == "SimulationSucceeded"],
+    )
+    events = cluster.events("diabetes")
+    last_round = next(event["message"] for event in events if "round 2/2 finished" in event["message"])
+    assert f"test mae {status['metricValue']:.4f}, loss" in last_round
+    succeeded = next(event["message"] for event in events if event["reason"] == "SimulationSucceeded")
+    assert succeeded.startswith(f"RoundsCompleted: test mae {status['metricValue']:.4f}")
+    assert not [event for event in events if "accuracy" in event["message"]]

@@ -80,6 +80,7 @@ def test_running_copies_the_orchestrator_status() -> None:
     assert (dumped["round"], dumped["rounds"], dumped["roundProgress"]) == (3, 10, "3/10")
     assert (dumped["repetition"], dumped["repetitions"], dumped["repetitionProgress"]) == (1, 1, "1/1")
     assert (dumped["accuracy"], dumped["loss"], dumped["simulatedTime"]) == (0.7123, 0.8123, 123.5)
+    assert (dumped["metric"], dumped["metricValue"]) == ("accuracy", 0.7123)
     assert (dumped["workersReady"], dumped["workersRegistered"]) == (4, 4)
     assert dumped["startTime"] == rfc3339(T0 - 60) and "completionTime" not in dumped
     assert conditions(status) == {
@@ -132,6 +133,29 @@ def test_succeeded(reason: str) -> None:
     assert reasons(events) == ["RoundFinished"] * 4 + ["SimulationSucceeded"]
     # Terminal: frozen, whatever the orchestrator says or does not say later.
     assert next_status(status, observe(None, now=T0 + 999)) == (status, [])
+
+
+def test_a_regression_run_reports_its_error_by_name() -> None:
+    mae = document(metric="mae", metric_value=48.71234, accuracy=None, loss=3456.789)
+    status, events = next_status(pending(), observe(mae))
+    dumped = status.dump()
+    assert (dumped["metric"], dumped["metricValue"], dumped["loss"]) == ("mae", 48.7123, 3456.789)
+    assert "accuracy" not in dumped
+    assert events[2].message.endswith("round 3/10 finished: test mae 48.7123, loss 3456.7890, simulated time 123.5 s")
+    finished = document(
+        metric="mae", metric_value=41.5, accuracy=None, phase=SimulationPhase.SUCCEEDED, stop_reason="RoundsCompleted"
+    )
+    done, events = next_status(status, observe(finished, now=T0 + 60))
+    assert done.message.startswith("RoundsCompleted: test mae 41.5000, loss")
+    assert events[-1].reason == "SimulationSucceeded" and "test mae 41.5000" in events[-1].message
+    assert "accuracy" not in " ".join(event.message for event in events)
+
+
+def test_before_the_first_round_the_metric_is_named_and_not_available() -> None:
+    first = document(metric="mse", metric_value=None, accuracy=None, round=0, phase=SimulationPhase.FAILED)
+    status, _ = next_status(pending(), observe(first))
+    assert status.dump()["metric"] == "mse" and "metricValue" not in status.dump()
+    assert status.message.startswith("finished: test mse n/a, loss")
 
 
 def test_failed() -> None:

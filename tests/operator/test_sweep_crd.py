@@ -127,7 +127,11 @@ def test_long_names_are_rejected(definition: dict[str, Any]) -> None:
         ({"base": {}, "axes": [{"path": "data.non_iid_partitions"}]}, "grid", "spec.axes.0"),
         ({"base": {}, "extra": 1}, "grid", "spec.extra"),
         ({"base": {}, "axes": [{"path": "data.nope", "values": [1]}]}, "grid", "spec.axes[0].path"),
-        ({"base": {}, "axes": [{"path": "devices.num", "values": [1], "name": "n"}]}, "grid", "cell n-1: "),
+        (
+            {"base": {}, "axes": [{"path": "simulation.stop_conds.metric", "values": [2], "name": "t"}]},
+            "grid",
+            "cell t-2: ",
+        ),
         ({"base": {}}, "x" * 31, "metadata.name"),
     ],
 )

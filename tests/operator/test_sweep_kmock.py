@@ -16,6 +16,7 @@ from feles_operator.simulation.poller import StatusPoller
 from feles_operator.sweep import names as sweep_names
 from tests.operator.test_operator_kmock import (
     CRS,
+    DIABETES,
     DIGITS,
     NAMESPACE,
     SWEEPS,
@@ -141,7 +142,7 @@ async def test_cells_are_owned_capped_by_parallelism_and_counted_up_to_the_best(
     await cluster.wait_for("a third cell", lambda: len(cells(cluster, "grid")) == 3)
     await cluster.wait_for("1/4 done", lambda: status(cluster, "grid").get("progress") == "1/4")
     assert "grid-alpha-10-seed-1" in cells(cluster, "grid") and status(cluster, "grid")["running"] == 2
-    assert status(cluster, "grid")["bestSummary"] == "0.8000 alpha-0p5-seed-1"
+    assert status(cluster, "grid")["bestSummary"] == "accuracy 0.8000 alpha-0p5-seed-1"
     await set_phase(cluster, "grid-alpha-0p5-seed-2", "Running")
     await cluster.wait_for("one running", lambda: status(cluster, "grid")["counts"]["running"] == 1)
     assert len(cells(cluster, "grid")) == 3  # a Running cell still holds its place
@@ -158,6 +159,7 @@ async def test_cells_are_owned_capped_by_parallelism_and_counted_up_to_the_best(
         "cell": "alpha-10-seed-1",
         "simulation": "grid-alpha-10-seed-1",
         "metric": "accuracy",
+        "mode": "max",
         "value": 0.9,
     }
     assert final["message"] == "4 cells: 4 succeeded; best accuracy 0.9000 alpha-10-seed-1"
@@ -215,14 +217,60 @@ async def test_changed_axes_add_cells_and_keep_finished_ones(cluster: Cluster) -
 
 
 async def test_an_invalid_cell_fails_the_sweep_before_any_cell_runs(cluster: Cluster) -> None:
-    axes = [{"path": "devices.num", "values": [20, 2], "name": "n"}]
+    axes = [{"path": "simulation.stop_conds.metric", "values": [0.9, 2], "name": "t"}]  # an accuracy is at most 1
     await create_sweep(cluster, "bad", {"base": DIGITS, "axes": axes})
     failed = await cluster.wait_for(
         "Failed", lambda: status(cluster, "bad").get("phase") == "Failed" and status(cluster, "bad")
     )
-    assert "cell n-2: algorithms.fit.params.k" in failed["message"]
+    assert "cell t-2: simulation.stop_conds.metric: an accuracy is at most 1" in failed["message"]
     conditions = {item["type"]: item for item in failed["conditions"]}
     assert (conditions["Failed"]["status"], conditions["Failed"]["reason"]) == ("True", "InvalidSpec")
     assert cells(cluster, "bad") == {}
     warnings = await cluster.wait_for("a warning", lambda: [e for e in cluster.events("bad") if e["type"] == "Warning"])
     assert warnings[0]["reason"] == "InvalidSpec"
+
+
+async def set_regression_status(cluster: Cluster, simulation: str, mae: float, loss: float) -> None:
+    """A regression cell's final status as the poller writes it: its metric mae, no accuracy."""
+    await cluster.wait_for(f"{simulation} created", lambda: (cluster.get(CRS, simulation) or {}).get("status"))
+    document = {"phase": "Succeeded", "metric": "mae", "metricValue": mae, "loss": loss}
+    url = f"/apis/{names.API_VERSION}/namespaces/{NAMESPACE}/{names.PLURAL}/{simulation}"
+    await patch(cluster, url, {"status": document})
+
+
+async def test_a_regression_sweep_names_the_cell_of_the_lowest_mae_best(cluster: Cluster) -> None:
+    spec = {"base": DIABETES, "axes": [ALPHA], "parallelism": 2, "template": {"workers": 1}}
+    await create_sweep(cluster, "reg", spec)
+    await set_regression_status(cluster, "reg-alpha-0p5", 52.25, 4100.0)
+    await set_regression_status(cluster, "reg-alpha-10", 48.5, 4300.0)
+    final = await cluster.wait_for(
+        "Succeeded", lambda: status(cluster, "reg").get("phase") == "Succeeded" and status(cluster, "reg")
+    )
+    assert final["best"] == {
+        "cell": "alpha-10",
+        "simulation": "reg-alpha-10",
+        "metric": "mae",
+        "mode": "min",
+        "value": 48.5,
+    }
+    assert final["bestSummary"] == "mae 48.5000 alpha-10"
+    assert final["message"] == "2 cells: 2 succeeded; best mae 48.5000 alpha-10"
+    assert [(cell["metric"], cell["metricValue"]) for cell in final["simulations"]] == [("mae", 52.25), ("mae", 48.5)]
+
+    # Ranked by the loss instead (best may change): the other cell.
+    url = f"{SWEEP_URL}/reg"
+    await patch(cluster, url, {"spec": {"best": {"metric": "loss"}}, "metadata": {"generation": 2}})
+    by_loss = await cluster.wait_for(
+        "the best by loss",
+        lambda: status(cluster, "reg").get("best", {}).get("metric") == "loss" and status(cluster, "reg"),
+    )
+    assert (by_loss["best"]["cell"], by_loss["best"]["value"]) == ("alpha-0p5", 4100.0)
+
+
+async def test_an_accuracy_objective_on_regression_cells_fails_naming_the_field(cluster: Cluster) -> None:
+    await create_sweep(cluster, "wrong", {"base": DIABETES, "axes": [ALPHA], "best": {"metric": "accuracy"}})
+    failed = await cluster.wait_for(
+        "Failed", lambda: status(cluster, "wrong").get("phase") == "Failed" and status(cluster, "wrong")
+    )
+    assert "spec.best.metric: accuracy does not apply: cell alpha-0p5 (and 1 more) measures mae" in failed["message"]
+    assert cells(cluster, "wrong") == {}

@@ -18,12 +18,19 @@ NOW = 1_800_000_000.0
 
 
 def child(cell: str, phase: str | None = None, accuracy: float | None = None) -> Child:
+    """A cell of an accuracy run as the operator reports it (accuracy also as status.metricValue)."""
     loss = None if accuracy is None else round(1 - accuracy, 4)
-    return Child(cell, f"s-{cell}", phase, accuracy, loss)
+    return Child(cell, f"s-{cell}", phase, accuracy, loss, "accuracy", accuracy)
+
+
+def mae_child(cell: str, phase: str, mae: float, loss: float) -> Child:
+    """A cell of a regression run: no accuracy, its metric is mae."""
+    return Child(cell, f"s-{cell}", phase, None, loss, "mae", mae)
 
 
 def status(children: list[Child], old: FelesSweepStatus | None = None, best: Best | None = None, now: float = NOW):
-    return next_sweep_status(old or FelesSweepStatus(), "s", GRID, children, best or Best(), 3, now)
+    objective = (best or Best()).objective("accuracy")
+    return next_sweep_status(old or FelesSweepStatus(), "s", GRID, children, objective, 3, now)
 
 
 def conditions(new: FelesSweepStatus) -> dict[str, tuple[str, str]]:
@@ -69,7 +76,7 @@ def test_counts_best_and_conditions_while_running() -> None:
     }
     # Only finished cells compete: a-2's 0.95 is a running cell's latest round.
     assert new.best is not None and (new.best.cell, new.best.value) == ("a-1", 0.8)
-    assert new.best_summary == "0.8000 a-1"
+    assert new.best_summary == "accuracy 0.8000 a-1"
     assert new.message == "2/4 cells finished, 1 running, 1 waiting; best accuracy 0.8000 a-1"
     assert new.start_time == "2027-01-15T08:00:00Z" and new.completion_time is None
     assert new.observed_generation == 3
@@ -86,6 +93,34 @@ def test_best_by_loss_and_by_min() -> None:
     assert status(children, best=Best(metric="accuracy", mode="min")).best.cell == "a-1"  # type: ignore[union-attr]
     tie = [child("a-1", "Succeeded", 0.8), child("a-2", "Succeeded", 0.8)]
     assert status(tie).best.cell == "a-1"  # type: ignore[union-attr]
+
+
+def test_a_regression_sweep_ranks_its_cells_by_the_lowest_error() -> None:
+    children = [
+        mae_child("a-1", "Succeeded", 52.5, 4200.0),
+        mae_child("a-2", "Succeeded", 48.7, 4400.0),
+        mae_child("b-1", "Running", 30.0, 1500.0),  # not finished: does not compete
+        mae_child("b-2", "Succeeded", 61.0, 4000.0),
+    ]
+    by_mae = next_sweep_status(FelesSweepStatus(), "s", GRID, children, Best().objective("mae"), 3, NOW)
+    assert by_mae.best is not None
+    assert (by_mae.best.cell, by_mae.best.metric, by_mae.best.mode, by_mae.best.value) == ("a-2", "mae", "min", 48.7)
+    assert by_mae.best_summary == "mae 48.7000 a-2" and by_mae.message.endswith("; best mae 48.7000 a-2")
+    cells = {cell.name: cell for cell in by_mae.simulations or ()}
+    assert (cells["a-2"].metric, cells["a-2"].metric_value, cells["a-2"].accuracy) == ("mae", 48.7, None)
+    same = next_sweep_status(FelesSweepStatus(), "s", GRID, children, Best(metric="mae").objective("mae"), 3, NOW)
+    assert same.best == by_mae.best
+    by_loss = next_sweep_status(FelesSweepStatus(), "s", GRID, children, Best(metric="loss").objective("mae"), 3, NOW)
+    assert by_loss.best is not None and (by_loss.best.cell, by_loss.best.value) == ("b-2", 4000.0)
+    # An accuracy objective finds nothing to rank in mae cells: no best rather than a wrong one.
+    by_accuracy = next_sweep_status(FelesSweepStatus(), "s", GRID, children, Best().objective("accuracy"), 3, NOW)
+    assert by_accuracy.best is None
+
+
+def test_cells_of_an_older_operator_rank_by_their_accuracy() -> None:
+    older = [Child("a-1", "s-a-1", "Succeeded", 0.7, 0.3), Child("a-2", "s-a-2", "Succeeded", 0.9, 0.1)]
+    new = next_sweep_status(FelesSweepStatus(), "s", GRID, older, Best().objective("accuracy"), 3, NOW)
+    assert new.best is not None and (new.best.cell, new.best.value) == ("a-2", 0.9)
 
 
 def test_all_succeeded() -> None:
@@ -123,7 +158,13 @@ def test_orphans_are_listed_and_kept_out_of_the_counts() -> None:
 def test_more_cells_after_the_end_reopen_the_sweep() -> None:
     done = status([child(cell, "Succeeded", 0.5) for cell in GRID])
     more = next_sweep_status(
-        done, "s", [*GRID, "c-1"], [child(cell, "Succeeded", 0.5) for cell in GRID], Best(), 4, NOW
+        done,
+        "s",
+        [*GRID, "c-1"],
+        [child(cell, "Succeeded", 0.5) for cell in GRID],
+        Best().objective("accuracy"),
+        4,
+        NOW,
     )
     assert (more.phase, more.progress, more.completion_time) == ("Running", "4/5", None)
     assert more.start_time == done.start_time

@@ -24,6 +24,7 @@ from feles.sweep import (
     read_sweep_folder,
     set_path,
     shorten,
+    sweep_objective,
     sweep_runs,
     value_text,
 )
@@ -240,10 +241,70 @@ def test_the_schema_names_the_field(document: dict[str, Any], where: str) -> Non
     assert [found for found, _ in raised.value.errors] == [where]
 
 
-def test_best_defaults_follow_the_metric() -> None:
-    assert sweep().best.higher_is_better
-    assert not sweep(best={"metric": "loss"}).best.higher_is_better
-    assert not sweep(best={"metric": "accuracy", "mode": "min"}).best.higher_is_better
+REGRESSION = {"simulation": {"dataset": "diabetes", "metric": "mae", "num_rounds": 3}, "devices": {"num": 20}}
+
+
+def regression_sweep(**fields: Any) -> Any:
+    return parse_sweep({"base": REGRESSION, **fields})
+
+
+@pytest.mark.parametrize(
+    ("base", "best", "metric", "mode"),
+    [
+        (BASE, {}, "accuracy", "max"),
+        (BASE, {"metric": "accuracy"}, "accuracy", "max"),
+        (BASE, {"metric": "loss"}, "loss", "min"),
+        (BASE, {"metric": "accuracy", "mode": "min"}, "accuracy", "min"),
+        (REGRESSION, {}, "mae", "min"),
+        (REGRESSION, {"metric": "metric"}, "mae", "min"),
+        (REGRESSION, {"metric": "mae"}, "mae", "min"),
+        (REGRESSION, {"metric": "loss"}, "loss", "min"),
+        (REGRESSION, {"metric": "mae", "mode": "max"}, "mae", "max"),
+    ],
+)
+def test_the_objective_follows_the_metric_and_its_direction(
+    base: dict[str, Any], best: dict[str, Any], metric: str, mode: str
+) -> None:
+    spec = parse_sweep({"base": base, "best": best})
+    objective = sweep_objective(spec, expand(spec))
+    assert (objective.metric, objective.mode) == (metric, mode)
+    assert objective.higher_is_better is (mode == "max")
+
+
+def test_a_regression_sweep_ranks_by_its_error_by_default_and_writes_it_in_sweep_json(tmp_path: Path) -> None:
+    spec = regression_sweep(seeds=[1, 2])
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest(spec, expand(spec))))
+    objective = read_sweep_folder(tmp_path).objective
+    assert objective is not None and (objective.metric, objective.higher_is_better) == ("mae", False)
+
+
+@pytest.mark.parametrize(
+    ("base", "best", "message"),
+    [
+        (BASE, {"metric": "mae"}, "mae does not apply: cell base measures accuracy (simulation.metric)"),
+        (REGRESSION, {"metric": "accuracy"}, "accuracy does not apply: cell base measures mae (simulation.metric)"),
+        (REGRESSION, {"metric": "mse"}, "mse does not apply: cell base measures mae"),
+    ],
+)
+def test_best_metric_must_be_the_cells_metric(base: dict[str, Any], best: dict[str, Any], message: str) -> None:
+    with pytest.raises(SweepError) as raised:
+        expand(parse_sweep({"base": base, "best": best}), source="s.yaml")
+    ((where, text),) = raised.value.errors
+    assert where == "best.metric" and text.startswith(message)
+    assert "or loss" in text and "best.metric" in str(raised.value)
+
+
+def test_cells_of_different_metrics_need_a_common_objective() -> None:
+    metric_axis = {"path": "simulation.metric", "values": ["mae", "mse"]}
+    with pytest.raises(SweepError) as raised:
+        expand(regression_sweep(axes=[metric_axis]))
+    ((where, text),) = raised.value.errors
+    assert where == "best.metric" and text.startswith("the cells measure different metrics (mae, mse")
+    mixed = regression_sweep(axes=[metric_axis], best={"metric": "mse"})
+    with pytest.raises(SweepError, match=r"mse does not apply: cell metric-mae measures mae"):
+        expand(mixed)
+    by_loss = regression_sweep(axes=[metric_axis], best={"metric": "loss"})
+    assert sweep_objective(by_loss, expand(by_loss)).metric == "loss"
 
 
 def test_load_sweep_reads_the_base_from_a_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from feles.config import spec_to_yaml
-from feles.sweep import SweepError, expand, parse_sweep
+from feles.sweep import Best, SweepError, expand, parse_sweep
 from feles.sweep_local import (
     Action,
     CellProgress,
@@ -135,3 +135,29 @@ def test_the_live_table_heads_the_value_with_the_cells_metric() -> None:
     assert list(table.columns[3].cells) == ["48.5000", "51.2500"]
     cells["c"] = CellProgress("c", Action.START, metric="accuracy")
     assert progress_table(cells).columns[3].header == "metric"
+
+
+def test_the_live_table_names_the_best_finished_cell_by_the_sweeps_objective() -> None:
+    cells = {
+        "a": CellProgress("a", Action.START, "Succeeded", 3, 3, value=48.5, metric="mae", loss=3900.0),
+        "b": CellProgress("b", Action.START, "Succeeded", 3, 3, value=51.25, metric="mae", loss=3500.0),
+        "c": CellProgress("c", Action.START, "Running", 1, 3, value=20.0, metric="mae", loss=900.0),  # not final
+    }
+    by_error = Best().objective("mae")
+    assert progress_table(cells, by_error).caption == "3 cells: 2 succeeded, 1 running; best mae 48.5000: a"
+    assert progress_table(cells, Best(metric="loss").objective("mae")).caption.endswith("best loss 3500.0000: b")
+    assert progress_table(cells, Best(mode="max").objective("mae")).caption.endswith("best mae 51.2500: b")
+    assert progress_table(cells).caption == "3 cells: 2 succeeded, 1 running"
+
+
+def test_a_regression_sweep_run_ranks_by_its_error(tmp_path: Path) -> None:
+    regression = parse_sweep(
+        {
+            "base": {"simulation": {"dataset": "diabetes", "metric": "mae", "num_rounds": 2}, "devices": {"num": 8}},
+            "seeds": [1, 2],
+        }
+    )
+    runner = SweepRun(regression, expand(regression), SweepRunOptions(folder=tmp_path))
+    assert (runner.objective.metric, runner.objective.higher_is_better) == ("mae", False)
+    runner.prepare()
+    assert json.loads((tmp_path / "sweep.json").read_text())["best"] == {"metric": "mae", "mode": "min"}

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from feles.sweep import MANIFEST, expand, manifest, parse_sweep
-from feles.sweep_report import comparison, comparison_csv, comparison_markdown, write_comparison
+from feles.sweep import MANIFEST, Best, expand, manifest, parse_sweep
+from feles.sweep_report import best_line, comparison, comparison_csv, comparison_markdown, write_comparison
 
 SWEEP = parse_sweep(
     {
@@ -93,22 +93,39 @@ def test_markdown_and_csv(folder: Path) -> None:
     assert [path.name for path in written] == ["summary.csv", "summary.md"] and all(p.is_file() for p in written)
 
 
-def test_a_regression_sweep_names_its_error_and_prefers_the_lowest(tmp_path: Path) -> None:
-    cells = expand(SWEEP)
-    (tmp_path / MANIFEST).write_text(json.dumps(manifest(SWEEP, cells)))
-    errors = {
-        "sel-random-alpha-0p5-seed-1": [90.0, 60.0],
-        "sel-random-alpha-0p5-seed-2": [80.0, 70.0],
-        "sel-best-round-time-alpha-0p5-seed-1": [95.0, 80.0],
-        "sel-best-round-time-alpha-0p5-seed-2": [85.0, 84.0],
+REGRESSION = parse_sweep(
+    {
+        "base": {"simulation": {"dataset": "diabetes", "metric": "mae", "num_rounds": 2}, "devices": {"num": 20}},
+        "axes": SWEEP.model_dump(mode="json")["axes"],
+        "seeds": [1, 2],
     }
-    for name, values in errors.items():
+)
+#: Each regression cell's test mae per round: random ends at 60 and 70 (mean 65, loss 3600 and 5000), best_round_time
+#: at 80 and 84 (mean 82) but with the lower loss (2000 and 2200).
+ERRORS = {
+    "sel-random-alpha-0p5-seed-1": ([90.0, 60.0], 3600.0),
+    "sel-random-alpha-0p5-seed-2": ([80.0, 70.0], 5000.0),
+    "sel-best-round-time-alpha-0p5-seed-1": ([95.0, 80.0], 2000.0),
+    "sel-best-round-time-alpha-0p5-seed-2": ([85.0, 84.0], 2200.0),
+}
+
+
+def regression_folder(folder: Path, best: dict[str, Any] | None = None) -> Path:
+    folder.mkdir(exist_ok=True)
+    sweep = REGRESSION if best is None else REGRESSION.model_copy(update={"best": Best(**best)})
+    (folder / MANIFEST).write_text(json.dumps(manifest(sweep, expand(sweep))))
+    for name, (values, loss) in ERRORS.items():
         document = results([0.0] * len(values))
         for row, value in zip(document["rounds"], values, strict=True):
             row["test_mae"] = row.pop("test_accuracy") + value
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "results.json").write_text(json.dumps({**document, "metric": "mae"}))
-    table = comparison(tmp_path)
+            row["test_loss"] = loss
+        (folder / name).mkdir()
+        (folder / name / "results.json").write_text(json.dumps({**document, "metric": "mae"}))
+    return folder
+
+
+def test_a_regression_sweep_names_its_error_and_prefers_the_lowest(tmp_path: Path) -> None:
+    table = comparison(regression_folder(tmp_path))
     random, other = table.rows
     assert table.metric == "mae" and table.best_row is random  # mean final mae 65 < 82
     assert other.final_metric.mean == pytest.approx(82.0)
@@ -117,3 +134,23 @@ def test_a_regression_sweep_names_its_error_and_prefers_the_lowest(tmp_path: Pat
     assert "final test mae" in header and "acc" not in header
     columns = next(csv.reader(io.StringIO(comparison_csv(table))))
     assert "final_mae_mean" in columns and not any("accuracy" in column for column in columns)
+    assert best_line(table) == "best (final test mae, min): sel=random, alpha=0.5: 65.0000 ± 7.0711"
+    write_comparison(table, tmp_path)
+    assert (tmp_path / "summary.md").read_text().rstrip().endswith(best_line(table))
+
+
+def test_the_summary_ranks_by_the_sweeps_best(tmp_path: Path) -> None:
+    by_loss = comparison(regression_folder(tmp_path / "loss", {"metric": "loss"}))
+    assert by_loss.best_row is by_loss.rows[1]  # mean final loss 2100 < 4300
+    assert best_line(by_loss).startswith("best (final test loss, min): sel=best_round_time, alpha=0.5: 2100.0000")
+    by_max = comparison(regression_folder(tmp_path / "max", {"metric": "mae", "mode": "max"}))
+    assert by_max.best_row is by_max.rows[1]
+
+
+def test_a_sweep_folder_without_best_ranks_by_the_cells_metric(folder: Path) -> None:
+    document = json.loads((folder / MANIFEST).read_text())
+    del document["best"]
+    (folder / MANIFEST).write_text(json.dumps(document))
+    table = comparison(folder)
+    assert table.objective is None and table.best_row is table.rows[1]
+    assert best_line(table) == "best (final test acc, max): sel=best_round_time, alpha=0.5: 0.9000"

@@ -55,7 +55,9 @@ def printer_columns() -> list[dict[str, Any]]:
     return [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Round", "type": "string", "jsonPath": ".status.roundProgress", "description": "round/rounds"},
-        {"name": "Accuracy", "type": "number", "jsonPath": ".status.accuracy", "description": "test accuracy"},
+        # Named beside its value: a namespace may list accuracy runs and regression (mae, mse) runs together.
+        {"name": "Metric", "type": "string", "jsonPath": ".status.metric", "description": "accuracy, mae or mse"},
+        {"name": "Value", "type": "number", "jsonPath": ".status.metricValue", "description": "the test metric"},
         {"name": "Loss", "type": "number", "jsonPath": ".status.loss", "description": "test loss"},
         {"name": "Workers", "type": "integer", "jsonPath": ".status.workersReady", "description": "ready workers"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from feles.sweep import sweep_objective
 from feles_operator import events
 from feles_operator.events import Event
 from feles_operator.kube import ApiError, KubeApi, path
@@ -105,7 +106,8 @@ async def _reconcile(api: KubeApi, sweep: dict[str, Any]) -> Outcome:
             outcome.created.append(child["metadata"]["name"])
             found.append(Child(cell, child["metadata"]["name"]))
         grid = [cell.name for cell in cells]
-        outcome.status = next_sweep_status(old, meta["name"], grid, found, spec.best, meta.get("generation"), now)
+        objective = sweep_objective(spec, cells)
+        outcome.status = next_sweep_status(old, meta["name"], grid, found, objective, meta.get("generation"), now)
         news += _events(old, outcome)
     if outcome.status.dump() != old.dump():
         body = {"status": status_patch(outcome.status.dump(), old.dump())}

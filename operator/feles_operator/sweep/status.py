@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from feles.sweep import Best
+from feles.sweep import Objective
 from feles_operator.conditions import Condition, StatusModel, condition, merge_conditions
 from feles_operator.simulation.status.schema import FAILED, PENDING, RUNNING, SUCCEEDED, TERMINAL, Phase
 from feles_operator.sweep import names
@@ -32,12 +32,22 @@ class Child:
     phase: str | None = None
     accuracy: float | None = None
     loss: float | None = None
+    metric: str | None = None
+    metric_value: float | None = None
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> Child:
         meta, status = obj.get("metadata") or {}, obj.get("status") or {}
         cell = (meta.get("labels") or {}).get(names.CELL_LABEL, meta.get("name", ""))
-        return cls(cell, meta.get("name", ""), status.get("phase"), status.get("accuracy"), status.get("loss"))
+        return cls(
+            cell,
+            meta.get("name", ""),
+            status.get("phase"),
+            status.get("accuracy"),
+            status.get("loss"),
+            status.get("metric"),
+            status.get("metricValue"),
+        )
 
     @property
     def finished(self) -> bool:
@@ -60,8 +70,18 @@ class CellStatus(StatusModel):
     name: str = Field(description="The cell's name, from its axis values.")
     simulation: str = Field(description="Its FelesSimulation.")
     phase: str = Field(description="Waiting (not created yet), Pending, Running, Succeeded or Failed.")
-    accuracy: float | None = Field(default=None, description="Test accuracy after its last round.")
+    metric: str | None = Field(default=None, description="What metricValue measures: accuracy, mae or mse.")
+    metric_value: float | None = Field(default=None, description="Its test metric after its last round.")
+    accuracy: float | None = Field(default=None, description="Test accuracy after its last round (accuracy runs).")
     loss: float | None = Field(default=None, description="Test loss after its last round.")
+
+    def figure(self, metric: str) -> float | None:
+        """Its final test `metric` (accuracy, mae, mse) or loss; None when it does not measure that one."""
+        if metric == "loss":
+            return self.loss
+        if self.metric is None and metric == "accuracy":
+            return self.accuracy  # a FelesSimulation of an operator older than status.metric
+        return self.metric_value if self.metric == metric else None
 
 
 class BestCell(StatusModel):
@@ -69,7 +89,8 @@ class BestCell(StatusModel):
 
     cell: str
     simulation: str
-    metric: str
+    metric: str = Field(description="What ranks the cells: accuracy, mae, mse or loss.")
+    mode: str | None = Field(default=None, description="max (higher is better) or min.")
     value: float
 
 
@@ -118,11 +139,12 @@ def next_sweep_status(
     sweep: str,
     grid: Sequence[str],
     children: Sequence[Child],
-    best: Best,
+    objective: Objective,
     generation: int | None,
     now: float,
 ) -> FelesSweepStatus:
-    """The status of the sweep `sweep` whose grid is `grid` (cell names, in order) given its children."""
+    """The status of the sweep `sweep` whose grid is `grid` (cell names, in order) given its children; the best
+    cell by `objective` (the spec's `best` resolved against the cells' metric, `feles.sweep.sweep_objective`)."""
     by_cell = {child.cell: child for child in children}
     cells = [_cell_status(sweep, cell, by_cell.get(cell)) for cell in grid]
     counts = Counts(
@@ -135,7 +157,7 @@ def next_sweep_status(
     done = counts.succeeded + counts.failed
     finished = bool(grid) and done == len(grid)
     phase = _phase(finished, counts, bool(children))
-    top = best_cell(cells, best)
+    top = best_cell(cells, objective)
     new = FelesSweepStatus(
         phase=phase,
         cells=len(grid),
@@ -144,7 +166,7 @@ def next_sweep_status(
         progress=f"{done}/{len(grid)}",
         counts=counts,
         best=top,
-        best_summary=f"{top.value:.4f} {top.cell}" if top else None,
+        best_summary=f"{top.metric} {top.value:.4f} {top.cell}" if top else None,
         simulations=cells,
         orphaned=sorted(child.cell for child in children if child.cell not in set(grid)) or None,
         start_time=old.start_time or (rfc3339(now) if children else None),
@@ -171,15 +193,18 @@ def invalid_sweep_status(
     return new
 
 
-def best_cell(cells: Sequence[CellStatus], best: Best) -> BestCell | None:
-    """The succeeded cell with the best metric (the first in grid order among equals), or None."""
-    scored = [(getattr(cell, best.metric), index, cell) for index, cell in enumerate(cells) if cell.phase == SUCCEEDED]
+def best_cell(cells: Sequence[CellStatus], objective: Objective) -> BestCell | None:
+    """The succeeded cell with the best final figure by `objective` (the first in grid order among equals)."""
+    scored = [
+        (cell.figure(objective.metric), index, cell) for index, cell in enumerate(cells) if cell.phase == SUCCEEDED
+    ]
     scored = [item for item in scored if item[0] is not None]
     if not scored:
         return None
-    sign = -1.0 if best.higher_is_better else 1.0
-    value, _, cell = min(scored, key=lambda item: (sign * item[0], item[1]))
-    return BestCell(cell=cell.name, simulation=cell.simulation, metric=best.metric, value=value)
+    value, _, cell = min(scored, key=lambda item: (objective.rank(item[0]), item[1]))
+    return BestCell(
+        cell=cell.name, simulation=cell.simulation, metric=objective.metric, mode=objective.mode, value=value
+    )
 
 
 def _phase(finished: bool, counts: Counts, started: bool) -> str:
@@ -192,12 +217,18 @@ def _cell_status(sweep: str, cell: str, child: Child | None) -> CellStatus:
     if child is None:
         return CellStatus(name=cell, simulation=names.simulation_name(sweep, cell), phase=WAITING)
     return CellStatus(
-        name=cell, simulation=child.name, phase=child.phase or PENDING, accuracy=child.accuracy, loss=child.loss
+        name=cell,
+        simulation=child.name,
+        phase=child.phase or PENDING,
+        metric=child.metric,
+        metric_value=child.metric_value,
+        accuracy=child.accuracy,
+        loss=child.loss,
     )
 
 
 def _message(status: FelesSweepStatus, counts: Counts) -> str:
-    best = f"; best {status.best.metric} {status.best_summary}" if status.best else ""
+    best = f"; best {status.best_summary}" if status.best else ""
     if status.phase in TERMINAL:
         failed = f", {counts.failed} failed" if counts.failed else ""
         return f"{status.cells} cells: {counts.succeeded} succeeded{failed}{best}"

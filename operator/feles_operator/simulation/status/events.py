@@ -6,7 +6,14 @@ from feles_operator.conditions import get_condition
 from feles_operator.events import Event
 from feles_operator.simulation import names
 from feles_operator.simulation.status.conditions import READY
-from feles_operator.simulation.status.schema import FAILED, RUNNING, SUCCEEDED, FelesSimulationStatus, summary
+from feles_operator.simulation.status.schema import (
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    FelesSimulationStatus,
+    metric_text,
+    summary,
+)
 
 #: Events per poll at most for rounds that finished since the last one (a fast simulation or a long outage).
 MAX_ROUND_EVENTS = 20
@@ -32,9 +39,9 @@ def _round_events(old: FelesSimulationStatus, new: FelesSimulationStatus) -> lis
         events.append(Event("Normal", "RoundFinished", message))
     for number in finished[len(skipped) :]:
         message = f"repetition {new.repetition_progress} round {number}/{new.rounds} finished"
-        if number == new.round and new.accuracy is not None:
+        if number == new.round and (new.metric_value is not None or new.accuracy is not None):
             loss = f"{new.loss:.4f}" if new.loss is not None else "n/a"
-            message += f": test accuracy {new.accuracy:.4f}, loss {loss}, simulated time {new.simulated_time} s"
+            message += f": {metric_text(new)}, loss {loss}, simulated time {new.simulated_time} s"
         events.append(Event("Normal", "RoundFinished", message))
     return events
 

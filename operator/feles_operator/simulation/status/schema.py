@@ -41,7 +41,11 @@ class FelesSimulationStatus(StatusModel):
     rounds: int | None = Field(default=None, description="Rounds per repetition (simulation.num_rounds).")
     round_progress: str | None = Field(default=None, description="round/rounds, e.g. 7/50.")
     repetition_progress: str | None = Field(default=None, description="repetition/repetitions, e.g. 1/3.")
-    accuracy: float | None = Field(default=None, description="Test accuracy after the last round.")
+    metric: str | None = Field(default=None, description="What metricValue measures: accuracy, mae or mse.")
+    metric_value: float | None = Field(default=None, description="The test metric after the last round.")
+    accuracy: float | None = Field(
+        default=None, description="Test accuracy after the last round (metricValue of an accuracy run, else unset)."
+    )
     loss: float | None = Field(default=None, description="Test loss after the last round.")
     simulated_time: float | None = Field(default=None, description="Simulated seconds of this repetition.")
     workers_ready: int | None = Field(default=None, description="Ready worker pods (the scale subresource's).")
@@ -74,11 +78,17 @@ class FelesSimulationStatus(StatusModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def metric_text(status: FelesSimulationStatus) -> str:
+    """The last test metric by its name, e.g. `test accuracy 0.9123` or `test mae 48.7012` (n/a before any)."""
+    name = status.metric or "accuracy"
+    value = status.metric_value if status.metric_value is not None else status.accuracy if name == "accuracy" else None
+    return f"test {name} {value:.4f}" if value is not None else f"test {name} n/a"
+
+
 def summary(status: FelesSimulationStatus) -> str:
     """One line on a finished simulation: why it stopped and its last test metrics."""
-    accuracy = f"{status.accuracy:.4f}" if status.accuracy is not None else "n/a"
     loss = f"{status.loss:.4f}" if status.loss is not None else "n/a"
     return (
-        f"{status.stop_reason or 'finished'}: test accuracy {accuracy}, loss {loss} after round "
+        f"{status.stop_reason or 'finished'}: {metric_text(status)}, loss {loss} after round "
         f"{status.round_progress} of repetition {status.repetition_progress}"
     )

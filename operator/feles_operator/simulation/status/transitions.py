@@ -95,6 +95,9 @@ def _copy_progress(new: FelesSimulationStatus, old: FelesSimulationStatus, doc: 
     new.round, new.rounds = doc.round, doc.rounds
     new.round_progress = f"{doc.round}/{doc.rounds}"
     new.repetition_progress = f"{repetition}/{doc.repetitions}"
+    new.metric = doc.metric
+    # An orchestrator older than the metric field reports only its accuracy.
+    new.metric_value = _rounded(doc.metric_value if doc.metric_value is not None else doc.accuracy, 4)
     new.accuracy = _rounded(doc.accuracy, 4)
     new.loss = _rounded(doc.loss, 4)
     new.simulated_time = _rounded(doc.simulated_time, 1)
