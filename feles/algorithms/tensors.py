@@ -41,16 +41,19 @@ def map_float_tensors(
     return result
 
 
-#: Most float64 elements ordered_sum stacks at once (64 MiB): big models go a few updates at a time.
-ORDERED_SUM_ELEMENTS = 8 * 1024 * 1024
+#: Most float64 elements ordered_sum stacks at once: 128 KiB stay in the CPU's cache (measured at 8,000 updates of
+#: 650 parameters: 64 MiB chunks took 245 ms, 8 MiB 100 ms, 128 KiB 16 ms, the loop 80 ms).
+ORDERED_SUM_ELEMENTS = 16 * 1024
+#: Fewer updates than this in a chunk (big tensors): the plain loop, whose per-call overhead no longer shows.
+ORDERED_SUM_MIN_ROWS = 4
 
 
 def ordered_sum(tensors: Sequence[torch.Tensor], scales: Sequence[float]) -> torch.Tensor:
     """sum_i scales[i] * tensors[i] in float64, added one at a time in order, from zero.
 
     Bit for bit the loop `total = zeros; for t, s in ...: total += t.to(float64) * s`, in a few torch calls
-    instead of three per tensor (10,000 small updates: ~10 ms instead of ~150 ms). Each product is the same
-    float64 product, and a cumulative sum along the first axis on the CPU adds the rows one after another
+    instead of three per tensor (8,000 updates of 650 parameters: 16 ms instead of 80 ms). Each product is the
+    same float64 product, and a cumulative sum along the first axis on the CPU adds the rows one after another
     into a single accumulator, so the additions happen in the same order (unlike torch.sum, which adds in
     pairs); a chunk's running total becomes the first row of the next chunk. tests/unit/test_fedavg.py
     checks it against the loop.
@@ -58,11 +61,12 @@ def ordered_sum(tensors: Sequence[torch.Tensor], scales: Sequence[float]) -> tor
     first = tensors[0]
     total = torch.zeros(first.shape, dtype=torch.float64, device=first.device)
     weights = torch.tensor(list(scales), dtype=torch.float64, device=first.device).view(-1, *([1] * first.dim()))
-    if first.device.type != "cpu":  # the sequential cumulative sum is the CPU kernel's
+    rows = ORDERED_SUM_ELEMENTS // max(first.numel(), 1)
+    # The sequential cumulative sum is the CPU kernel's; big tensors gain nothing from stacking.
+    if first.device.type != "cpu" or rows < ORDERED_SUM_MIN_ROWS:
         for tensor, scale in zip(tensors, scales, strict=True):
             total += tensor.to(torch.float64) * scale
         return total
-    rows = max(1, ORDERED_SUM_ELEMENTS // max(first.numel(), 1))
     for start in range(0, len(tensors), rows):
         chunk = torch.stack(list(tensors[start : start + rows])).to(torch.float64)
         chunk *= weights[start : start + rows]
