@@ -14,9 +14,9 @@ from feles.seeding import numpy_rng
 from feles.strategies import LocalDataOptimizer
 from feles.worker.accelerator import to_cpu, to_device
 from feles.worker.local_model import LocalModel, make_optimizer
+from feles.worker.state import WorkerState
 
 __all__ = ["device_examples", "make_optimizer", "run_job", "test_examples"]  # make_optimizer: its old home
-from feles.worker.state import WorkerState
 
 
 def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
