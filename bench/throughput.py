@@ -1,18 +1,22 @@
 """Tiny jobs through 2 workers over loopback: jobs per second and the orchestrator's CPU per round, with and
-without batched leases and results, side by side in one run.
+without batched leases and results, and with stacked training, side by side in one run.
 
 A real `feles orchestrator --insecure` process serves a population of 100,000 devices of ~10 examples each
 (digits, logreg: 650 parameters), 10,000 fit jobs a round (k = 0.1) and 1,000 eval jobs (every device
 available, none failing), to two worker processes (`feles.worker.client.Worker`) that ask for up to
 64 jobs per request (batched; the orchestrator decides how many come, feles/orchestrator/batching.py) or
-use the single-job routes (unbatched, `max_jobs=1`). The two modes alternate, `--repeat` times each.
+use the single-job routes (unbatched, `max_jobs=1`); in the stacked mode they lease batches and train their
+alike fit jobs together (`stack_jobs`, `--stack-jobs`; opt-in: results within float tolerance, not bit for bit).
+The modes (`--modes`) alternate, `--repeat` times each.
 
 Per mode it prints jobs/s over the steady rounds (2..n: the first pays the workers' start-up), the rounds'
 wall times, the orchestrator process's CPU seconds per round (user + system, from /proc/<pid>/stat: the
 scheduling, the HTTP handling, the aggregation and the writes of a round together), and whether the
-results files are identical (they must be: a job's result never depends on its batch).
+results files are identical across the unbatched and batched runs (they must be: a job's result never depends
+on its batch); for stacked runs, the largest relative difference of any round's figures from the batched run.
 
 Usage: python bench/throughput.py [--devices 100000] [--k 0.1] [--rounds 4] [--repeat 2]
+                                  [--modes unbatched batched stacked] [--stack-jobs 64]
 """
 
 from __future__ import annotations
@@ -34,10 +38,14 @@ import yaml
 from report import header, verdict
 
 TARGET_JOBS_PER_SECOND = 5000.0
-MODES = {"unbatched": 1, "batched": 64}
+#: Jobs a worker asks for per request in each mode, and whether it stacks alike fit jobs.
+MODES = {"unbatched": (1, False), "batched": (64, False), "stacked": (64, True)}
+#: Modes whose results must be identical, bit for bit.
+EXACT_MODES = ("unbatched", "batched")
 WORKER_CODE = (
     "import sys; from feles.worker.client import Worker, WorkerOptions; "
-    "sys.exit(Worker(WorkerOptions(orchestrator=sys.argv[1], name=sys.argv[2], max_jobs=int(sys.argv[3]))).run())"
+    "sys.exit(Worker(WorkerOptions(orchestrator=sys.argv[1], name=sys.argv[2], max_jobs=int(sys.argv[3]), "
+    "stack_jobs=int(sys.argv[4]))).run())"
 )
 
 
@@ -64,7 +72,7 @@ def _jobs(row: dict[str, Any]) -> int:
     return row["fit_selected"] - row["fit_failed"] + row["eval_selected"] - row["eval_failed"] + 1
 
 
-def run_once(spec_path: Path, output: Path, max_jobs: int, workers: int) -> dict[str, Any]:
+def run_once(spec_path: Path, output: Path, max_jobs: int, stack_jobs: int, workers: int) -> dict[str, Any]:
     """One simulation; per finished round: wall seconds, jobs, orchestrator CPU seconds."""
     port_file = output.parent / f"{output.name}.port"
     command = [sys.executable, "-m", "feles", "orchestrator", "--insecure", "--config", str(spec_path)]
@@ -81,7 +89,8 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, workers: int) -> dict
             time.sleep(0.05)
         url = f"http://127.0.0.1:{int(port_file.read_text())}"
         for index in range(workers):
-            started.append(subprocess.Popen([sys.executable, "-c", WORKER_CODE, url, f"w{index}", str(max_jobs)]))
+            worker = [sys.executable, "-c", WORKER_CODE, url, f"w{index}", str(max_jobs), str(stack_jobs)]
+            started.append(subprocess.Popen(worker))
         results = output / "results.json"
         document: dict[str, Any] = {"status": "running", "rounds": []}
         while document["status"] == "running":
@@ -114,6 +123,19 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, workers: int) -> dict
     }
 
 
+def largest_relative_difference(rows: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float:
+    """Largest |a - b| / max(|b|, 1e-12) over the numeric figures of every round (wall times left out)."""
+    largest = 0.0
+    for row, expected in zip(rows, reference, strict=True):
+        for key, value in expected.items():
+            other = row[key]
+            if isinstance(value, float) and isinstance(other, float):
+                largest = max(largest, abs(other - value) / max(abs(value), 1e-12))
+            elif other != value:
+                return float("inf")
+    return largest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=100_000)
@@ -122,17 +144,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="Rounds per run; the first is warm-up.")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument("--stack-jobs", type=int, default=64, help="Most fit jobs a stacked worker trains together.")
     args = parser.parse_args()
-    header("throughput: tiny jobs through workers over loopback, batched vs unbatched")
-    print(f"workers: {args.workers} x {shlex.join([sys.executable, '-c', WORKER_CODE, 'URL', 'NAME', 'MAX_JOBS'])}")
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    header("throughput: tiny jobs through workers over loopback, unbatched vs batched vs batched + stacked")
+    print(f"workers: {args.workers} x "
+          f"{shlex.join([sys.executable, '-c', WORKER_CODE, 'URL', 'NAME', 'MAX_JOBS', 'STACK_JOBS'])}")  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in args.modes}
     with tempfile.TemporaryDirectory(prefix="feles-throughput-") as folder:
         spec_path = Path(folder) / "spec.yaml"
         spec_path.write_text(yaml.safe_dump(spec_for(args.devices, args.k, args.eval_k, args.rounds)))
         for index in range(args.repeat):
-            for mode, max_jobs in MODES.items():  # interleaved: the machine's load hits both alike
-                runs[mode].append(run_once(spec_path, Path(folder) / f"{mode}-{index}", max_jobs, args.workers))
-    print(f"{args.devices:,} devices, {runs['batched'][0]['jobs'][0]:,} jobs a round, {args.rounds} rounds, "
+            for mode in args.modes:  # interleaved: the machine's load hits every mode alike
+                max_jobs, stacked = MODES[mode]
+                stack_jobs = args.stack_jobs if stacked else 1
+                output = Path(folder) / f"{mode}-{index}"
+                runs[mode].append(run_once(spec_path, output, max_jobs, stack_jobs, args.workers))
+    first = next(iter(runs.values()))[0]
+    print(f"{args.devices:,} devices, {first['jobs'][0]:,} jobs a round, {args.rounds} rounds, "
           f"{args.workers} workers; median over runs of the steady rounds (2..n)")  # fmt: skip
     print("  mode        jobs/s    s/round   orchestrator CPU s/round   round wall times (s)")
     rates: dict[str, float] = {}
@@ -143,11 +172,19 @@ def main() -> None:
         walls = " | ".join(", ".join(f"{w:.2f}" for w in r["walls"]) for r in done)
         print(f"  {mode:<10} {rate:8,.0f}  {wall:8.2f}   {cpu:24.2f}   {walls}")
         rates[mode] = rate
-    print(f"  batched / unbatched: {rates['batched'] / rates['unbatched']:.2f}x")
-    reference = runs["unbatched"][0]["rounds"]
-    identical = all(r["rounds"] == reference for done in runs.values() for r in done)
-    print(f"  results identical across modes and runs (wall times aside): {identical}")
-    print("  " + verdict("batched jobs/s", rates["batched"], TARGET_JOBS_PER_SECOND, higher_is_better=True))
+    for mode in rates:
+        if mode != "unbatched" and "unbatched" in rates:
+            print(f"  {mode} / unbatched: {rates[mode] / rates['unbatched']:.2f}x")
+    exact = [r["rounds"] for mode in EXACT_MODES if mode in runs for r in runs[mode]]
+    identical = all(rows == exact[0] for rows in exact)
+    if exact:
+        print(f"  results identical across {' and '.join(m for m in EXACT_MODES if m in runs)} runs "
+              f"(wall times aside): {identical}")  # fmt: skip
+    if "stacked" in runs and exact:
+        difference = max(largest_relative_difference(r["rounds"], exact[0]) for r in runs["stacked"])
+        print(f"  stacked vs one by one: largest relative difference of a round's figures {difference:.1e}")
+    best = max(rates, key=rates.__getitem__)
+    print("  " + verdict(f"{best} jobs/s", rates[best], TARGET_JOBS_PER_SECOND, higher_is_better=True))
     if not identical:
         raise SystemExit("results differ between batched and unbatched runs")
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 
 from feles.algorithms.base import DeviceUpdate, FederatedAlgorithm, ServerAlgorithm, ServerSetup
-from feles.algorithms.tensors import check_known_keys, map_float_tensors, strip_prefix, with_prefix
+from feles.algorithms.tensors import check_known_keys, map_float_tensors, ordered_sum, strip_prefix, with_prefix
 from feles.registry import Registry
 
 
@@ -46,12 +46,11 @@ def default_aggregation(algorithm: type[FederatedAlgorithm]) -> str:
 def weighted_average(updates: Sequence[DeviceUpdate], weights: Sequence[float]) -> dict[str, torch.Tensor]:
     """Per-tensor weighted mean in update order; integer tensors (counters) come from the first update."""
     total = float(sum(weights))
+    shares = [weight / total for weight in weights]
 
     def mean(name: str, first: torch.Tensor) -> torch.Tensor:
-        accumulator = torch.zeros_like(first, dtype=torch.float64)
-        for update, weight in zip(updates, weights, strict=True):
-            accumulator += update.tensors[name].to(torch.float64) * (weight / total)
-        return accumulator
+        # In update order, as `total += tensor * share` one update after another (bit for bit).
+        return ordered_sum([update.tensors[name] for update in updates], shares)
 
     return map_float_tensors(updates[0].tensors, mean)
 

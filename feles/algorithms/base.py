@@ -90,7 +90,7 @@ class ClientAlgorithm:
             order = torch.randperm(n, generator=task.generator).to(task.x.device)
             for start in range(0, n, task.batch_size):
                 batch = order[start : start + task.batch_size]
-                task.optimizer.zero_grad(set_to_none=True)
+                clear_gradients(task.optimizer)
                 loss = task.loss(task.model(task.x[batch]), task.y[batch])
                 extra = term()
                 objective = loss if extra is None else loss + extra
@@ -99,6 +99,14 @@ class ClientAlgorithm:
                 total += loss.item()
                 steps += 1
         return LocalOutcome(loss=total / max(steps, 1), num_steps=steps, extra=self.report(task, steps))
+
+
+def clear_gradients(optimizer: torch.optim.Optimizer) -> None:
+    """What `optimizer.zero_grad(set_to_none=True)` does, without its profiling wrapper (~10 us a step, as much as
+    a tiny model's forward pass)."""
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            parameter.grad = None
 
 
 @dataclass(frozen=True)

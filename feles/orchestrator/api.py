@@ -274,7 +274,7 @@ async def post_result(job_id: str, worker: WorkerQuery, request: Request, state:
     },
     openapi_extra={"requestBody": {"content": {TENSOR_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
 )
-async def post_results(worker: WorkerQuery, request: Request, state: StateDep) -> BatchResultAck:
+async def post_results(worker: WorkerQuery, request: Request, state: StateDep) -> Response:
     """Several jobs' results in one body (each part what POST /v1/jobs/{id}/result takes, after its 8-byte
     little-endian length); answered per part, each judged as the single-result route judges it."""
     require_worker(request, worker)
@@ -282,7 +282,9 @@ async def post_results(worker: WorkerQuery, request: Request, state: StateDep) -
         parts = decode_parts(await request.body())
     except CodecError as error:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
-    return BatchResultAck(results=[_accept_result(state, worker, part) for part in parts])
+    acknowledgement = BatchResultAck.model_construct(results=[_accept_result(state, worker, part) for part in parts])
+    # Serialized here: the outcomes are valid already, and FastAPI would validate each of them again.
+    return Response(acknowledgement.model_dump_json(), media_type="application/json")
 
 
 def _refusal(job_id: str | None, status: HTTPStatus, reason: str) -> ResultOutcome:

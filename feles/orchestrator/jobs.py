@@ -104,6 +104,9 @@ class JobQueue:
         self._reissued = 0
         self._submitted = 0
         self._closed = False
+        #: Per waiter in wait_done, the jobs it still waits for: a completion wakes it only when it takes the last.
+        self._awaited: dict[int, set[str]] = {}
+        self._waiters = 0
 
     def submit(self, jobs: Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
         """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
@@ -228,9 +231,17 @@ class JobQueue:
             entry.result, entry.tensors, entry.worker = result, tensors, None
             self._completed += 1
             round_trip = self._clock() - entry.leased_at
-            self._lock.notify_all()
+            self._wake_if_last(job_id)
         self._on_round_trip(round_trip)
         return Completion.ACCEPTED
+
+    def _wake_if_last(self, job_id: str) -> None:
+        # Waking the waiter for each of 10,000 completions a round cost the API thread a GIL hand-over each.
+        for awaited in self._awaited.values():
+            if job_id in awaited:
+                awaited.discard(job_id)
+                if not awaited:
+                    self._lock.notify_all()
 
     def reject(self, job_id: str) -> bool:
         """Finish a job without a result (its update was malformed: the device fails the round)."""
@@ -310,24 +321,27 @@ class JobQueue:
 
     def wait_done(self, job_ids: Iterable[str], timeout: float) -> bool:
         """Block until every job is done or dropped, or the timeout passes (then False)."""
-        ids = list(job_ids)
         deadline = time.monotonic() + timeout
-        # A finished job stays finished: each wake resumes the scan where the last one stopped, so that
-        # 10,000 completions (each one a wake) cost O(jobs) in all, not O(jobs) each.
-        first_unfinished = 0
         with self._lock:
-            while not self._closed:
-                while first_unfinished < len(ids) and self._finished(ids[first_unfinished]):
-                    first_unfinished += 1
-                if first_unfinished == len(ids):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                # Wake at least every second so expired leases are put back even with no worker asking.
-                self._lock.wait(min(remaining, 1.0))
-                self._reclaim_expired()
-            return False
+            # The jobs not finished yet: a completion wakes this waiter only when it finishes the last of them.
+            awaited = {job_id for job_id in job_ids if not self._finished(job_id)}
+            self._waiters += 1
+            waiter = self._waiters
+            self._awaited[waiter] = awaited
+            try:
+                while not self._closed:
+                    awaited.difference_update([job_id for job_id in awaited if self._finished(job_id)])
+                    if not awaited:
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    # Wake at least every second so expired leases are put back even with no worker asking.
+                    self._lock.wait(min(remaining, 1.0))
+                    self._reclaim_expired()
+                return False
+            finally:
+                del self._awaited[waiter]
 
     def _finished(self, job_id: str) -> bool:
         entry = self._entries.get(job_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from feles.evaluation import EVAL_BATCH_SIZE, shard_ranges
@@ -40,22 +42,40 @@ def _id_prefix(template: Job) -> str:
     return f"{template.run_id[:8]}.{template.repetition}.{template.round}.{template.phase.value}"
 
 
+def _copies(template: Job) -> Callable[..., Job]:
+    """A function that copies `template` with some fields replaced: what `template.model_copy(update=...)` gives,
+    without its generic copy machinery (half its ~2 us a job, 10 ms a round at 10,000 jobs).
+
+    The values are the loop's own (like model_construct's); every field counts as set, as in a template that
+    model_construct built.
+    """
+    fields, fields_set = template.__dict__, set(template.model_fields_set)
+
+    def copy(**values: object) -> Job:
+        job = Job.__new__(Job)
+        object.__setattr__(job, "__dict__", {**fields, **values})
+        object.__setattr__(job, "__pydantic_fields_set__", set(fields_set))
+        object.__setattr__(job, "__pydantic_extra__", None)
+        object.__setattr__(job, "__pydantic_private__", None)
+        return job
+
+    return copy
+
+
 def device_jobs(
     template: Job, selected: np.ndarray, failed: np.ndarray, work: LocalWork, seeds: np.ndarray
 ) -> list[Job]:
     """A fit or eval job for each selected device that did not fail, in device order."""
     epochs, batch_sizes, examples = work.epochs.tolist(), work.batch_size.tolist(), work.num_examples.tolist()
-    seed_list, skip, prefix = seeds.tolist(), failed.tolist(), _id_prefix(template)
+    seed_list, skip, prefix, copy = seeds.tolist(), failed.tolist(), _id_prefix(template), _copies(template)
     return [
-        template.model_copy(
-            update={
-                "id": f"{prefix}.{device}",
-                "device": device,
-                "epochs": epochs[i],
-                "batch_size": batch_sizes[i],
-                "num_examples": examples[i],
-                "seed": seed_list[i],
-            }
+        copy(
+            id=f"{prefix}.{device}",
+            device=device,
+            epochs=epochs[i],
+            batch_size=batch_sizes[i],
+            num_examples=examples[i],
+            seed=seed_list[i],
         )
         for i, device in enumerate(selected.tolist())
         if not skip[i]

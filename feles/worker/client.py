@@ -122,8 +122,9 @@ class Worker:
             if response.status_code == 204:
                 continue
             response.raise_for_status()
-            document = response.json()
-            jobs = JobBatch.model_validate(document).jobs if batched else [Job.model_validate(document)]
+            # Validated from the JSON bytes: pydantic parses and checks in one pass (json.loads first took as long).
+            body = response.content
+            jobs = JobBatch.model_validate_json(body).jobs if batched else [Job.model_validate_json(body)]
             if any(job.run_id != state.run_id for job in jobs):
                 state = self._register()
                 continue

@@ -23,6 +23,7 @@ from feles.devices import DevicePopulation, federation_repetition
 from feles.models import build_model
 from feles.protocol import WORKER_SECRET_HEADER, Phase, RegisterReply
 from feles.strategies import LOCAL_DATA_OPTIMIZERS, LocalDataOptimizer
+from feles.worker.local_model import LocalModel
 
 #: Global model versions a worker keeps decoded: the current one is what nearly every job asks for.
 CACHED_MODEL_VERSIONS = 2
@@ -79,6 +80,7 @@ class WorkerState:
     models: OrderedDict[tuple[int, int], dict[str, torch.Tensor]] = field(default_factory=OrderedDict)
     _data: dict[int, RepetitionData] = field(default_factory=dict)
     _module: nn.Module | None = None
+    _local: LocalModel | None = None
 
     @classmethod
     def from_reply(cls, reply: RegisterReply, data_dir: Path | None, device: torch.device | None = None) -> WorkerState:
@@ -113,6 +115,12 @@ class WorkerState:
             model = build_model(self.model_name, dataset.input_shape, dataset.num_classes)
             self._module = model.to(self.device)
         return self._module
+
+    def local_model(self, repetition: int) -> LocalModel:
+        """The module and its local optimizer, reused by every job (feles.worker.local_model)."""
+        if self._local is None:
+            self._local = LocalModel(self.module(repetition), self.spec.algorithms)
+        return self._local
 
     @property
     def auth(self) -> dict[str, str]:

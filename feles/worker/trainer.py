@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from feles.algorithms import LocalTask
-from feles.config import AlgorithmsSection
 from feles.evaluation import EVAL_BATCH_SIZE, evaluate, loss_function
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
+from feles.strategies import LocalDataOptimizer
 from feles.worker.accelerator import to_cpu, to_device
+from feles.worker.local_model import LocalModel, make_optimizer
 from feles.worker.state import WorkerState
 
-
-def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSection) -> torch.optim.Optimizer:
-    """The local optimizer the spec names, at the spec's learning rate or the optimizer's default.
-
-    Apart from the learning rate, each keeps torch's defaults (rmsprop: alpha 0.99, eps 1e-8; adagrad: eps
-    1e-10); `momentum` applies to sgd and rmsprop, which have one.
-    """
-    lr, decay = config.local_learning_rate, config.weight_decay
-    if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=lr, weight_decay=decay)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(parameters, lr=lr, weight_decay=decay)
-    return torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
+__all__ = ["device_examples", "make_optimizer", "run_job", "test_examples"]  # make_optimizer: its old home
 
 
 def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,13 +28,19 @@ def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.T
     chooser = state.local_data[job.phase]
     if job.phase is Phase.EVAL:
         indices = data.partitions.test_indices[job.device]
-        positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
+        positions = _positions(chooser, len(indices), job)
         chosen = torch.from_numpy(indices[positions])
         return data.test_inputs[chosen], data.dataset.test.y[chosen]
     indices = data.partitions.indices[job.device]
-    positions = chooser.choose(len(indices), job.num_examples, numpy_rng(job.seed, "local-data"))
+    positions = _positions(chooser, len(indices), job)
     labels = data.partitions.labels[job.device]
     return data.dataset.train.inputs(torch.from_numpy(indices[positions])), labels[torch.from_numpy(positions)]
+
+
+def _positions(chooser: LocalDataOptimizer, available: int, job: Job) -> np.ndarray:
+    if chooser.takes_all(available, job.num_examples):
+        return np.arange(available)  # what `choose` returns then, without building a generator (~20 us)
+    return chooser.choose(available, job.num_examples, numpy_rng(job.seed, "local-data"))
 
 
 def test_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,10 +59,11 @@ def run_job(
 ) -> tuple[JobResult, dict[str, torch.Tensor]]:
     """Train or evaluate the job's device, or a test shard, from the global `weights`; result and tensors."""
     started = time.perf_counter()
-    model = state.module(job.repetition)
-    model.load_state_dict(weights)
+    local = state.local_model(job.repetition)
+    local.load(weights)
+    model = local.module
     if job.phase is Phase.FIT:
-        return _train(state, job, model, weights, job_tensors, started)
+        return _train(state, job, local, weights, job_tensors, started)
     x, y = test_examples(state, job) if job.phase is Phase.TEST else device_examples(state, job)
     x, y = x.to(state.device), y.to(state.device)
     # A device's eval batch size only prices its simulated time; the forward passes use the fast one.
@@ -89,7 +84,7 @@ def run_job(
 def _train(
     state: WorkerState,
     job: Job,
-    model: torch.nn.Module,
+    local: LocalModel,
     weights: dict[str, torch.Tensor],
     job_tensors: dict[str, torch.Tensor] | None,
     started: float,
@@ -104,19 +99,19 @@ def _train(
     if torch.cuda.is_initialized():
         torch.cuda.manual_seed_all(job.seed)
     task = LocalTask(
-        model=model,
+        model=local.module,
         x=x,
         y=y,
         epochs=job.epochs,
         batch_size=job.batch_size,
-        optimizer=make_optimizer(list(model.parameters()), state.spec.algorithms),
+        optimizer=local.fresh_optimizer(),
         generator=generator,
         global_weights=to_device(weights, state.device),
         extra=to_device(job_tensors or {}, state.device),
         loss=loss_function(state.spec.simulation.metric),
     )
     outcome = state.client.train(task)
-    tensors = join_extra(to_cpu(model.state_dict()), to_cpu(outcome.extra))
+    tensors = join_extra(local.weights(), to_cpu(outcome.extra))
     result = JobResult(
         job_id=job.id,
         worker_id=state.worker_id,

@@ -99,6 +99,49 @@ def test_accumulates_in_double_precision() -> None:
     assert merged["w"].item() == pytest.approx(1 / 3, rel=1e-6)
 
 
+def loop_weighted_average(updates: Sequence[DeviceUpdate], weights: Sequence[float]) -> dict[str, torch.Tensor]:
+    """The aggregation as it was written before it was vectorised: one float64 product and sum per update."""
+    total = float(sum(weights))
+    merged = {}
+    for name, first in updates[0].tensors.items():
+        accumulator = torch.zeros_like(first, dtype=torch.float64)
+        for one, weight in zip(updates, weights, strict=True):
+            accumulator += one.tensors[name].to(torch.float64) * (weight / total)
+        merged[name] = accumulator.to(first.dtype)
+    return merged
+
+
+@pytest.mark.parametrize("chunk_elements", [None, 1, 700, 5000])
+def test_vectorised_average_equals_the_loop_bit_for_bit(
+    chunk_elements: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Random updates whose order of addition shows in the last bits: summed in any other order (pairwise, as
+    # torch.sum does), thousands of float64 results would differ.
+    if chunk_elements is not None:
+        monkeypatch.setattr("feles.algorithms.tensors.ORDERED_SUM_ELEMENTS", chunk_elements)
+    generator = torch.Generator().manual_seed(5)
+    updates = [
+        update(
+            device,
+            1,
+            w=torch.randn(10, 64, generator=generator) * 10 ** float(torch.randint(-3, 4, (1,), generator=generator)),
+            b=torch.randn(10, generator=generator, dtype=torch.float64),
+            steps=torch.tensor(device),
+        )
+        for device in range(1500)
+    ]
+    weights = torch.randint(1, 40, (1500,), generator=generator).tolist()
+    merged, expected = weighted_average(updates, weights), loop_weighted_average(updates, weights)
+    for name in ("w", "b"):
+        assert merged[name].dtype == expected[name].dtype
+        assert torch.equal(merged[name], expected[name]), name
+    assert torch.equal(merged["steps"], torch.tensor(0))
+    # The comparison tells orders apart: torch.sum of the same products (pairwise) ends elsewhere in the last bits.
+    shares = torch.tensor([weight / sum(weights) for weight in weights], dtype=torch.float64).view(-1, 1)
+    products = torch.stack([one.tensors["b"] for one in updates]) * shares
+    assert not torch.equal(products.sum(0), expected["b"])
+
+
 def test_weighted_average_with_explicit_weights() -> None:
     updates = [update(0, 100, w=torch.tensor([0.0])), update(1, 100, w=torch.tensor([10.0]))]
     assert weighted_average(updates, [1.0, 4.0])["w"].item() == pytest.approx(8.0)

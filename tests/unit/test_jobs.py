@@ -279,6 +279,23 @@ def test_wait_done_wakes_when_another_thread_completes(queue: JobQueue) -> None:
     assert outcome == [True]
 
 
+def test_each_waiter_wakes_when_the_last_of_its_own_jobs_completes(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b"), job("c")])
+    outcomes: dict[str, bool] = {}
+    waiters = [
+        threading.Thread(target=lambda: outcomes.update(ab=queue.wait_done(["a", "b"], timeout=30))),
+        threading.Thread(target=lambda: outcomes.update(c=queue.wait_done(["c"], timeout=30))),
+    ]
+    for waiter in waiters:
+        waiter.start()
+    for name in ("a", "c", "b"):
+        queue.complete(name, result(name), tensors())
+    for waiter in waiters:
+        waiter.join(timeout=30)
+    assert outcomes == {"ab": True, "c": True}
+    assert queue.wait_done(["a", "b", "c"], timeout=0) is True
+
+
 def test_close_wakes_waiters_and_wait_done_returns_false(queue: JobQueue) -> None:
     queue.submit([job("a")])
     outcome: list[bool] = []

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from feles.config import AlgorithmsSection
-from feles.worker.trainer import make_optimizer
+from feles.worker.local_model import make_optimizer
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,13 @@ import math
 import re
 
 import pytest
+import safetensors.torch
 import torch
 from pydantic import ValidationError
 
 from feles.protocol import (
     RESULT_METADATA_KEY,
+    SAFETENSORS_DTYPES,
     CodecError,
     ExampleRange,
     Job,
@@ -107,6 +109,35 @@ def test_metadata_round_trip() -> None:
     data = encode_tensors({"x": torch.ones(1)}, {"a": "1", "b": "two"})
     _, metadata = decode_tensors(data)
     assert metadata == {"a": "1", "b": "two"}
+
+
+@pytest.mark.parametrize("dtype", [getattr(torch, name.removeprefix("torch.")) for name in SAFETENSORS_DTYPES])
+def test_messages_are_what_the_safetensors_package_reads_and_writes(dtype: torch.dtype) -> None:
+    # encode_tensors writes the format itself: the package must read it, and decode it as its own writing.
+    tensors = {
+        "matrix": (torch.arange(12) % 3).reshape(3, 4).to(dtype),
+        "scalar": torch.tensor(1).to(dtype),
+        "empty": torch.zeros(0, 5, dtype=dtype),
+        "tail": torch.ones(5, dtype=dtype),
+    }
+    ours = encode_tensors(tensors, {"k": "v"})
+    assert int.from_bytes(ours[:8], "little") % 8 == 0
+    by_package = safetensors.torch.load(ours)
+    assert set(by_package) == set(tensors)
+    for name, tensor in tensors.items():
+        assert_bit_equal(by_package[name], tensor)
+    theirs = safetensors.torch.save(tensors, metadata={"k": "v"})
+    assert {name: t.tolist() for name, t in decode_tensors(ours)[0].items()} == {
+        name: t.tolist() for name, t in decode_tensors(theirs)[0].items()
+    }
+    assert decode_tensors(ours)[1] == decode_tensors(theirs)[1] == {"k": "v"}
+
+
+def test_a_dtype_the_codec_does_not_write_goes_through_the_package() -> None:
+    odd = torch.tensor([1.5, -2.0], dtype=torch.float8_e4m3fn)
+    decoded, _ = decode_tensors(encode_tensors({"x": odd, "y": torch.ones(2)}))
+    assert decoded["x"].dtype == torch.float8_e4m3fn
+    assert decoded["x"].float().tolist() == [1.5, -2.0]
 
 
 def test_empty_message_round_trip() -> None:

@@ -46,3 +46,19 @@ def test_shard_jobs_cover_the_test_split_in_order() -> None:
 
 def test_an_empty_test_split_makes_no_test_job() -> None:
     assert shard_jobs(job_template(RUN_ID, 0, 0, Phase.TEST, 1, 60.0), test_size=0, shard_size=100) == []
+
+
+def test_device_jobs_are_the_jobs_model_copy_makes_and_independent_of_each_other() -> None:
+    selected = np.array([2, 9])
+    work = LocalWork(selected, np.array([1, 2]), np.array([8, 16]), np.array([10, 20]))
+    template = job_template(RUN_ID, 0, 1, Phase.EVAL, model_version=2, lease_seconds=30.0)
+    jobs = device_jobs(template, selected, np.array([False, False]), work, np.array([5, 6]))
+    copied = template.model_copy(
+        update={"id": "1f0c2a9e.0.1.eval.2", "device": 2, "epochs": 1, "batch_size": 8, "num_examples": 10, "seed": 5}
+    )
+    assert jobs[0] == copied and repr(jobs[0]) == repr(copied)
+    assert jobs[0].model_dump_json() == copied.model_dump_json()
+    assert jobs[0].model_fields_set == copied.model_fields_set
+    marked = jobs[0].model_copy(update={"has_tensors": True})  # as the loop marks jobs with tensors
+    assert marked.has_tensors and not jobs[0].has_tensors and not jobs[1].has_tensors
+    assert template.id == "" and template.device is None

@@ -19,3 +19,6 @@ class RandomLocalData(LocalDataOptimizer):
     def choose(self, num_available: int, num_examples: int, rng: np.random.Generator) -> np.ndarray:
         count = min(num_examples, num_available)
         return np.sort(rng.choice(num_available, size=count, replace=False))
+
+    def takes_all(self, num_available: int, num_examples: int) -> bool:
+        return num_examples >= num_available  # a sorted sample of every position is all of them in order
