@@ -64,9 +64,9 @@ def test_a_reused_module_and_optimizer_give_what_fresh_ones_give_job_after_job(a
     for index, job in enumerate(job_sequence()):
         result, tensors = run_job(worker, job, weights)
         expected_result, expected_tensors = alone(overrides, job, weights)
-        assert (result.loss, result.accuracy, result.num_steps) == (
+        assert (result.loss, result.metric, result.num_steps) == (
             expected_result.loss,
-            expected_result.accuracy,
+            expected_result.metric,
             expected_result.num_steps,
         ), f"job {index}"
         assert same_bits(tensors, expected_tensors), f"job {index}"
