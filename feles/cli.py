@@ -423,8 +423,9 @@ def sweep(
 
     Each cell (one combination of the axes' values) runs as `feles run` would, in <folder>/<cell>/. A re-run
     skips the cells that succeeded and resumes the interrupted ones from their checkpoints; Ctrl-C leaves every
-    cell resumable. At the end, a table compares the cells: final and best test accuracy as mean ± std over the
-    seeds, per combination of the other axes (also written as summary.csv and summary.md in the folder).
+    cell resumable. At the end, a table compares the cells: final and best test metric (accuracy, mae or mse) as
+    mean ± std over the seeds, per combination of the other axes (also written as summary.csv and summary.md in the
+    folder).
 
     Example: feles sweep examples/sweep.yaml --parallel 2
     """
@@ -745,10 +746,10 @@ def analyze(
         ),
     ] = None,
 ) -> None:
-    """Summarise results: per run, final and best test accuracy, rounds to the target, simulated time,
-    energy and failures (mean ± std over repetitions); PNG plots with every run overlaid. Runs with device
-    records (devices/ beside results.json) also get fairness, per-device, selection matrix, time split and
-    work figures.
+    """Summarise results: per run, final and best test metric (accuracy, mae or mse), rounds to the target,
+    simulated time, energy and failures (mean ± std over repetitions); PNG plots with every run overlaid. Runs
+    with device records (devices/ beside results.json) also get fairness, per-device, selection matrix, time
+    split and work figures.
 
     Example: feles analyze runA runB runC --report report.html --format markdown
     """
