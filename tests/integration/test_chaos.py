@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 ROUNDS = 6
 #: More local work per job, so that kills land while workers hold leases.
-OVERRIDES = {"simulation": {"num_rounds": ROUNDS}, "algorithms": {"fit": {"params": {"epochs": 8}}}}
+OVERRIDES = {"simulation": {"num_rounds": ROUNDS}, "algorithms": {"fit": {"params": {"epochs": 25}}}}
 
 
 def _round(port: int) -> int:

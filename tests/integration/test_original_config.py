@@ -83,7 +83,7 @@ def test_the_feddyn_use_case_runs_with_feddyns_own_aggregation(tmp_path: Path) -
     spec = results(cwd, "output/original-use-case", "feddyn_use_case.json")["spec"]
     assert spec["algorithms"]["federated_algorithm"] == "feddyn"
     assert spec["algorithms"]["fit"]["aggregation"] is None
-    assert spec["algorithms"]["fit"]["selection"] == "loss_and_fairness"
+    assert spec["algorithms"]["fit"]["selection"] == "ucb_cs"
 
 
 def test_the_regression_use_case_validates_and_runs_on_the_diabetes_stand_in(tmp_path: Path) -> None:
