@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import torch
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
@@ -130,15 +130,19 @@ def register_worker(body: RegisterRequest, state: StateDep) -> RegisterReply:
     )
 
 
+#: What a lease request may answer besides 200, for both lease routes' OpenAPI.
+LEASE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "No job yet"},
+    403: {"description": "Wrong worker secret"},
+    404: {"description": "Unknown worker"},
+    410: {"description": "Simulation over"},
+}
+
+
 @router.get(
     "/jobs/next",
     response_model=Job,
-    responses={
-        204: {"description": "No job yet"},
-        403: {"description": "Wrong worker secret"},
-        404: {"description": "Unknown worker"},
-        410: {"description": "Simulation over"},
-    },
+    responses=LEASE_RESPONSES,
 )
 async def next_job(
     request: Request,
@@ -160,12 +164,7 @@ async def next_job(
 @router.get(
     "/jobs/batch",
     response_model=JobBatch,
-    responses={
-        204: {"description": "No job yet"},
-        403: {"description": "Wrong worker secret"},
-        404: {"description": "Unknown worker"},
-        410: {"description": "Simulation over"},
-    },
+    responses=LEASE_RESPONSES,
 )
 async def next_jobs(
     request: Request,
