@@ -101,32 +101,22 @@ def worker_state(dataset: str, model: str, algorithm: str, device: torch.device)
 
 def make_jobs(count: int, test_size: int) -> list[Job]:
     common = {"run_id": "check", "repetition": 0, "round": 0, "model_version": 0, "lease_seconds": 60}
-    fit = [
-        Job(
-            id=f"fit-{d}",
-            phase=Phase.FIT,
-            device=d,
-            epochs=1,
-            batch_size=BATCH,
-            num_examples=EXAMPLES,
-            seed=d,
-            **common,
-        )
-        for d in range(count)
-    ]
-    evals = [
-        Job(
-            id=f"eval-{d}",
-            phase=Phase.EVAL,
-            device=d,
-            epochs=1,
-            batch_size=BATCH,
-            num_examples=EXAMPLES,
-            seed=d,
-            **common,
-        )
-        for d in range(count)
-    ]
+    fit, evals = (
+        [
+            Job(
+                id=f"{phase.value}-{d}",
+                phase=phase,
+                device=d,
+                epochs=1,
+                batch_size=BATCH,
+                num_examples=EXAMPLES,
+                seed=d,
+                **common,
+            )
+            for d in range(count)
+        ]
+        for phase in (Phase.FIT, Phase.EVAL)
+    )
     test = Job(
         id="test", phase=Phase.TEST, test_examples=ExampleRange(start=0, stop=test_size), epochs=1,
         batch_size=256, num_examples=test_size, seed=0, **common,
