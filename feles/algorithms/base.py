@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -26,6 +26,17 @@ class DeviceUpdate:
     extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
 
+class LocalOptimizer(Protocol):
+    """What local training uses of an optimizer: torch.optim's parameter groups and step (feles.worker.sgd.SGD
+    has them too)."""
+
+    param_groups: list[dict[str, Any]]
+    #: Per-parameter state (momentum buffers, moments), emptied before each job.
+    state: Any
+
+    def step(self) -> Any: ...
+
+
 @dataclass
 class LocalTask:
     """One fit job prepared by the worker: a model holding the global weights and the local data."""
@@ -35,7 +46,7 @@ class LocalTask:
     y: torch.Tensor
     epochs: int
     batch_size: int
-    optimizer: torch.optim.Optimizer
+    optimizer: LocalOptimizer
     generator: torch.Generator
     global_weights: Mapping[str, torch.Tensor]
     extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
@@ -101,7 +112,7 @@ class ClientAlgorithm:
         return LocalOutcome(loss=total / max(steps, 1), num_steps=steps, extra=self.report(task, steps))
 
 
-def clear_gradients(optimizer: torch.optim.Optimizer) -> None:
+def clear_gradients(optimizer: LocalOptimizer) -> None:
     """What `optimizer.zero_grad(set_to_none=True)` does, without its profiling wrapper (~10 us a step, as much as
     a tiny model's forward pass)."""
     for group in optimizer.param_groups:

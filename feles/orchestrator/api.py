@@ -20,7 +20,7 @@ from starlette.types import Scope
 
 from feles import __version__
 from feles.api_token import tokens_match
-from feles.orchestrator.batching import BATCH_WORK, batch_body_limit, lease_size
+from feles.orchestrator.batching import batch_body_limit, lease_limits
 from feles.orchestrator.jobs import Completion, LeaseChange, Refusal
 from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission, only_query
 from feles.orchestrator.metrics import OrchestratorMetrics
@@ -177,9 +177,11 @@ async def next_jobs(
     with its own lease), 204 when none came within `wait` seconds."""
 
     def take() -> Response | None:
-        state.queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
-        size = lease_size(max, state.models.encoded_size(), state.queue.waiting, state.workers.live())
-        jobs = state.queue.lease_many(worker, size, BATCH_WORK)
+        queue = state.queue
+        queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
+        idle = state.workers.live() - len(queue.holders() - {worker})
+        size, work = lease_limits(max, state.models.encoded_size(), queue.waiting_work, idle)
+        jobs = queue.lease_many(worker, size, work)
         if not jobs:
             return None
         request.app.state.metrics.lease_batch.observe(len(jobs))

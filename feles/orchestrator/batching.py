@@ -9,10 +9,13 @@ The rule, for a worker asking for up to `requested` jobs:
 - results of one batch fit in BATCH_RESULT_BYTES: a job's result is allowed RESULT_PART_FACTOR x the
   encoded model + RESULT_PART_SLACK bytes, so a model of 2.6 kB batches 64 jobs, one of 400 kB 13 and one of
   6 MB (the quickstart's CNN) none;
-- at most a fair share of the jobs waiting, ceil(waiting / live workers): at the end of a round the last
-  jobs spread over the workers instead of queueing behind one;
-- at most BATCH_WORK example passes (epochs x examples, summed over the batch; the queue applies it, the
-  first job always goes): a batch's last job does not spend its lease waiting for long predecessors.
+- at most a fair share of the work waiting (example passes, epochs x examples, summed over the batch; the
+  queue applies it, the first job always goes): ceil(waiting work / idle workers), the idle workers being
+  the live ones that hold no job, the asking one included. Ten equal jobs and two idle workers make two
+  batches of five; test shards and small device evaluations queued together split by their work, not their
+  number; the phase's last jobs spread over the workers instead of queueing behind one;
+- at most BATCH_WORK example passes: a worker that joins, or dies, in the middle of a phase finds, or
+  leaves, little work in a single batch.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ RESULT_PART_SLACK = 64 * 1024
 #: Framing of a batch results body (8 bytes a part) and room to spare.
 BATCH_SLACK_BYTES = 1024 * 1024
 #: Most example passes (epochs x examples) in one batch.
-BATCH_WORK = 4096
+BATCH_WORK = 8192
 
 
 def result_part_limit(model_bytes: int) -> int:
@@ -48,7 +51,8 @@ def batch_body_limit(model_bytes: int) -> int:
     return batch_cap(model_bytes) * result_part_limit(model_bytes) + BATCH_SLACK_BYTES
 
 
-def lease_size(requested: int, model_bytes: int, waiting: int, workers: int) -> int:
-    """Jobs to hand out for one lease request (before the queue's BATCH_WORK limit); at least 1."""
-    fair_share = math.ceil(waiting / max(workers, 1))
-    return max(1, min(requested, batch_cap(model_bytes), fair_share))
+def lease_limits(requested: int, model_bytes: int, waiting_work: int, idle_workers: int) -> tuple[int, int]:
+    """The most jobs and the most work (example passes) one lease request gets; the queue always hands out
+    the first job, however large."""
+    fair_share = math.ceil(waiting_work / max(idle_workers, 1))
+    return max(1, min(requested, batch_cap(model_bytes))), max(1, min(BATCH_WORK, fair_share))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
 import torch
 
+from feles.orchestrator.pending import PendingJobs
 from feles.protocol import Job, JobResult
 
 
@@ -98,7 +98,9 @@ class JobQueue:
         self._completed = 0
         self._lock = threading.Condition()
         self._entries: dict[str, _Entry] = {}
-        self._pending: deque[str] = deque()
+        self._pending = PendingJobs()
+        #: Jobs each worker holds now: the batch rule shares the waiting work among the workers holding none.
+        self._held: dict[str, int] = {}
         self._retired: set[str] = set()
         self._deadlines: list[tuple[float, str]] = []
         self._reissued = 0
@@ -115,7 +117,7 @@ class JobQueue:
             for job in jobs:
                 self._submitted += 1
                 self._entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=self._submitted)
-                self._pending.append(job.id)
+                self._pending.append(job.id, job_work(job))
             self._lock.notify_all()
         self._on_submit()
 
@@ -131,31 +133,33 @@ class JobQueue:
         with self._lock:
             self._reclaim_expired()
             leased: list[Job] = []
-            skipped: list[str] = []
+            skipped: list[tuple[str, int]] = []
             work = 0
             now = self._clock()
             try:
                 while self._pending and len(leased) < limit:
-                    job_id = self._pending[0]
+                    job_id, job_size = self._pending.first()
                     entry = self._entries[job_id]
                     if entry.done:
-                        self._pending.popleft()
+                        self._pending.pop_first()
                         continue  # finished by a late result while it waited for re-issue
                     if self._avoids(entry, worker_id):
-                        skipped.append(self._pending.popleft())
+                        skipped.append(self._pending.pop_first())
                         continue
-                    work += job_work(entry.job)
+                    work += job_size
                     if leased and max_work is not None and work > max_work:
                         break
-                    self._pending.popleft()
+                    self._pending.pop_first()
                     self._hand_out(job_id, entry, worker_id, now)
                     leased.append(entry.job)
                 return leased
             finally:
-                self._pending.extendleft(reversed(skipped))
+                self._pending.put_first(skipped)
 
     def _hand_out(self, job_id: str, entry: _Entry, worker_id: str, now: float) -> None:
+        self._drop_holder(entry)
         entry.worker = worker_id
+        self._held[worker_id] = self._held.get(worker_id, 0) + 1
         if entry.holders is None:
             entry.holders = set()
         entry.holders.add(worker_id)
@@ -168,10 +172,30 @@ class JobQueue:
         with self._lock:
             self._reclaim_expired()
 
+    def _drop_holder(self, entry: _Entry) -> None:
+        """The job is no longer held by a worker (done, expired, given back or handed to another)."""
+        if entry.worker is not None:
+            left = self._held[entry.worker] - 1
+            if left:
+                self._held[entry.worker] = left
+            else:
+                del self._held[entry.worker]
+            entry.worker = None
+
     @property
     def waiting(self) -> int:
         """Jobs waiting for a lease (an upper bound: a few may have finished while they waited for re-issue)."""
         return len(self._pending)
+
+    @property
+    def waiting_work(self) -> int:
+        """The summed work (example passes) of the jobs waiting for a lease (an upper bound, as `waiting`)."""
+        return self._pending.work
+
+    def holders(self) -> frozenset[str]:
+        """The workers that hold at least one unfinished job now."""
+        with self._lock:
+            return frozenset(self._held)
 
     def _avoids(self, entry: _Entry, worker_id: str) -> bool:
         """A job re-issued after a malformed answer goes to another worker; to the same one only when no
@@ -196,11 +220,11 @@ class JobQueue:
             # Stale heap items: the job finished, was released, or a heartbeat moved its deadline.
             if entry is None or entry.worker is None or entry.done or entry.deadline != deadline:
                 continue
-            entry.worker = None
+            self._drop_holder(entry)
             expired.append(job_id)
         # Re-issued jobs go first, in their original order: the round is waiting for them.
         expired.sort(key=lambda job_id: self._entries[job_id].order)
-        self._pending.extendleft(reversed(expired))
+        self._pending.put_first((job_id, job_work(self._entries[job_id].job)) for job_id in expired)
         self._reissued += len(expired)
 
     def held_by(self, job_id: str, worker_id: str) -> Completion | None:
@@ -228,7 +252,8 @@ class JobQueue:
                 return Completion.NOT_HOLDER
             if entry.done:
                 return Completion.DUPLICATE
-            entry.result, entry.tensors, entry.worker = result, tensors, None
+            entry.result, entry.tensors = result, tensors
+            self._drop_holder(entry)
             self._completed += 1
             round_trip = self._clock() - entry.leased_at
             self._wake_if_last(job_id)
@@ -249,7 +274,8 @@ class JobQueue:
             entry = self._entries.get(job_id)
             if entry is None or entry.done:
                 return False
-            entry.rejected, entry.worker = True, None
+            entry.rejected = True
+            self._drop_holder(entry)
             self._lock.notify_all()
             return True
 
@@ -266,13 +292,14 @@ class JobQueue:
             entry.refusal = f"{reason} (answer {entry.attempts_refused + 1} of at most {limit})"
             entry.attempts_refused += 1
             if entry.attempts_refused >= limit:
-                entry.rejected, entry.worker = True, None
+                entry.rejected = True
+                self._drop_holder(entry)
                 self._lock.notify_all()
                 return Refusal.REJECTED
             if entry.worker == worker_id:
-                entry.worker = None
+                self._drop_holder(entry)
                 entry.requeued_at = self._clock()
-                self._pending.appendleft(job_id)
+                self._pending.put_first([(job_id, job_work(entry.job))])
                 self._reissued += 1
             self._lock.notify_all()
         self._on_submit()
@@ -292,8 +319,8 @@ class JobQueue:
         with self._lock:
             held = [job_id for job_id, entry in self._entries.items() if entry.worker == worker_id and not entry.done]
             for job_id in held:
-                self._entries[job_id].worker = None
-            self._pending.extendleft(reversed(held))
+                self._drop_holder(self._entries[job_id])
+            self._pending.put_first((job_id, job_work(self._entries[job_id].job)) for job_id in held)
             self._reissued += len(held)
             self._lock.notify_all()
         if held:
@@ -362,12 +389,13 @@ class JobQueue:
             for job_id in job_ids:
                 entry = self._entries.pop(job_id, None)
                 self._retired.add(job_id)
+                if entry is not None:
+                    self._drop_holder(entry)
                 if entry is not None and entry.result is not None and entry.tensors is not None:
                     results[job_id] = (entry.result, entry.tensors)
                 elif entry is not None and entry.rejected:
                     rejected[job_id] = entry.refusal
-            pending = set(self._entries)
-            self._pending = deque(job_id for job_id in self._pending if job_id in pending)
+            self._pending.keep(self._entries.__contains__)
         return results, rejected
 
     def close(self) -> None:

@@ -15,14 +15,17 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from feles.algorithms.base import LocalOptimizer
 from feles.config import AlgorithmsSection
+from feles.worker.sgd import SGD
 
 
-def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSection) -> torch.optim.Optimizer:
+def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSection) -> LocalOptimizer:
     """The local optimizer the spec names, at the spec's learning rate or the optimizer's default.
 
     Apart from the learning rate, each keeps torch's defaults (rmsprop: alpha 0.99, eps 1e-8; adagrad: eps
-    1e-10); `momentum` applies to sgd and rmsprop, which have one.
+    1e-10); `momentum` applies to sgd and rmsprop, which have one. SGD is feles.worker.sgd's (torch.optim.SGD's
+    update, bit for bit, without importing torch._dynamo); the others are torch.optim's.
     """
     lr, decay = config.local_learning_rate, config.weight_decay
     if config.optimizer == "adam":
@@ -31,7 +34,7 @@ def make_optimizer(parameters: list[torch.nn.Parameter], config: AlgorithmsSecti
         return torch.optim.RMSprop(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
     if config.optimizer == "adagrad":
         return torch.optim.Adagrad(parameters, lr=lr, weight_decay=decay)
-    return torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
+    return SGD(parameters, lr=lr, momentum=config.momentum, weight_decay=decay)
 
 
 def plain_loading(module: nn.Module) -> bool:
@@ -79,7 +82,7 @@ class LocalModel:
                     return
                 target.copy_(source)
 
-    def fresh_optimizer(self) -> torch.optim.Optimizer:
+    def fresh_optimizer(self) -> LocalOptimizer:
         """An optimizer over the module's parameters as `make_optimizer` builds it: no state, no gradients."""
         for parameter in self.parameters:
             parameter.grad = None

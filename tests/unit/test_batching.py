@@ -18,7 +18,7 @@ from feles.orchestrator.batching import (
     MAX_BATCH_JOBS,
     batch_body_limit,
     batch_cap,
-    lease_size,
+    lease_limits,
     result_part_limit,
 )
 from feles.orchestrator.jobs import JobQueue
@@ -84,13 +84,16 @@ def test_the_batch_body_limit_holds_a_full_batch_of_largest_results() -> None:
     assert batch_body_limit(6_000_000) >= 3 * 6_000_000 + 1024 * 1024
 
 
-def test_a_lease_takes_what_the_worker_asks_within_the_cap_and_a_fair_share() -> None:
-    assert lease_size(requested=8, model_bytes=2_600, waiting=1_000, workers=2) == 8
-    assert lease_size(requested=500, model_bytes=2_600, waiting=1_000, workers=2) == 64
-    assert lease_size(requested=64, model_bytes=2_600, waiting=10, workers=2) == 5  # the round's tail spreads
-    assert lease_size(requested=64, model_bytes=2_600, waiting=11, workers=2) == 6
-    assert lease_size(requested=64, model_bytes=6_000_000, waiting=1_000, workers=2) == 1
-    assert lease_size(requested=64, model_bytes=2_600, waiting=0, workers=0) == 1  # never 0: a poll takes one
+def test_a_lease_takes_what_the_worker_asks_within_the_cap_and_a_fair_share_of_the_work() -> None:
+    # (most jobs, most work): the jobs asked for within the model's cap; the waiting work over the idle workers.
+    assert lease_limits(requested=8, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (8, 5_000)
+    assert lease_limits(requested=500, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (64, 5_000)
+    assert lease_limits(requested=64, model_bytes=6_000_000, waiting_work=10_000, idle_workers=2) == (1, 5_000)
+    # Ten jobs of 600 examples: the first idle worker takes half, the second (the first one now busy) the rest.
+    assert lease_limits(requested=64, model_bytes=407_080, waiting_work=6_000, idle_workers=2) == (13, 3_000)
+    assert lease_limits(requested=64, model_bytes=407_080, waiting_work=3_000, idle_workers=1) == (13, 3_000)
+    assert lease_limits(requested=64, model_bytes=2_600, waiting_work=10**6, idle_workers=2) == (64, BATCH_WORK)
+    assert lease_limits(requested=64, model_bytes=2_600, waiting_work=0, idle_workers=0) == (64, 1)  # one job goes
 
 
 # The queue: several leases in one call, each its own.
@@ -121,11 +124,31 @@ def test_lease_many_hands_out_jobs_in_queue_order_each_with_its_own_lease(queue:
 
 
 def test_lease_many_stops_at_the_work_budget_but_always_hands_out_one(queue: JobQueue) -> None:
-    jobs = [job("big", examples=2 * BATCH_WORK), job("a", examples=1000), job("b", examples=1000, epochs=3)]
+    budget = 4_096
+    jobs = [job("big", examples=2 * budget), job("a", examples=1000), job("b", examples=1000, epochs=3)]
     queue.submit([*jobs, job("c", examples=1000)])
-    assert [j.id for j in queue.lease_many("w", 64, BATCH_WORK)] == ["big"]
-    assert [j.id for j in queue.lease_many("w", 64, BATCH_WORK)] == ["a", "b"]  # 1,000 + 3 x 1,000 passes
-    assert [j.id for j in queue.lease_many("w", 64, BATCH_WORK)] == ["c"]
+    assert [j.id for j in queue.lease_many("w", 64, budget)] == ["big"]
+    assert [j.id for j in queue.lease_many("w", 64, budget)] == ["a", "b"]  # 1,000 + 3 x 1,000 passes
+    assert [j.id for j in queue.lease_many("w", 64, budget)] == ["c"]
+
+
+def test_the_queue_keeps_the_waiting_work_and_who_holds_jobs(queue: JobQueue, clock: FakeClock) -> None:
+    queue.submit([job("a", examples=100), job("b", examples=200, epochs=2), job("c", examples=50)])
+    assert queue.waiting_work == 550 and queue.holders() == frozenset()
+    assert [j.id for j in queue.lease_many("w1", 1)] == ["a"]
+    assert [j.id for j in queue.lease_many("w2", 1)] == ["b"]
+    assert queue.waiting_work == 50 and queue.holders() == {"w1", "w2"}
+    assert queue.complete("a", JobResult(job_id="a", worker_id="w1", loss=0, num_examples=100,
+                                         num_steps=1, train_seconds=0), {}, "w1").value == "accepted"  # fmt: skip
+    assert queue.holders() == {"w2"}
+    clock.now += LEASE + 1  # b's lease lapses: back in the queue, first in line, its work waiting again
+    queue.reclaim_expired()
+    assert queue.waiting == 2 and queue.waiting_work == 450 and queue.holders() == frozenset()
+    assert [j.id for j in queue.lease_many("w3", 5)] == ["b", "c"]
+    assert queue.release_worker("w3") == ["b", "c"]
+    assert queue.waiting_work == 450 and queue.holders() == frozenset()
+    queue.take(["a", "b", "c"])
+    assert queue.waiting == 0 and queue.waiting_work == 0
 
 
 def test_a_worker_that_leaves_gives_back_its_whole_batch_first_in_line(queue: JobQueue) -> None:
@@ -174,6 +197,34 @@ def _register(client: TestClient) -> tuple[str, dict[str, str]]:
 def _part(job_id: str, worker: str, examples: int = 10, value: float = 0.1) -> bytes:
     result = JobResult(job_id=job_id, worker_id=worker, loss=0.5, num_examples=examples, num_steps=1, train_seconds=0)
     return encode_result(result, {"w": torch.full((3, 2), value), "b": torch.zeros(2)})
+
+
+def _lease(client: TestClient, worker: str, auth: dict[str, str], most: int = 64) -> list[str]:
+    leased = client.get("/v1/jobs/batch", params={"worker": worker, "wait": 0, "max": most}, headers=auth)
+    assert leased.status_code == 200, leased.text
+    return [j["id"] for j in leased.json()["jobs"]]
+
+
+def test_two_idle_workers_split_equal_jobs_in_halves(served: tuple[TestClient, OrchestratorState]) -> None:
+    client, _ = served  # 6 equal jobs waiting
+    first, second = _register(client), _register(client)
+    # The second asks while the first holds its batch: it is the only idle worker and takes the other half
+    # (a fair share of the jobs waiting over every live worker gave it 2 of the 3, and the third ran alone).
+    assert _lease(client, *first) == ["run.0.0.fit.0", "run.0.0.fit.1", "run.0.0.fit.2"]
+    assert _lease(client, *second) == ["run.0.0.fit.3", "run.0.0.fit.4", "run.0.0.fit.5"]
+
+
+def test_jobs_of_different_sizes_are_shared_by_their_work(served: tuple[TestClient, OrchestratorState]) -> None:
+    client, state = served
+    state.queue.take([f"run.0.0.fit.{i}" for i in range(6)])
+    # Test shards of 1,000 examples queued with small device evaluations, as a round's last phase queues them.
+    state.queue.submit([job(f"run.0.0.test.{i}", examples=1000) for i in range(4)])
+    state.queue.submit([job(f"run.0.0.eval.{i}", examples=100, device=i) for i in range(8)])
+    first, second = _register(client), _register(client)
+    # 4,800 example passes waiting, 2 idle workers: 2,000 for the first (a third shard would pass 2,400) ...
+    assert _lease(client, *first) == ["run.0.0.test.0", "run.0.0.test.1"]
+    # ... and the 2,800 left for the second: two shards and all eight evaluations, not two shards alone.
+    assert _lease(client, *second) == ["run.0.0.test.2", "run.0.0.test.3", *[f"run.0.0.eval.{i}" for i in range(8)]]
 
 
 def test_a_batch_post_answers_each_job_on_its_own(served: tuple[TestClient, OrchestratorState]) -> None:

@@ -123,8 +123,8 @@ def test_a_module_with_its_own_loading_goes_through_load_state_dict() -> None:
 
 
 def test_local_training_equals_the_textbook_loop() -> None:
-    """ClientAlgorithm.train clears gradients and takes the cross-entropy without building a module or calling
-    zero_grad: the same steps as nn.CrossEntropyLoss with optimizer.zero_grad."""
+    """ClientAlgorithm.train clears gradients, takes the cross-entropy without building a module and steps
+    feles' own SGD: the same steps as nn.CrossEntropyLoss, zero_grad and torch.optim.SGD."""
     torch.manual_seed(0)
     x, y = torch.randn(30, 5), torch.randint(0, 3, (30,))
     start = nn.Linear(5, 3).state_dict()
@@ -140,7 +140,7 @@ def test_local_training_equals_the_textbook_loop() -> None:
     theirs = nn.Linear(5, 3)
     theirs.load_state_dict(start)
     optimizer, loss_fn, generator = (
-        make_optimizer(list(theirs.parameters()), config),
+        torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9),
         nn.CrossEntropyLoss(),
         torch.Generator().manual_seed(4),
     )

@@ -7,12 +7,13 @@ import torch
 
 from feles.config import AlgorithmsSection
 from feles.worker.local_model import make_optimizer
+from feles.worker.sgd import SGD
 
 
 @pytest.mark.parametrize(
     ("name", "kind", "lr"),
     [
-        ("sgd", torch.optim.SGD, 0.01),
+        ("sgd", SGD, 0.01),  # torch.optim.SGD's update without torch.optim (tests/unit/test_sgd.py)
         ("adam", torch.optim.Adam, 0.001),
         ("rmsprop", torch.optim.RMSprop, 0.001),
         ("adagrad", torch.optim.Adagrad, 0.001),
