@@ -16,7 +16,8 @@ from feles.protocol import Job, JobResult
 
 
 def job_work(job: Job) -> int:
-    """A job's work in example passes: what a worker computes, roughly in proportion to its time."""
+    """A job's work in example passes: what a worker computes, roughly in proportion to its time (the jobs a
+    lease shares out are of one kind: a round's fit jobs, or its evaluations and test shards)."""
     return job.epochs * job.num_examples
 
 
@@ -64,6 +65,8 @@ class _Entry:
     holders: set[str] | None = None
     #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
     order: int = 0
+    #: job_work(job), which leases share out.
+    work: int = 0
 
     @property
     def done(self) -> bool:
@@ -116,8 +119,9 @@ class JobQueue:
         with self._lock:
             for job in jobs:
                 self._submitted += 1
-                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=self._submitted)
-                self._pending.append(job.id, job_work(job))
+                size = job_work(job)
+                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=self._submitted, work=size)
+                self._pending.append(job.id, size)
             self._lock.notify_all()
         self._on_submit()
 
@@ -224,7 +228,7 @@ class JobQueue:
             expired.append(job_id)
         # Re-issued jobs go first, in their original order: the round is waiting for them.
         expired.sort(key=lambda job_id: self._entries[job_id].order)
-        self._pending.put_first((job_id, job_work(self._entries[job_id].job)) for job_id in expired)
+        self._pending.put_first((job_id, self._entries[job_id].work) for job_id in expired)
         self._reissued += len(expired)
 
     def held_by(self, job_id: str, worker_id: str) -> Completion | None:
@@ -299,7 +303,7 @@ class JobQueue:
             if entry.worker == worker_id:
                 self._drop_holder(entry)
                 entry.requeued_at = self._clock()
-                self._pending.put_first([(job_id, job_work(entry.job))])
+                self._pending.put_first([(job_id, entry.work)])
                 self._reissued += 1
             self._lock.notify_all()
         self._on_submit()
@@ -320,7 +324,7 @@ class JobQueue:
             held = [job_id for job_id, entry in self._entries.items() if entry.worker == worker_id and not entry.done]
             for job_id in held:
                 self._drop_holder(self._entries[job_id])
-            self._pending.put_first((job_id, job_work(self._entries[job_id].job)) for job_id in held)
+            self._pending.put_first((job_id, self._entries[job_id].work) for job_id in held)
             self._reissued += len(held)
             self._lock.notify_all()
         if held:

@@ -2,8 +2,8 @@
 
 A round, as in Flower's configure -> send -> aggregate: `plan_phase` decides the fit phase (pure),
 `_dispatch` runs its jobs through the JobRunner, the algorithm aggregates in device-id order, then
-the eval phase is planned and dispatched the same way, the test split is evaluated in shards, and
-the round is recorded (results, checkpoint, progress).
+the eval phase is planned and its jobs go out with the test split's shards (both evaluate the new
+model: one wait for the two), and the round is recorded (results, checkpoint, progress).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies,
 from feles.orchestrator.records import RecordsWriter
 from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
 from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
-from feles.orchestrator.runner import JobRunner, SimulationStopped
+from feles.orchestrator.runner import JobRunner, Outcomes, SimulationStopped
 from feles.orchestrator.state import Progress
 from feles.protocol import Job, Phase, SimulationPhase, encode_tensors, split_extra
 from feles.seeding import torch_seed
@@ -200,8 +200,7 @@ class SimulationLoop:
         fit = self._dispatch(rep, self._plan(rep, round_, Phase.FIT, state, costs))
         rep.history.record_fit(round_, fit.costs, {device: result.loss for device, (result, _) in fit.results.items()})
         self._aggregate(rep, fit)
-        evaluation = self._dispatch(rep, self._plan(rep, round_, Phase.EVAL, state, costs))
-        test = self._test(rep, round_)
+        evaluation, test = self._evaluate(rep, self._plan(rep, round_, Phase.EVAL, state, costs))
         outcome = RoundOutcome(round_, conditions, fit, evaluation, test, time.monotonic() - started)
         rep.simulated_time += outcome.round_time
         rep.energy += outcome.energy
@@ -215,20 +214,30 @@ class SimulationLoop:
 
     def _dispatch(self, rep: Repetition, plan: PhasePlan) -> PhaseOutcome:
         """Run the plan's jobs (fit jobs with the algorithm's tensors) and collect their outcomes by device."""
-        template = self._template(rep, plan.round, plan.phase)
-        jobs = device_jobs(template, plan.selected, plan.costs.failed, plan.work, plan.seeds)
+        jobs = self._device_jobs(rep, plan)
         payloads = self._payloads(jobs) if plan.phase is Phase.FIT else {}
         jobs = [job.model_copy(update={"has_tensors": True}) if job.id in payloads else job for job in jobs]
-        outcomes = self.runner.run(jobs, payloads)
-        devices = {job.id: job.device for job in jobs}
-        results = {devices[job_id]: result for job_id, result in outcomes.results.items()}
-        rejected = frozenset(devices[job_id] for job_id in outcomes.rejected)
-        return PhaseOutcome(plan, dict(sorted(results.items())), rejected)
+        return _phase_outcome(plan, jobs, self.runner.run(jobs, payloads))
 
-    def _test(self, rep: Repetition, round_: int) -> Evaluation:
+    def _evaluate(self, rep: Repetition, plan: PhasePlan) -> tuple[PhaseOutcome, Evaluation]:
+        """The new global model on the eval devices and on the test split, whose jobs go out together: they
+        need the same model and nothing of each other, so the round waits for one phase end instead of two."""
+        test_jobs = self._test_jobs(rep, plan.round)
+        eval_jobs = self._device_jobs(rep, plan)
+        # The test shards first: the longest jobs first end the phase soonest.
+        outcomes = self.runner.run([*test_jobs, *eval_jobs], {})
+        return _phase_outcome(plan, eval_jobs, outcomes), self._test(test_jobs, outcomes)
+
+    def _device_jobs(self, rep: Repetition, plan: PhasePlan) -> list[Job]:
+        template = self._template(rep, plan.round, plan.phase)
+        return device_jobs(template, plan.selected, plan.costs.failed, plan.work, plan.seeds)
+
+    def _test_jobs(self, rep: Repetition, round_: int) -> list[Job]:
+        template = self._template(rep, round_, Phase.TEST)
+        return shard_jobs(template, rep.test_size, self.spec.simulation.test_shard_size)
+
+    def _test(self, jobs: list[Job], outcomes: Outcomes) -> Evaluation:
         """The new global model on the test split: workers evaluate it in shards, combined in shard order."""
-        jobs = shard_jobs(self._template(rep, round_, Phase.TEST), rep.test_size, self.spec.simulation.test_shard_size)
-        outcomes = self.runner.run(jobs, {})
         results = outcomes.results
         refused = [job.id for job in jobs if job.id not in results]
         if refused:
@@ -339,6 +348,14 @@ class SimulationLoop:
 
     def _stop_reason(self, record: RoundRecord) -> str | None:
         return stop_reason(self.spec, record)
+
+
+def _phase_outcome(plan: PhasePlan, jobs: list[Job], outcomes: Outcomes) -> PhaseOutcome:
+    """The outcomes of a phase's device jobs by device (`outcomes` may hold other jobs' too)."""
+    devices = {job.id: job.device for job in jobs}
+    results = {devices[job_id]: result for job_id, result in outcomes.results.items() if job_id in devices}
+    rejected = frozenset(devices[job_id] for job_id in outcomes.rejected if job_id in devices)
+    return PhaseOutcome(plan, dict(sorted(results.items())), rejected)
 
 
 def stop_reason(spec: SimulationSpec, record: RoundRecord) -> str | None:

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 class PendingJobs:
     """A deque of (job id, work) that keeps the total work of its jobs (O(1) for each change).
 
-    Work is a job's example passes (feles.orchestrator.jobs.job_work); the total lets a lease take a fair
-    share of the work waiting without walking 10,000 jobs per request.
+    Work is in example passes (feles.orchestrator.jobs.job_work); the total lets a lease take a fair share of
+    the work waiting without walking 10,000 jobs per request.
     """
 
     def __init__(self) -> None:

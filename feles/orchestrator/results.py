@@ -85,8 +85,22 @@ class RepetitionSummary:
     energy: float
 
 
+@dataclass(frozen=True)
+class _WrittenRound:
+    """A round as the files hold it, made once: rewriting every row every round made long runs quadratic."""
+
+    record: RoundRecord
+    row: dict[str, Any]
+    json_text: str
+    csv_line: str
+
+
 class ResultsDocument:
-    """Everything a run produced so far; `write` saves it atomically as JSON and CSV."""
+    """Everything a run produced so far; `write` saves it atomically as JSON and CSV.
+
+    `rounds` only grows between restores: each round's row, JSON and CSV text are made when it is first
+    written, and later writes reuse them.
+    """
 
     def __init__(self, spec: SimulationSpec, run_id: str) -> None:
         self.spec = spec
@@ -95,12 +109,15 @@ class ResultsDocument:
         self.repetitions: list[RepetitionSummary] = []
         self.status = "running"
         self.message = ""
+        self._written: list[_WrittenRound] = []
+        self._spec_dump = json_safe(spec.model_dump(mode="json"))
 
     def restore(self, document: dict[str, Any]) -> None:
         """Take the rounds and summaries of a document written by `to_dict` (a checkpoint's)."""
         metric = document.get("metric", "accuracy")  # older documents measured accuracy only
         self.rounds = [RoundRecord(**_unnamed(row, metric)) for row in document["rounds"]]
         self.repetitions = [RepetitionSummary(**_unnamed(summary, metric)) for summary in document["repetitions"]]
+        self._written = []
 
     @property
     def metric(self) -> str:
@@ -122,31 +139,54 @@ class ResultsDocument:
         """The repetitions' summaries as the document writes them."""
         return [_named(asdict(summary), self.metric) for summary in self.repetitions]
 
+    def _written_rounds(self) -> list[_WrittenRound]:
+        written = self._written
+        if len(written) > len(self.rounds) or (written and written[-1].record is not self.rounds[len(written) - 1]):
+            written.clear()  # the rounds were replaced, not appended to
+        columns = csv_columns(self.metric)
+        for record in self.rounds[len(written) :]:
+            row = json_safe(_named(asdict(record), self.metric))
+            line = io.StringIO()
+            csv.DictWriter(line, fieldnames=columns, lineterminator="\n").writerow(row)
+            written.append(_WrittenRound(record, row, json.dumps(row), line.getvalue()))
+        return written
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "feles_version": __version__,
+            "run_id": self.run_id,
+            "status": self.status,
+            "message": self.message,
+            "metric": self.metric,
+            "spec": self._spec_dump,
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        return json_safe(
-            {
-                "feles_version": __version__,
-                "run_id": self.run_id,
-                "status": self.status,
-                "message": self.message,
-                "metric": self.metric,
-                "spec": self.spec.model_dump(mode="json"),
-                "repetitions": self.repetition_rows(),
-                "rounds": self.round_rows(self.rounds),
-            }
-        )
+        return {
+            **json_safe(self._head()),
+            "repetitions": json_safe(self.repetition_rows()),
+            "rounds": [written.row for written in self._written_rounds()],
+        }
+
+    def to_json(self) -> str:
+        """The document as results.json holds it: indented, one line per repetition summary and round."""
+        head = json.dumps(json_safe(self._head()), indent=2)[: -len("\n}")]
+        repetitions = [json.dumps(row) for row in json_safe(self.repetition_rows())]
+        rounds = [written.json_text for written in self._written_rounds()]
+        return f'{head},\n  "repetitions": {_json_lines(repetitions)},\n  "rounds": {_json_lines(rounds)}\n}}\n'
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=csv_columns(self.metric), lineterminator="\n")
-        writer.writeheader()
-        for record in self.rounds:
-            writer.writerow(json_safe(_named(asdict(record), self.metric)))
-        return buffer.getvalue()
+        header = ",".join(csv_columns(self.metric)) + "\n"
+        return header + "".join(written.csv_line for written in self._written_rounds())
 
     def write(self) -> None:
-        atomic_write(self.json_path, json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write(self.json_path, self.to_json())
         atomic_write(self.csv_path, self.to_csv())
+
+
+def _json_lines(items: list[str]) -> str:
+    """A JSON list of already encoded items, one per line at the document's indentation."""
+    return "[\n    " + ",\n    ".join(items) + "\n  ]" if items else "[]"
 
 
 def atomic_write(path: Path, text: str) -> None:
