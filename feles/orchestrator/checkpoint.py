@@ -64,6 +64,11 @@ def checkpoint_path(folder: str | Path) -> Path:
 
 def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
     """Write the checkpoint atomically (write, fsync, rename): a crash leaves the previous one intact."""
+    write_checkpoint(folder, encode_checkpoint(checkpoint))
+
+
+def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
+    """The checkpoint file's bytes: a copy of every tensor and array, so the state may change afterwards."""
     tensors = {
         **_prefixed("model", checkpoint.weights),
         **_prefixed("server", checkpoint.server_state),
@@ -81,7 +86,11 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
         "energy": checkpoint.energy,
         "results": checkpoint.results,
     }
-    data = encode_tensors(tensors, {METADATA_KEY: json.dumps(metadata)})
+    return encode_tensors(tensors, {METADATA_KEY: json.dumps(metadata)})
+
+
+def write_checkpoint(folder: str | Path, data: bytes) -> None:
+    """Write encoded checkpoint bytes atomically (write, fsync, rename)."""
     path = checkpoint_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -21,13 +21,14 @@ from feles.devices import CostModel, DevicePopulation, RoundConditions, federati
 from feles.evaluation import Evaluation, combine, metric_reached
 from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
-from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
+from feles.orchestrator.checkpoint import Checkpoint, encode_checkpoint, write_checkpoint
 from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.outcomes import PhaseOutcome, RoundOutcome
 from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
 from feles.orchestrator.records import RecordsWriter
 from feles.orchestrator.results import RepetitionSummary, ResultsDocument, RoundRecord
 from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
+from feles.orchestrator.round_writer import RoundWriter
 from feles.orchestrator.runner import JobRunner, Outcomes, SimulationStopped
 from feles.orchestrator.state import Progress
 from feles.protocol import Job, Phase, SimulationPhase, encode_tensors, split_extra
@@ -85,6 +86,7 @@ class SimulationLoop:
             Phase.EVAL: PhaseStrategies(self.spec.algorithms.eval),
         }
         self.records = RecordsWriter(self.spec)
+        self.round_writer = RoundWriter()
 
     def stop(self) -> None:
         """Stop from another thread: the round in progress ends with SimulationStopped."""
@@ -107,6 +109,7 @@ class SimulationLoop:
             self._finish(SimulationPhase.FAILED, f"{type(error).__name__}: {error}")
         finally:
             self.runner.stop()
+            self.round_writer.close()
             self.records.close()
 
     def _restore_results(self) -> int:
@@ -132,6 +135,7 @@ class SimulationLoop:
 
     def _finish(self, phase: SimulationPhase, message: str) -> None:
         """Write the final results and end in `phase`; a failed write ends the run in Failed, never Running."""
+        self.round_writer.wait()  # the last round's files first (a failure among them raises here)
         self.results.status = "succeeded" if phase is SimulationPhase.SUCCEEDED else "failed"
         self.results.message = message
         try:
@@ -276,10 +280,13 @@ class SimulationLoop:
         self.models.publish(self.server.aggregate(self.models.current(), updates))
 
     def _record(self, rep: Repetition, outcome: RoundOutcome, record: RoundRecord, stop_reason: str | None) -> None:
-        """Device records, the results row (and summary), the results files, then the checkpoint.
+        """Device records, the results row (and summary); then the results files, the checkpoint and the progress
+        on the round writer's thread, while the next round runs.
 
-        A round is done once its checkpoint is written; its records are written before that.
+        A round is done once its checkpoint is written; its records are written before that. The loop waits for
+        a round's files before it records the next round or ends.
         """
+        self.round_writer.wait()
         self.records.write_round(
             (rep.index, outcome.round), outcome.conditions, [outcome.fit, outcome.evaluation], rep.population.data_sizes
         )
@@ -297,30 +304,34 @@ class SimulationLoop:
                 )
             )
             self.progress.stop_reason = stop_reason
-        self.results.write()
+        # Snapshots taken here, by value: the next round changes the model, the history and the document.
+        texts = self.results.texts()
+        checkpoint = encode_checkpoint(self._checkpoint(rep, record.round, stop_reason is not None))
+        self.round_writer.submit(lambda: self._write_round(texts, checkpoint, record))
+
+    def _write_round(self, texts: tuple[str, str], checkpoint: bytes, record: RoundRecord) -> None:
+        """On the round writer's thread: the results files, the device records, the checkpoint, the progress."""
+        self.results.write(texts)
         self.records.flush()
-        self._save_checkpoint(rep, record.round, stop_reason is not None)
+        write_checkpoint(self.spec.simulation.output_folder, checkpoint)
         self._report(record)
 
-    def _save_checkpoint(self, rep: Repetition, round_: int, repetition_done: bool) -> None:
+    def _checkpoint(self, rep: Repetition, round_: int, repetition_done: bool) -> Checkpoint:
         last = rep.index + 1 == self.spec.simulation.repetitions
         next_point = (rep.index + 1, 0) if repetition_done else (rep.index, round_ + 1)
-        save_checkpoint(
-            self.spec.simulation.output_folder,
-            Checkpoint(
-                run_id=self.run_parts.run_id,
-                spec=self.spec.model_dump(mode="json"),
-                repetition=next_point[0],
-                next_round=next_point[1],
-                finished=repetition_done and last,
-                model_version=self.models.version,
-                simulated_time=rep.simulated_time,
-                energy=rep.energy,
-                results=self.results.to_dict(),
-                weights=self.models.current(),
-                server_state=self.server.state_dict(),
-                history=rep.history.arrays(),
-            ),
+        return Checkpoint(
+            run_id=self.run_parts.run_id,
+            spec=self.spec.model_dump(mode="json"),
+            repetition=next_point[0],
+            next_round=next_point[1],
+            finished=repetition_done and last,
+            model_version=self.models.version,
+            simulated_time=rep.simulated_time,
+            energy=rep.energy,
+            results=self.results.to_dict(),
+            weights=self.models.current(),
+            server_state=self.server.state_dict(),
+            history=rep.history.arrays(),
         )
 
     def _report(self, record: RoundRecord) -> None:

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ class ResultsDocument:
         self.status = "running"
         self.message = ""
         self._written: list[_WrittenRound] = []
+        # The loop thread writes the document while the API thread serves it: both extend the cache.
+        self._lock = threading.Lock()
         self._spec_dump = json_safe(spec.model_dump(mode="json"))
 
     def restore(self, document: dict[str, Any]) -> None:
@@ -117,7 +120,8 @@ class ResultsDocument:
         metric = document.get("metric", "accuracy")  # older documents measured accuracy only
         self.rounds = [RoundRecord(**_unnamed(row, metric)) for row in document["rounds"]]
         self.repetitions = [RepetitionSummary(**_unnamed(summary, metric)) for summary in document["repetitions"]]
-        self._written = []
+        with self._lock:
+            self._written = []
 
     @property
     def metric(self) -> str:
@@ -140,16 +144,20 @@ class ResultsDocument:
         return [_named(asdict(summary), self.metric) for summary in self.repetitions]
 
     def _written_rounds(self) -> list[_WrittenRound]:
-        written = self._written
-        if len(written) > len(self.rounds) or (written and written[-1].record is not self.rounds[len(written) - 1]):
-            written.clear()  # the rounds were replaced, not appended to
-        columns = csv_columns(self.metric)
-        for record in self.rounds[len(written) :]:
-            row = json_safe(_named(asdict(record), self.metric))
-            line = io.StringIO()
-            csv.DictWriter(line, fieldnames=columns, lineterminator="\n").writerow(row)
-            written.append(_WrittenRound(record, row, json.dumps(row), line.getvalue()))
-        return written
+        """Every round as written, in order (a copy: the loop appends meanwhile)."""
+        rounds = list(self.rounds)
+        with self._lock:
+            written = self._written
+            shared = min(len(written), len(rounds))  # the API thread's copy may be older than the cache
+            if shared and written[shared - 1].record is not rounds[shared - 1]:
+                written.clear()  # the rounds were replaced, not appended to
+            columns = csv_columns(self.metric)
+            for record in rounds[len(written) :]:
+                row = json_safe(_named(asdict(record), self.metric))
+                line = io.StringIO()
+                csv.DictWriter(line, fieldnames=columns, lineterminator="\n").writerow(row)
+                written.append(_WrittenRound(record, row, json.dumps(row), line.getvalue()))
+            return written[: len(rounds)]
 
     def _head(self) -> dict[str, Any]:
         return {
@@ -179,9 +187,15 @@ class ResultsDocument:
         header = ",".join(csv_columns(self.metric)) + "\n"
         return header + "".join(written.csv_line for written in self._written_rounds())
 
-    def write(self) -> None:
-        atomic_write(self.json_path, self.to_json())
-        atomic_write(self.csv_path, self.to_csv())
+    def texts(self) -> tuple[str, str]:
+        """What results.json and results.csv hold now: a snapshot that another thread may write later."""
+        return self.to_json(), self.to_csv()
+
+    def write(self, texts: tuple[str, str] | None = None) -> None:
+        """Write the document (or a snapshot of it from `texts`) to both files, each atomically."""
+        json_text, csv_text = texts or self.texts()
+        atomic_write(self.json_path, json_text)
+        atomic_write(self.csv_path, csv_text)
 
 
 def _json_lines(items: list[str]) -> str:
