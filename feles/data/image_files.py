@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,10 @@ def image_split(pixels: np.ndarray, labels: np.ndarray, mean: Sequence[float], s
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"{channels} channels need as many means and standard deviations, got {mean}, {std}")
     standardize = Standardization(255.0, tuple(mean), tuple(std))
-    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.uint8))
+    with warnings.catch_warnings():
+        # A read-only memory map (feles.data.unpacked) is fine: nothing writes to a split's inputs.
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.uint8))
     return Split(x=x, y=torch.from_numpy(np.asarray(labels, dtype=np.int64)), standardize=standardize)
 
 

@@ -18,6 +18,7 @@ from feles.data.dataset import (
 from feles.data.idx import read_idx
 from feles.data.image_files import check_labels, files_unavailable, image_split
 from feles.data.location import search_dirs
+from feles.data.unpacked import unpacked_array
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -57,7 +58,7 @@ class IdxImageDataset(FileDatasetSource):
         raise files_unavailable(self.name, f"file {missing}.gz", searched, data_dir, needed, self.install_hint)
 
     def _split(self, images_path: Path, labels_path: Path) -> Split:
-        images = read_idx(images_path)
+        images = unpacked_array(images_path, read_idx) if images_path.suffix == ".gz" else read_idx(images_path)
         labels = read_idx(labels_path)
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != INPUT_SHAPE[1:]:
             found = f"{images.dtype} {images.shape}"
