@@ -15,7 +15,8 @@ repeats:
   the plain loop: launch to the start of its first local training);
 - exit: end of the last round to the exit of `feles run` (the plain loop: to its own exit);
 - RSS: peak over the run of the summed resident set of the process and all its children, sampled from /proc
-  every 50 ms; PSS (proportional set size) counts pages shared between processes once.
+  every 50 ms; PSS (proportional set size) counts pages shared between processes once, sampled every 0.5 s
+  (reading smaps_rollup walks the process's page tables: every 50 ms it slowed the rounds it measured by 10 %).
 
 Usage: python bench/light.py [--repeats 3] [--rounds 30] [--data-dir /usr/share/datasets/fashion-mnist]
 (about 4 minutes on 2 quiet cores with 3 repeats; `--baseline SPEC` is bench/overhead.py's plain loop).
@@ -43,6 +44,8 @@ from report import header, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.05
+#: PSS is read every this many samples (it is costly to read).
+PSS_EVERY = 10
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 ROUND_LINE = re.compile(r"^(\S+ \S+) INFO feles\.orchestrator: repetition \d+ round (\d+)/\d+")
@@ -102,10 +105,13 @@ class TreeMemory:
         self._thread.join()
 
     def _sample(self) -> None:
+        count = 0
         while not self._stop.wait(SAMPLE_SECONDS):
             pids = _tree(self.pid)
             self.rss = max(self.rss, sum(_rss(pid) for pid in pids))
-            self.pss = max(self.pss, sum(_pss(pid) for pid in pids))
+            if count % PSS_EVERY == 0:
+                self.pss = max(self.pss, sum(_pss(pid) for pid in pids))
+            count += 1
 
 
 def _tree(pid: int) -> list[int]:
