@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from feles.algorithms import LocalTask
+from feles.data.dataset import rows
 from feles.evaluation import EVAL_BATCH_SIZE, evaluate, loss_function
 from feles.protocol import Job, JobResult, Phase, join_extra
 from feles.seeding import numpy_rng
@@ -30,7 +31,7 @@ def device_examples(state: WorkerState, job: Job) -> tuple[torch.Tensor, torch.T
         indices = data.partitions.test_indices[job.device]
         positions = _positions(chooser, len(indices), job)
         chosen = torch.from_numpy(indices[positions])
-        return data.test_inputs[chosen], data.dataset.test.y[chosen]
+        return rows(data.test_inputs, chosen), rows(data.dataset.test.y, chosen)
     indices = data.partitions.indices[job.device]
     positions = _positions(chooser, len(indices), job)
     labels = data.partitions.labels[job.device]

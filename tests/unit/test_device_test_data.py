@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from feles.algorithms import build_client
 from feles.config import SimulationSpec, parse_spec
-from feles.data import FederatedDataset, Split, partition_devices
+from feles.data import FederatedDataset, Split, devices_data, partition_devices
 from feles.protocol import Job, Phase
 from feles.strategies.data.random import RandomLocalData
 from feles.worker.state import WorkerState
@@ -127,3 +128,26 @@ def test_an_eval_job_evaluates_on_the_devices_test_examples_and_a_fit_job_trains
         tuple(row) for row in data.dataset.train.x[torch.from_numpy(data.partitions.indices[3])].flatten(1).tolist()
     }
     assert {tuple(row) for row in x.flatten(1).tolist()} <= train_rows
+
+
+def test_a_devices_test_partition_is_drawn_once_and_the_same_after_the_cache_is_emptied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(devices_data, "CACHED_TEST_PARTITIONS", 2)  # every third device empties the cache
+    sizes = np.array([60, 90, 30, 45])
+    first = partition_devices(dataset(), sizes, 0.1, 0.0, seed=1, repetition=0).test_indices
+    again = partition_devices(dataset(), sizes, 0.1, 0.0, seed=1, repetition=0).test_indices
+    drawn = [first[device] for device in (0, 1, 2, 3, 0, 1)]
+    assert drawn[4] is not drawn[0]  # drawn again after the cache was emptied ...
+    for device, indices in zip((0, 1, 2, 3, 0, 1), drawn, strict=True):
+        assert np.array_equal(indices, again[device])  # ... to the same examples
+        assert not indices.flags.writeable  # callers share it
+    assert first[3] is first[3]
+
+
+def test_split_rows_are_what_indexing_gives() -> None:
+    split = Split(x=torch.arange(40, dtype=torch.uint8).reshape(10, 2, 2), y=torch.arange(10))
+    index = torch.tensor([7, 2, 2, 9])
+    assert torch.equal(split.inputs(index), split.x[index])
+    assert torch.equal(split.inputs(slice(2, 5)), split.x[2:5])
+    assert torch.equal(split.inputs(torch.tensor([True, False] * 5)), split.x[::2])
