@@ -7,8 +7,9 @@ functions and classes: RoundConditions draw, selection, update plan + job costs 
 do), device history, and FedAvg aggregation of the completed updates of a small model (logreg on 8x8
 digits, 650 parameters), then the eval phase's selection and jobs, and the test jobs (shards of the test
 split) and their combination. The results-file and checkpoint writes of the round are timed apart; the
-case's peak RSS includes torch and the benchmark itself. Like `feles orchestrator`, each case freezes
-the objects of its imports out of the garbage collector's reach (gc.freeze) before it starts.
+case's peak RSS includes torch and the benchmark itself. Like `feles orchestrator`, each case settles
+the garbage collector before it starts (feles.orchestrator.collector: the objects of its imports frozen out
+of the collector's reach, collections less often).
 
 Part 2 (real processes): a `feles orchestrator --insecure` process with 100,000 devices and two
 `feles worker` processes run a few rounds of digits/logreg; the orchestrator's peak RSS (VmHWM) is read
@@ -20,7 +21,6 @@ Usage: python bench/population.py [--devices 10000 100000] [--k 0.01 0.1] [--rou
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import resource
 import shlex
@@ -46,6 +46,7 @@ from feles.evaluation import Evaluation, combine
 from feles.models import build_model
 from feles.orchestrator.batching import BATCH_WORK
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
+from feles.orchestrator.collector import settle_collector
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
 from feles.orchestrator.results import ResultsDocument, RoundRecord
@@ -297,7 +298,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.case:
-        gc.freeze()  # as `feles orchestrator` does before it serves
+        settle_collector()  # as `feles orchestrator` does before it serves
         row = time_rounds(int(args.case[0]), float(args.case[1]), args.rounds, args.output)
         print(json.dumps({**row, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
         return

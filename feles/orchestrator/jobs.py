@@ -45,7 +45,7 @@ class LeaseChange(Enum):
     NOT_HOLDER = "not_holder"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     job: Job
     worker: str | None = None
@@ -62,7 +62,7 @@ class _Entry:
     requeued_at: float = 0.0
     attempts_refused: int = 0
     #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
-    holders: set[str] | None = None
+    holders: tuple[str, ...] = ()
     #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
     order: int = 0
     #: job_work(job), which leases share out.
@@ -99,13 +99,17 @@ class JobQueue:
         self._on_submit = on_submit
         self._on_round_trip = on_round_trip
         self._completed = 0
-        self._lock = threading.Condition()
+        # Held directly (`with self._mutex`): entering the Condition runs Python code, ~0.3 us of each of the
+        # ~40,000 queue calls of a 10,000-job round; the Condition shares the lock for waiting and waking.
+        self._mutex = threading.RLock()
+        self._lock = threading.Condition(self._mutex)
         self._entries: dict[str, _Entry] = {}
         self._pending = PendingJobs()
         #: Jobs each worker holds now: the batch rule shares the waiting work among the workers holding none.
         self._held: dict[str, int] = {}
         self._retired: set[str] = set()
-        self._deadlines: list[tuple[float, str]] = []
+        #: Heap of (deadline, job ids): the jobs of one lease request share an item (10,000 pushes a round were 2 ms).
+        self._deadlines: list[tuple[float, tuple[str, ...]]] = []
         self._reissued = 0
         self._submitted = 0
         self._closed = False
@@ -116,7 +120,7 @@ class JobQueue:
     def submit(self, jobs: Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
         """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
         payloads = payloads or {}
-        with self._lock:
+        with self._mutex:
             for job in jobs:
                 self._submitted += 1
                 size = job_work(job)
@@ -134,12 +138,11 @@ class JobQueue:
         """Up to `limit` pending jobs in queue order, each leased to `worker_id` on its own (own deadline,
         own re-issue). With `max_work`, jobs are taken while their summed work (epochs x examples) stays
         within it; the first job is always taken, however large."""
-        with self._lock:
+        with self._mutex:
             self._reclaim_expired()
-            leased: list[Job] = []
+            leased: list[str] = []
             skipped: list[tuple[str, int]] = []
             work = 0
-            now = self._clock()
             try:
                 while self._pending and len(leased) < limit:
                     job_id, job_size = self._pending.first()
@@ -154,26 +157,35 @@ class JobQueue:
                     if leased and max_work is not None and work > max_work:
                         break
                     self._pending.pop_first()
-                    self._hand_out(job_id, entry, worker_id, now)
-                    leased.append(entry.job)
-                return leased
+                    leased.append(job_id)
+                return self._hand_out(leased, worker_id)
             finally:
                 self._pending.put_first(skipped)
 
-    def _hand_out(self, job_id: str, entry: _Entry, worker_id: str, now: float) -> None:
-        self._drop_holder(entry)
-        entry.worker = worker_id
-        self._held[worker_id] = self._held.get(worker_id, 0) + 1
-        if entry.holders is None:
-            entry.holders = set()
-        entry.holders.add(worker_id)
-        entry.leased_at = now
-        self._set_deadline(job_id, entry, now + self.lease_seconds)
-        entry.attempts += 1
+    def _hand_out(self, job_ids: list[str], worker_id: str) -> list[Job]:
+        """Lease the jobs to `worker_id`: each keeps its own deadline, which they share until a heartbeat moves one."""
+        if not job_ids:
+            return []
+        now = self._clock()
+        deadline = now + self.lease_seconds
+        jobs: list[Job] = []
+        for job_id in job_ids:
+            entry = self._entries[job_id]
+            self._drop_holder(entry)
+            entry.worker = worker_id
+            if worker_id not in entry.holders:
+                entry.holders += (worker_id,)
+            entry.leased_at = now
+            entry.deadline = deadline
+            entry.attempts += 1
+            jobs.append(entry.job)
+        self._held[worker_id] = self._held.get(worker_id, 0) + len(job_ids)
+        heapq.heappush(self._deadlines, (deadline, tuple(job_ids)))
+        return jobs
 
     def reclaim_expired(self) -> None:
         """Put the jobs whose lease ran out back in the queue now (leasing does it too)."""
-        with self._lock:
+        with self._mutex:
             self._reclaim_expired()
 
     def _drop_holder(self, entry: _Entry) -> None:
@@ -198,7 +210,7 @@ class JobQueue:
 
     def holders(self) -> frozenset[str]:
         """The workers that hold at least one unfinished job now."""
-        with self._lock:
+        with self._mutex:
             return frozenset(self._held)
 
     def _avoids(self, entry: _Entry, worker_id: str) -> bool:
@@ -210,22 +222,19 @@ class JobQueue:
             and self._clock() < entry.requeued_at + self.lease_seconds
         )
 
-    def _set_deadline(self, job_id: str, entry: _Entry, deadline: float) -> None:
-        entry.deadline = deadline
-        heapq.heappush(self._deadlines, (deadline, job_id))
-
     def _reclaim_expired(self) -> None:
         """Put back the jobs whose lease ran out: a heap of deadlines makes this O(expired), not O(jobs)."""
         now = self._clock()
         expired: list[str] = []
         while self._deadlines and self._deadlines[0][0] <= now:
-            deadline, job_id = heapq.heappop(self._deadlines)
-            entry = self._entries.get(job_id)
-            # Stale heap items: the job finished, was released, or a heartbeat moved its deadline.
-            if entry is None or entry.worker is None or entry.done or entry.deadline != deadline:
-                continue
-            self._drop_holder(entry)
-            expired.append(job_id)
+            deadline, job_ids = heapq.heappop(self._deadlines)
+            for job_id in job_ids:
+                entry = self._entries.get(job_id)
+                # Stale: the job finished, was released, or a heartbeat moved its deadline.
+                if entry is None or entry.worker is None or entry.done or entry.deadline != deadline:
+                    continue
+                self._drop_holder(entry)
+                expired.append(job_id)
         # Re-issued jobs go first, in their original order: the round is waiting for them.
         expired.sort(key=lambda job_id: self._entries[job_id].order)
         self._pending.put_first((job_id, self._entries[job_id].work) for job_id in expired)
@@ -233,11 +242,11 @@ class JobQueue:
 
     def held_by(self, job_id: str, worker_id: str) -> Completion | None:
         """None when `worker_id` may answer the job (it was leased to it and has no result yet), else why not."""
-        with self._lock:
+        with self._mutex:
             entry = self._entries.get(job_id)
             if entry is None:
                 return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
-            if entry.holders is None or worker_id not in entry.holders:
+            if worker_id not in entry.holders:
                 return Completion.NOT_HOLDER
             if entry.done:
                 return Completion.DUPLICATE
@@ -248,11 +257,11 @@ class JobQueue:
     ) -> Completion:
         """Store the first result of a job from a worker it was leased to (any one if `worker_id` is None);
         later ones (re-issued copies, retries) are duplicates."""
-        with self._lock:
+        with self._mutex:
             entry = self._entries.get(job_id)
             if entry is None:
                 return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
-            if worker_id is not None and (entry.holders is None or worker_id not in entry.holders):
+            if worker_id is not None and worker_id not in entry.holders:
                 return Completion.NOT_HOLDER
             if entry.done:
                 return Completion.DUPLICATE
@@ -274,7 +283,7 @@ class JobQueue:
 
     def reject(self, job_id: str) -> bool:
         """Finish a job without a result (its update was malformed: the device fails the round)."""
-        with self._lock:
+        with self._mutex:
             entry = self._entries.get(job_id)
             if entry is None or entry.done:
                 return False
@@ -286,7 +295,7 @@ class JobQueue:
     def refuse(self, job_id: str, worker_id: str, reason: str, limit: int) -> Refusal:
         """A malformed answer to a job that another worker may answer well (a test shard): the job goes back
         to the front of the queue, for another worker; after `limit` malformed answers it is rejected."""
-        with self._lock:
+        with self._mutex:
             entry = self._entries.get(job_id)
             if entry is None or entry.done:
                 return Refusal.IGNORED
@@ -311,16 +320,17 @@ class JobQueue:
 
     def extend(self, job_id: str, worker_id: str) -> LeaseChange:
         """A heartbeat: push the lease deadline of a job `worker_id` holds to now + lease_seconds."""
-        with self._lock:
+        with self._mutex:
             entry = self._holding(job_id, worker_id)
             if isinstance(entry, LeaseChange):
                 return entry
-            self._set_deadline(job_id, entry, self._clock() + self.lease_seconds)
+            entry.deadline = self._clock() + self.lease_seconds
+            heapq.heappush(self._deadlines, (entry.deadline, (job_id,)))
             return LeaseChange.DONE
 
     def release_worker(self, worker_id: str) -> list[str]:
         """Give back at once every job leased to a worker that is leaving; they go first in the queue."""
-        with self._lock:
+        with self._mutex:
             held = [job_id for job_id, entry in self._entries.items() if entry.worker == worker_id and not entry.done]
             for job_id in held:
                 self._drop_holder(self._entries[job_id])
@@ -341,19 +351,19 @@ class JobQueue:
 
     def payload(self, job_id: str) -> bytes | None:
         """The encoded algorithm tensors of a queued job, if it has any."""
-        with self._lock:
+        with self._mutex:
             entry = self._entries.get(job_id)
             return entry.payload if entry else None
 
     def known(self, job_id: str) -> Job | None:
-        with self._lock:
+        with self._mutex:
             entry = self._entries.get(job_id)
             return entry.job if entry else None
 
     def wait_done(self, job_ids: Iterable[str], timeout: float) -> bool:
         """Block until every job is done or dropped, or the timeout passes (then False)."""
         deadline = time.monotonic() + timeout
-        with self._lock:
+        with self._mutex:
             # The jobs not finished yet: a completion wakes this waiter only when it finishes the last of them.
             awaited = {job_id for job_id in job_ids if not self._finished(job_id)}
             self._waiters += 1
@@ -389,7 +399,7 @@ class JobQueue:
         with the reason (empty when none was recorded)."""
         results: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
         rejected: dict[str, str] = {}
-        with self._lock:
+        with self._mutex:
             for job_id in job_ids:
                 entry = self._entries.pop(job_id, None)
                 self._retired.add(job_id)
@@ -404,7 +414,7 @@ class JobQueue:
 
     def close(self) -> None:
         """No more jobs will come: wake every waiter."""
-        with self._lock:
+        with self._mutex:
             self._closed = True
             self._lock.notify_all()
         self._on_submit()
@@ -414,7 +424,7 @@ class JobQueue:
         return self._closed
 
     def counts(self) -> QueueCounts:
-        with self._lock:
+        with self._mutex:
             leased = sum(1 for entry in self._entries.values() if entry.worker is not None and not entry.done)
             done = sum(1 for entry in self._entries.values() if entry.done)
             return QueueCounts(

@@ -359,6 +359,21 @@ def test_heartbeat_extends_only_the_holders_lease() -> None:
     assert queue.extend("nope", "w1") is LeaseChange.UNKNOWN
 
 
+def test_jobs_of_one_batch_expire_together_except_one_kept_by_a_heartbeat() -> None:
+    clock = FakeClock()
+    queue = JobQueue(lease_seconds=10, clock=clock)
+    queue.submit([job("a"), job("b"), job("c"), job("d")])
+    assert [j.id for j in queue.lease_many("w1", 3)] == ["a", "b", "c"]
+    clock.now += 8
+    assert queue.extend("b", "w1") is LeaseChange.DONE
+    clock.now += 3  # 11 s after the batch, 3 s after b's heartbeat
+    assert [j.id for j in queue.lease_many("w2", 10)] == ["a", "c", "d"]  # re-issued first, in their order
+    assert queue.counts().reissued == 2
+    assert queue.complete("b", result("b"), {}, "w1") is Completion.ACCEPTED
+    assert queue.complete("a", result("a"), {}, "w1") is Completion.ACCEPTED  # its first holder may still answer
+    assert queue.complete("a", result("a", "w2"), {}, "w2") is Completion.DUPLICATE
+
+
 def test_a_leaving_worker_gives_back_every_job_it_holds_first_in_line() -> None:
     queue = JobQueue(lease_seconds=10, clock=FakeClock())
     queue.submit([job("a"), job("b"), job("c")])
