@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
 
@@ -229,21 +231,142 @@ def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, s
     return b"".join([len(text).to_bytes(8, "little"), text, *blobs])
 
 
+#: Largest header decode_tensors reads (the safetensors package's own limit).
+MAX_HEADER_BYTES = 100_000_000
+
+
 def decode_tensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata from safetensors bytes; CodecError when malformed."""
+    """Tensors and metadata from safetensors bytes; CodecError when malformed.
+
+    Read here for the dtypes encode_tensors writes, with the checks the safetensors package makes (offsets in
+    order, without gaps or overlap, covering the data exactly; sizes that match shape and dtype): the package's
+    Python, and reading the header twice for the metadata, took 15 of a tiny result's 17 us on the orchestrator,
+    which reads 10,000 results a round (now 7 us). The tensors share one writable copy of the data; other dtypes
+    and big-endian machines go through the package.
+    """
+    header, body = _split_message(data)
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        raise CodecError("not a safetensors message: __metadata__ is not a map of strings")
+    layout = _layout(header, len(body))
+    if layout is None:
+        return _decode_with_package(data), dict(metadata)
+    buffer = bytearray(body)
+    tensors = {name: _tensor_at(buffer, start, stop, dtype, shape) for start, stop, dtype, shape, name in layout}
+    return tensors, dict(metadata)
+
+
+def _split_message(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    """The header as JSON and the data after it."""
+    if len(data) < 8:
+        raise CodecError(f"not a safetensors message: {len(data)} bytes, fewer than the 8 of the header length")
+    size = int.from_bytes(data[:8], "little")
+    if size > min(len(data) - 8, MAX_HEADER_BYTES):
+        raise CodecError(f"not a safetensors message: a header of {size} bytes in a message of {len(data)}")
+    try:
+        # pydantic's JSON parser: a third of json.loads' time on a result's header (1.2 vs 3.6 us).
+        header = pydantic_core.from_json(data[8 : 8 + size])
+    except ValueError:
+        raise CodecError("not a safetensors message: the header is not JSON") from None
+    if not isinstance(header, dict):
+        raise CodecError("not a safetensors message: the header is not a JSON object")
+    return header, memoryview(data)[8 + size :]
+
+
+#: A tensor's place in a message: start and stop byte in the data, dtype, shape, name.
+Span = tuple[int, int, "torch.dtype", list[int], str]
+
+
+def _layout(header: dict[str, Any], data_bytes: int) -> list[Span] | None:
+    """The tensors' spans in data order, checked to cover the data exactly; None when a dtype is not one
+    encode_tensors writes (or on a big-endian machine)."""
+    dtypes = _torch_dtypes()
+    spans: list[Span] = []
+    for name, info in header.items():
+        dtype = dtypes.get(info.get("dtype")) if isinstance(info, dict) else None
+        if dtype is None:
+            return None
+        start, stop, shape = _checked_span(name, info, dtype)
+        spans.append((start, stop, dtype, shape, name))
+    spans.sort(key=lambda span: span[0])
+    position = 0
+    for start, stop, _, _, name in spans:
+        if start != position:
+            raise CodecError(f"not a safetensors message: tensor {name!r} starts at byte {start}, not {position}")
+        position = stop
+    if position != data_bytes:
+        raise CodecError(f"not a safetensors message: tensors take {position} bytes, the data has {data_bytes}")
+    return spans
+
+
+def _checked_span(name: str, info: dict[str, Any], dtype: torch.dtype) -> tuple[int, int, list[int]]:
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise CodecError(f"not a safetensors message: tensor {name!r} has no valid shape")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+        raise CodecError(f"not a safetensors message: tensor {name!r} has no valid data_offsets")
+    start, stop = offsets
+    size = math.prod(shape) * dtype.itemsize
+    if not 0 <= start <= stop or stop - start != size:
+        raise CodecError(
+            f"not a safetensors message: tensor {name!r} takes bytes {start} to {stop}, not the {size} of "
+            f"{info['dtype']} {shape}"
+        )
+    return start, stop, shape
+
+
+def _tensor_at(buffer: bytearray, start: int, stop: int, dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
+    """The tensor in bytes start..stop of `buffer`, sharing its memory when the offset suits the dtype."""
+    if start % dtype.itemsize:  # a view needs an offset aligned to the dtype's size: a copy of its own
+        buffer, start, stop = bytearray(buffer[start:stop]), 0, stop - start
+    count = (stop - start) // dtype.itemsize
+    numpy_dtype = _NUMPY_DTYPES.get(dtype)
+    if numpy_dtype is None:  # bfloat16: numpy has none
+        if not count:
+            return _torch().empty(shape, dtype=dtype)
+        return _torch().frombuffer(buffer, dtype=dtype, count=count, offset=start).view(shape)
+    if numpy_dtype.kind == "b" and buffer[start:stop].strip(b"\x00\x01"):
+        raise CodecError("not a safetensors message: a bool tensor holds a byte that is neither 0 nor 1")
+    # numpy's view costs half of torch.frombuffer(...).view(shape) (1.3 vs 2.1 us), twice a result.
+    array = _numpy().frombuffer(buffer, dtype=numpy_dtype, count=count, offset=start)
+    return _torch().from_numpy(array.reshape(shape))
+
+
+def _decode_with_package(data: bytes) -> dict[str, torch.Tensor]:
     from safetensors.torch import load as load_safetensors
 
     try:
-        tensors = load_safetensors(data)
+        return load_safetensors(data)
     except (SafetensorError, ValueError, RuntimeError) as error:
         raise CodecError(f"not a safetensors message: {error}") from None
-    return tensors, _read_metadata(data)
 
 
-def _read_metadata(data: bytes) -> dict[str, str]:
-    header_size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + header_size])
-    return dict(header.get("__metadata__") or {})
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
+
+
+#: numpy's dtype of each torch dtype decode_tensors reads (all but bfloat16), filled by _torch_dtypes.
+_NUMPY_DTYPES: dict[Any, Any] = {}
+
+
+@functools.cache
+def _torch_dtypes() -> dict[str, torch.dtype]:
+    """torch's dtypes by safetensors' names, for the dtypes encode_tensors writes; none on a big-endian machine
+    (decode_tensors then leaves every message to the package)."""
+    torch = _torch()
+    if sys.byteorder != "little":
+        return {}
+    dtypes = {code: getattr(torch, name.removeprefix("torch.")) for name, code in SAFETENSORS_DTYPES.items()}
+    _NUMPY_DTYPES.update({d: torch.empty(0, dtype=d).numpy().dtype for d in dtypes.values() if d != torch.bfloat16})
+    return dtypes
 
 
 def encode_result(result: JobResult, tensors: Mapping[str, torch.Tensor]) -> bytes:
@@ -335,8 +458,13 @@ class UpdateReference:
         return cls(dict(tensors), wide, norm)
 
 
-def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor] | UpdateReference) -> None:
-    """Raise CodecError unless `tensors` has exactly the reference's names, shapes, dtypes, finite values."""
+def check_update(
+    tensors: Mapping[str, torch.Tensor],
+    reference: Mapping[str, torch.Tensor] | UpdateReference,
+    distance: float | None = None,
+) -> None:
+    """Raise CodecError unless `tensors` has exactly the reference's names, shapes, dtypes, finite values, and
+    lies within the bound of the reference; `distance` is the update's, when update_distances measured it."""
     if not isinstance(reference, UpdateReference):
         reference = UpdateReference.of(reference)
     missing = sorted(set(reference.tensors) - set(tensors))
@@ -350,19 +478,46 @@ def check_update(tensors: Mapping[str, torch.Tensor], reference: Mapping[str, to
                 f"tensor {name!r}: expected {expected.dtype} {tuple(expected.shape)}, "
                 f"got {got.dtype} {tuple(got.shape)}"
             )
-    import torch
+    if distance is None:
+        import torch
 
-    squares = {name: float(torch.dist(tensors[name].detach().to(ref.dtype), ref)) ** 2
-               for name, ref in reference.wide.items()}  # fmt: skip
-    # NaN or Inf in a tensor makes its sum of squares non-finite: only then is the tensor searched for them.
-    check_finite({name: tensors[name] for name, value in squares.items() if not math.isfinite(value)})
-    distance = math.sqrt(sum(squares.values()))
+        squares = [
+            float(torch.dist(tensors[name].detach().to(ref.dtype), ref)) ** 2 for name, ref in reference.wide.items()
+        ]
+        distance = math.sqrt(sum(squares))
+    if not math.isfinite(distance):
+        # NaN or Inf in a tensor makes the distance non-finite: only then are the tensors searched for them.
+        check_finite({name: tensors[name] for name in reference.wide})
     bound = MAX_UPDATE_DISTANCE_RATIO * (reference.norm + 1.0)
     if not distance <= bound:
         raise CodecError(
             f"update is {distance:.3g} away from the global model (L2), more than {MAX_UPDATE_DISTANCE_RATIO:g} x "
             f"(||global|| + 1) = {bound:.3g}: refused as absurd"
         )
+
+
+def has_layout(tensors: Mapping[str, torch.Tensor], reference: UpdateReference) -> bool:
+    """Whether `tensors` has exactly the reference's names, shapes and dtypes (what update_distances needs)."""
+    return tensors.keys() == reference.tensors.keys() and all(
+        tensors[name].shape == expected.shape and tensors[name].dtype == expected.dtype
+        for name, expected in reference.tensors.items()
+    )
+
+
+def update_distances(updates: Sequence[Mapping[str, torch.Tensor]], reference: UpdateReference) -> list[float]:
+    """The L2 distance of each update from the reference over the floating-point tensors (each with the
+    reference's layout, has_layout), in the reference's precision, for the results of a batch: one stacked
+    subtraction and sum per tensor for all of them, where check_update's call per tensor took 11 of a tiny
+    result's 13 us. Batches hold small models only (feles.orchestrator.batching), so the stacked copies are small."""
+    import torch
+
+    if not updates:
+        return []
+    squares = torch.zeros(len(updates), dtype=torch.float64)
+    for name, ref in reference.wide.items():
+        stacked = torch.stack([update[name].detach() for update in updates]).to(ref.dtype)
+        squares += stacked.sub_(ref).square_().reshape(len(updates), -1).sum(1, dtype=torch.float64)
+    return squares.sqrt_().tolist()
 
 
 def check_examples(job: Job, result: JobResult) -> None:

@@ -47,8 +47,10 @@ from feles.protocol import (
     check_update,
     decode_parts,
     decode_result,
+    has_layout,
     json_safe,
     split_extra,
+    update_distances,
 )
 from feles.records import PARQUET_MEDIA_TYPE, Table, read_table, table_bytes
 
@@ -283,7 +285,13 @@ async def post_results(worker: WorkerQuery, request: Request, state: StateDep) -
         parts = decode_parts(await request.body())
     except CodecError as error:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
-    acknowledgement = BatchResultAck.model_construct(results=[_accept_result(state, worker, part) for part in parts])
+    decoded = [_decode(part) for part in parts]
+    distances = _update_distances(state, decoded)
+    outcomes = [
+        item if isinstance(item, ResultOutcome) else _judge_result(state, worker, *item, None, distances.get(index))
+        for index, item in enumerate(decoded)
+    ]
+    acknowledgement = BatchResultAck.model_construct(results=outcomes)
     # Serialized here: the outcomes are valid already, and FastAPI would validate each of them again.
     return Response(acknowledgement.model_dump_json(), media_type="application/json")
 
@@ -297,16 +305,49 @@ def _not_held(state: OrchestratorState, job_id: str, worker: str) -> ResultOutco
     return _completion_refusal(state.queue.held_by(job_id, worker), job_id)
 
 
-def _accept_result(state: OrchestratorState, worker: str, data: bytes, job_id: str | None = None) -> ResultOutcome:
-    """Check a result message and store it; the outcome says whether it was accepted, else why not.
-
-    `job_id` is the URL's (its lease already checked); None takes the job from the metadata (a batch's part)."""
+def _accept_result(state: OrchestratorState, worker: str, data: bytes, job_id: str) -> ResultOutcome:
+    """Check the result message of the job the URL names (its lease already checked) and store it; the outcome
+    says whether it was accepted, else why not."""
     try:
         result, tensors = decode_result(data)
     except CodecError as error:
-        if job_id is None:
-            return _refusal(None, HTTPStatus.UNPROCESSABLE_ENTITY, str(error))
         return _malformed(state, job_id, worker, error)
+    return _judge_result(state, worker, result, tensors, job_id)
+
+
+def _decode(part: bytes) -> tuple[JobResult, dict[str, torch.Tensor]] | ResultOutcome:
+    """A batch's part decoded, or its refusal (the job it names is unknown until it decodes)."""
+    try:
+        return decode_result(part)
+    except CodecError as error:
+        return _refusal(None, HTTPStatus.UNPROCESSABLE_ENTITY, str(error))
+
+
+def _update_distances(
+    state: OrchestratorState, decoded: list[tuple[JobResult, dict[str, torch.Tensor]] | ResultOutcome]
+) -> dict[int, float]:
+    """The distance from the global model of each part's update that has the model's layout, measured together
+    (update_distances); the parts' judgments use them instead of measuring one by one."""
+    reference = state.models.reference()
+    updates = {}
+    for index, item in enumerate(decoded):
+        if not isinstance(item, ResultOutcome) and item[1]:
+            model, _ = split_extra(item[1])
+            if has_layout(model, reference):
+                updates[index] = model
+    return dict(zip(updates, update_distances(list(updates.values()), reference), strict=True))
+
+
+def _judge_result(
+    state: OrchestratorState,
+    worker: str,
+    result: JobResult,
+    tensors: dict[str, torch.Tensor],
+    job_id: str | None = None,
+    distance: float | None = None,
+) -> ResultOutcome:
+    """Check a decoded result and store it. `job_id` is the URL's (its lease already checked); None takes the
+    job from the metadata (a batch's part). `distance`: the update's, when measured with its batch's."""
     if job_id is None:
         job_id = result.job_id
         refused = _not_held(state, job_id, worker)
@@ -317,7 +358,7 @@ def _accept_result(state: OrchestratorState, worker: str, data: bytes, job_id: s
             raise CodecError("job_id in the metadata differs from the URL")
         if result.worker_id != worker:
             return _refusal(job_id, HTTPStatus.FORBIDDEN, _forbidden(result.worker_id).detail)
-        _check_result(state, state.queue.known(job_id), result, tensors)
+        _check_result(state, state.queue.known(job_id), result, tensors, distance)
     except CodecError as error:
         return _malformed(state, job_id, worker, error)
     refused = _completion_refusal(state.queue.complete(job_id, result, tensors, worker), job_id)
@@ -325,13 +366,17 @@ def _accept_result(state: OrchestratorState, worker: str, data: bytes, job_id: s
 
 
 def _check_result(
-    state: OrchestratorState, job: Job | None, result: JobResult, tensors: dict[str, torch.Tensor]
+    state: OrchestratorState,
+    job: Job | None,
+    result: JobResult,
+    tensors: dict[str, torch.Tensor],
+    distance: float | None = None,
 ) -> None:
     """CodecError unless the result fits its job: examples, tensor names, shapes, values, bounds."""
     if job is not None and job.phase is Phase.FIT:
         check_examples(job, result)
         model, extra = split_extra(tensors)
-        check_update(model, state.models.reference())
+        check_update(model, state.models.reference(), distance)
         check_finite(extra)
     elif job is not None and job.phase is Phase.EVAL:
         check_examples(job, result)

@@ -12,6 +12,7 @@ from enum import Enum
 import torch
 
 from feles.orchestrator.pending import PendingJobs
+from feles.orchestrator.retired import RetiredJobs
 from feles.protocol import Job, JobResult
 
 
@@ -107,7 +108,7 @@ class JobQueue:
         self._pending = PendingJobs()
         #: Jobs each worker holds now: the batch rule shares the waiting work among the workers holding none.
         self._held: dict[str, int] = {}
-        self._retired: set[str] = set()
+        self._retired = RetiredJobs()
         #: Heap of (deadline, job ids): the jobs of one lease request share an item (10,000 pushes a round were 2 ms).
         self._deadlines: list[tuple[float, tuple[str, ...]]] = []
         self._reissued = 0
@@ -121,11 +122,14 @@ class JobQueue:
         """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
         payloads = payloads or {}
         with self._mutex:
+            entries, order, waiting = self._entries, self._submitted, []
             for job in jobs:
-                self._submitted += 1
-                size = job_work(job)
-                self._entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=self._submitted, work=size)
-                self._pending.append(job.id, size)
+                order += 1
+                size = job.epochs * job.num_examples  # job_work, inline: 10,000 calls a round
+                entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=order, work=size)
+                waiting.append((job.id, size))
+            self._submitted = order
+            self._pending.extend(waiting)
             self._lock.notify_all()
         self._on_submit()
 
@@ -400,16 +404,20 @@ class JobQueue:
         results: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
         rejected: dict[str, str] = {}
         with self._mutex:
+            job_ids = list(job_ids)
+            self._retired.add(job_ids)
             for job_id in job_ids:
                 entry = self._entries.pop(job_id, None)
-                self._retired.add(job_id)
-                if entry is not None:
+                if entry is None:
+                    continue
+                if entry.worker is not None:
                     self._drop_holder(entry)
-                if entry is not None and entry.result is not None and entry.tensors is not None:
+                if entry.result is not None and entry.tensors is not None:
                     results[job_id] = (entry.result, entry.tensors)
-                elif entry is not None and entry.rejected:
+                elif entry.rejected:
                     rejected[job_id] = entry.refusal
-            self._pending.keep(self._entries.__contains__)
+            if self._pending:
+                self._pending.keep(self._entries.__contains__)
         return results, rejected
 
     def close(self) -> None:

@@ -33,6 +33,11 @@ class PendingJobs:
         self._items.append((job_id, work))
         self.work += work
 
+    def extend(self, items: list[tuple[str, int]]) -> None:
+        """Append jobs at the back, in order."""
+        self._items.extend(items)
+        self.work += sum(work for _, work in items)
+
     def pop_first(self) -> tuple[str, int]:
         item = self._items.popleft()
         self.work -= item[1]

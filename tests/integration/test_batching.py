@@ -4,6 +4,7 @@ result; admission refuses oversized and unauthenticated batch requests before re
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import subprocess
@@ -118,6 +119,36 @@ def test_an_expired_lease_in_a_batch_is_reissued_while_the_others_results_are_ac
         (batch[2]["id"], 409),
     ]
     assert "already has a result" in outcomes[2]["reason"]
+
+
+def test_a_batchs_updates_are_judged_each_on_its_own_when_checked_together(api: httpx.Client) -> None:
+    # The orchestrator measures a batch's updates against the model in one stacked computation; each part is
+    # still accepted or refused on its own, with the reason the single-result route gives.
+    worker = Hand(api, "w")
+    weights, _ = decode_tensors(api.get("/v1/models/0").content)
+    name = next(n for n, t in weights.items() if t.is_floating_point() and t.numel() > 1)
+    far = {**weights, name: weights[name] + 1e9}
+    poisoned = {
+        **weights,
+        name: weights[name].clone().view(-1).index_fill(0, torch.tensor([1]), math.nan).view_as(weights[name]),
+    }
+    misshapen = {**weights, name: weights[name].reshape(-1)[:-1].clone()}
+    updates = [
+        weights,
+        far,
+        poisoned,
+        misshapen,
+        {n: t + 0.01 if t.is_floating_point() else t for n, t in weights.items()},
+    ]
+    batch = worker.jobs(len(updates))
+    assert len(batch) == len(updates)
+    outcomes = worker.post([worker.part(job, update) for job, update in zip(batch, updates, strict=True)]).json()[
+        "results"
+    ]
+    assert [o["status"] for o in outcomes] == [200, 422, 422, 422, 200]
+    assert "refused as absurd" in outcomes[1]["reason"]
+    assert f"tensor {name!r} holds NaN or Inf" in outcomes[2]["reason"]
+    assert f"tensor {name!r}: expected" in outcomes[3]["reason"]
 
 
 def test_admission_refuses_oversized_and_unauthenticated_batches_before_reading(api: httpx.Client) -> None:

@@ -179,6 +179,43 @@ def test_header_with_unknown_dtype_is_a_codec_error() -> None:
         decode_tensors(raw_message(header, b"\x00" * 4))
 
 
+def test_a_tensor_at_an_offset_its_dtype_cannot_view_is_read_from_a_copy() -> None:
+    weights = torch.tensor([1.5, -2.25, 3.0])
+    header = {
+        "odd": {"dtype": "U8", "shape": [3], "data_offsets": [0, 3]},
+        "w": {"dtype": "F32", "shape": [3], "data_offsets": [3, 15]},
+    }
+    decoded, _ = decode_tensors(raw_message(header, bytes([7, 8, 9]) + weights.numpy().tobytes()))
+    assert decoded["odd"].tolist() == [7, 8, 9]
+    assert torch.equal(decoded["w"], weights)
+    decoded["w"][0] = 0.0  # the tensors are writable, like the package's
+    assert decoded["odd"].tolist() == [7, 8, 9]
+
+
+@pytest.mark.parametrize(
+    ("header", "data", "reason"),
+    [
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\x00" * 8, "starts at byte 4, not 0"),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]},
+            },
+            b"\x00" * 8,
+            "starts at byte 8, not 4|starts at byte 4, not 8",
+        ),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\x00" * 6, "take 4 bytes, the data has 6"),
+        ({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\x00" * 4, "no valid shape"),
+        ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}, b"\x00" * 4, "no valid data_offsets"),
+        ({"a": {"dtype": "BOOL", "shape": [2], "data_offsets": [0, 2]}}, b"\x01\x02", "neither 0 nor 1"),
+        ({"__metadata__": {"k": 1}}, b"", "__metadata__ is not a map of strings"),
+    ],
+)
+def test_a_header_that_does_not_describe_its_data_is_a_codec_error(header: dict, data: bytes, reason: str) -> None:
+    with pytest.raises(CodecError, match=f"not a safetensors message: .*({reason})"):
+        decode_tensors(raw_message(header, data))
+
+
 def test_codec_error_is_a_value_error() -> None:
     assert issubclass(CodecError, ValueError)
 

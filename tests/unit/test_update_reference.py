@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from feles.orchestrator.model_store import ModelStore
-from feles.protocol import MAX_UPDATE_DISTANCE_RATIO, CodecError, UpdateReference, check_update
+from feles.protocol import (
+    MAX_UPDATE_DISTANCE_RATIO,
+    CodecError,
+    UpdateReference,
+    check_update,
+    has_layout,
+    update_distances,
+)
 
 
 def test_the_prepared_reference_follows_the_published_version() -> None:
@@ -35,3 +42,31 @@ def test_a_prepared_reference_judges_as_the_plain_one_and_names_a_nan_tensor() -
         for ref in (reference, prepared):
             with pytest.raises(CodecError, match="tensor 'b' holds NaN or Inf"):
                 check_update(bad, ref)
+
+
+def test_distances_measured_together_are_each_updates_own() -> None:
+    reference = UpdateReference.of({"w": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2), "steps": torch.tensor(3)})
+    updates = [
+        {"w": reference.tensors["w"] + shift, "b": torch.full((2,), 1.0 - shift), "steps": torch.tensor(4)}
+        for shift in (0.0, 0.5, -2.0)
+    ]
+    expected = [math.sqrt(6 * shift**2 + 2 * shift**2) for shift in (0.0, 0.5, -2.0)]
+    assert update_distances(updates, reference) == pytest.approx(expected, rel=1e-6)
+    assert update_distances([], reference) == []
+    poisoned = {**updates[1], "b": torch.tensor([math.nan, 0.0])}
+    assert math.isnan(update_distances([updates[0], poisoned], reference)[1])
+    # A distance measured with the batch decides as check_update's own measure would.
+    check_update(updates[2], reference, update_distances([updates[2]], reference)[0])
+    with pytest.raises(CodecError, match="refused as absurd"):
+        check_update(updates[2], reference, MAX_UPDATE_DISTANCE_RATIO * (reference.norm + 2.0))
+    with pytest.raises(CodecError, match="tensor 'b' holds NaN or Inf"):
+        check_update(poisoned, reference, math.nan)
+
+
+def test_only_updates_with_the_models_layout_are_measured_together() -> None:
+    reference = UpdateReference.of({"w": torch.zeros(2, 3), "b": torch.zeros(2)})
+    assert has_layout({"w": torch.ones(2, 3), "b": torch.ones(2)}, reference)
+    assert not has_layout({"w": torch.ones(3, 2), "b": torch.ones(2)}, reference)
+    assert not has_layout({"w": torch.ones(2, 3), "b": torch.ones(2, dtype=torch.float64)}, reference)
+    assert not has_layout({"w": torch.ones(2, 3)}, reference)
+    assert not has_layout({"w": torch.ones(2, 3), "b": torch.ones(2), "c": torch.ones(1)}, reference)
