@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -209,7 +208,6 @@ def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, s
     to 8 bytes, the tensors' bytes in header order): safetensors.torch.save's per-call Python took twice as long,
     ~40 us for a tiny model's result, on every job. The package reads these bytes (tests/unit/test_protocol.py).
     """
-    import torch
     from safetensors.torch import save as save_safetensors
 
     if sys.byteorder != "little" or any(str(tensor.dtype) not in SAFETENSORS_DTYPES for tensor in tensors.values()):
@@ -218,7 +216,7 @@ def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, s
     header: dict[str, Any] = {"__metadata__": dict(metadata)} if metadata else {}
     blobs, offset = [], 0
     for name, tensor in tensors.items():
-        data = tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()
+        data = _tensor_bytes(tensor)
         header[name] = {
             "dtype": SAFETENSORS_DTYPES[str(tensor.dtype)],
             "shape": list(tensor.shape),
@@ -226,9 +224,21 @@ def encode_tensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, s
         }
         blobs.append(data)
         offset += data.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
+    # pydantic's JSON writer: a fifth of json.dumps' time on a result's header (1.1 vs 5.3 us).
+    text = pydantic_core.to_json(header)
     text += b" " * (-len(text) % 8)
     return b"".join([len(text).to_bytes(8, "little"), text, *blobs])
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> Any:
+    """The tensor's bytes in row-major order, as a buffer (a numpy array): without a copy when it is a CPU tensor
+    laid out in order (0.6 us instead of the 3.2 us of the general path, twice a result)."""
+    import torch
+
+    tensor = tensor.detach()
+    if tensor.device.type == "cpu" and tensor.dtype != torch.bfloat16 and tensor.is_contiguous():
+        return tensor.numpy()
+    return tensor.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()
 
 
 #: Largest header decode_tensors reads (the safetensors package's own limit).

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -30,6 +28,7 @@ from feles.protocol import (
     encode_result,
 )
 from feles.worker.accelerator import prepare_device, resolve_device
+from feles.worker.heartbeats import Beat, Heartbeats
 from feles.worker.job_groups import run_jobs
 from feles.worker.metrics import WorkerMetrics
 from feles.worker.state import WorkerState
@@ -83,6 +82,7 @@ class Worker:
         self.http = http or _client(options)
         # Heartbeats come from a thread: a client of their own, built once (a client costs ~20 ms).
         self.beat_http = _client(options)
+        self.heartbeats = Heartbeats()
         self.state: WorkerState | None = None
         self.jobs_done = 0
         self.metrics = WorkerMetrics()
@@ -102,6 +102,7 @@ class Worker:
             return 0
         finally:
             signal.signal(signal.SIGTERM, previous)
+            self.heartbeats.close()
 
     def _loop(self) -> int:
         state = self._register()
@@ -135,7 +136,7 @@ class Worker:
 
     def _run(self, state: WorkerState, job: Job) -> None:
         self._note_first(job)
-        with self._heartbeats([job], state):
+        with self.heartbeats.holding([job], self._beat(state)):
             done = self._compute(state, job)
         if done is not None:
             self._post_result(state, job, *done)
@@ -145,7 +146,7 @@ class Worker:
         """Run a batch's jobs in order (each exactly as alone), then post their results in one request."""
         self._note_first(jobs[0])
         finished: list[tuple[Job, JobResult, dict[str, torch.Tensor]]] = []
-        with self._heartbeats(jobs, state):
+        with self.heartbeats.holding(jobs, self._beat(state)):
             if self.options.stack_jobs > 1:
                 finished = self._compute_together(state, jobs)
             else:
@@ -193,26 +194,15 @@ class Worker:
         self.jobs_done += 1
         self.metrics.record(job.phase.value, result.train_seconds)
 
-    @contextmanager
-    def _heartbeats(self, jobs: list[Job], state: WorkerState) -> Iterator[None]:
-        """Extend the lease of every held job every third of the lease while they run, from a thread."""
-        done = threading.Event()
+    def _beat(self, state: WorkerState) -> Beat:
         params, headers = {"worker": state.worker_id}, state.auth
 
-        def beat() -> None:
-            while not done.wait(jobs[0].lease_seconds / 3):
-                for job in jobs:
-                    # A missed beat may let the lease lapse; the job is then re-issued, which is safe.
-                    with suppress(httpx.TransportError):
-                        self.beat_http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params=params, headers=headers)
+        def beat(job: Job) -> None:
+            # A missed beat may let the lease lapse; the job is then re-issued, which is safe.
+            with suppress(httpx.TransportError):
+                self.beat_http.post(f"{API_PREFIX}/jobs/{job.id}/heartbeat", params=params, headers=headers)
 
-        thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join(timeout=5)
+        return beat
 
     def _leave(self) -> None:
         """Tell the orchestrator this worker is gone, so that the jobs it holds go to others at once."""
