@@ -44,7 +44,7 @@ from feles.data import DataRequest, load_dataset
 from feles.devices import CostModel, DevicePopulation, RoundConditions
 from feles.evaluation import Evaluation, combine
 from feles.models import build_model
-from feles.orchestrator.batching import BATCH_WORK
+from feles.orchestrator.batching import BATCH_WORK, batch_cap
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.collector import settle_collector
 from feles.orchestrator.jobs import JobQueue
@@ -55,8 +55,8 @@ from feles.protocol import Job, JobResult, Phase
 from feles.strategies.history import DeviceHistory
 
 TARGET_SECONDS = 0.100
-#: Jobs per lease, as GET /v1/jobs/batch hands them out for this model (feles.orchestrator.batching).
-LEASE_BATCH = 64
+#: Jobs per lease, as GET /v1/jobs/batch hands them out for this model (logreg on digits, 2.6 kB encoded).
+LEASE_BATCH = batch_cap(2_600)
 TARGET_RSS_BYTES = 1 << 30
 STEPS = [
     "conditions",

@@ -4,7 +4,7 @@ without batched leases and results, and with stacked training, side by side in o
 A real `feles orchestrator --insecure` process serves a population of 100,000 devices of ~10 examples each
 (digits, logreg: 650 parameters), 10,000 fit jobs a round (k = 0.1) and 1,000 eval jobs (every device
 available, none failing), to two worker processes (`feles.worker.client.Worker`) that ask for up to
-64 jobs per request (batched; the orchestrator decides how many come, feles/orchestrator/batching.py) or
+256 jobs per request (batched; the orchestrator decides how many come, feles/orchestrator/batching.py) or
 use the single-job routes (unbatched, `max_jobs=1`); in the stacked mode they lease batches and train their
 alike fit jobs together (`stack_jobs`, `--stack-jobs`; opt-in: results within float tolerance, not bit for bit).
 The modes (`--modes`) alternate, `--repeat` times each.
@@ -37,9 +37,11 @@ from typing import Any
 import yaml
 from report import header, verdict
 
+from feles.worker.client import DEFAULT_MAX_JOBS
+
 TARGET_JOBS_PER_SECOND = 5000.0
 #: Jobs a worker asks for per request in each mode, and whether it stacks alike fit jobs.
-MODES = {"unbatched": (1, False), "batched": (64, False), "stacked": (64, True)}
+MODES = {"unbatched": (1, False), "batched": (DEFAULT_MAX_JOBS, False), "stacked": (DEFAULT_MAX_JOBS, True)}
 #: Modes whose results must be identical, bit for bit.
 EXACT_MODES = ("unbatched", "batched")
 WORKER_CODE = (

@@ -257,7 +257,7 @@ def worker(
             max=4096,
             help="Most jobs asked for per lease request (the orchestrator decides how many come); 1: one at a time.",
         ),
-    ] = 64,
+    ] = 256,
     stack_jobs: Annotated[
         int,
         typer.Option(

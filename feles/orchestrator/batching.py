@@ -7,7 +7,7 @@ The rule, for a worker asking for up to `requested` jobs:
 
 - at most MAX_BATCH_JOBS;
 - results of one batch fit in BATCH_RESULT_BYTES: a job's result is allowed RESULT_PART_FACTOR x the
-  encoded model + RESULT_PART_SLACK bytes, so a model of 2.6 kB batches 64 jobs, one of 400 kB 13 and one of
+  encoded model + RESULT_PART_SLACK bytes, so a model of 2.6 kB batches 228 jobs, one of 400 kB 13 and one of
   6 MB (the quickstart's CNN) none;
 - at most a fair share of the work waiting (example passes, epochs x examples, summed over the batch; the
   queue applies it, the first job always goes): ceil(waiting work / idle workers), the idle workers being
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 
-#: Most jobs handed out by one lease request.
-MAX_BATCH_JOBS = 64
+#: Most jobs handed out by one lease request (256 rather than 64: at 10,000 tiny jobs a round, a quarter of the
+#: requests took 20 % less orchestrator CPU and ran 8 % more jobs a second, bench/throughput.py).
+MAX_BATCH_JOBS = 256
 #: Bytes the results of one batch may take together (the batch results body limit derives from it).
 BATCH_RESULT_BYTES = 16 * 1024 * 1024
 #: A result may hold the model's tensors and algorithm tensors of up to twice the model's size ...

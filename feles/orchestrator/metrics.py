@@ -13,8 +13,8 @@ from feles.protocol import SimulationPhase
 
 #: Job round trips run from milliseconds (tiny models) to minutes (big models, slow workers).
 ROUND_TRIP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-#: Jobs per lease request: 1 (big jobs, or the single-job route) up to the batch cap (64).
-LEASE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+#: Jobs per lease request: 1 (big jobs, or the single-job route) up to the batch cap (256).
+LEASE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class OrchestratorCollector(Collector):

@@ -37,8 +37,8 @@ from feles.worker.trainer import run_job
 log = logging.getLogger("feles.worker")
 
 
-#: Jobs a worker asks for per request by default: the orchestrator's own cap is lower (64).
-DEFAULT_MAX_JOBS = 64
+#: Jobs a worker asks for per request by default: the orchestrator's own cap (feles.orchestrator.batching).
+DEFAULT_MAX_JOBS = 256
 
 
 class OrchestratorUnavailable(RuntimeError):

@@ -68,7 +68,8 @@ def job(job_id: str, examples: int = 10, epochs: int = 1, device: int = 0) -> Jo
 
 
 def test_tiny_models_batch_up_to_the_cap_and_big_ones_do_not() -> None:
-    assert batch_cap(2_600) == MAX_BATCH_JOBS == 64  # logreg on digits
+    assert batch_cap(0) == MAX_BATCH_JOBS == 256
+    assert batch_cap(2_600) == 228  # logreg on digits: 228 results of 3 x 2.6 kB + 64 KiB fit in 16 MiB
     assert batch_cap(407_080) == 13  # mlp_small: 13 results of 3 x 407 kB + 64 KiB fit in 16 MiB
     assert batch_cap(6_000_000) == 1  # the quickstart's CNN
     assert batch_cap(10**9) == 1
@@ -87,7 +88,7 @@ def test_the_batch_body_limit_holds_a_full_batch_of_largest_results() -> None:
 def test_a_lease_takes_what_the_worker_asks_within_the_cap_and_a_fair_share_of_the_work() -> None:
     # (most jobs, most work): the jobs asked for within the model's cap; the waiting work over the idle workers.
     assert lease_limits(requested=8, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (8, 5_000)
-    assert lease_limits(requested=500, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (64, 5_000)
+    assert lease_limits(requested=500, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (228, 5_000)
     assert lease_limits(requested=64, model_bytes=6_000_000, waiting_work=10_000, idle_workers=2) == (1, 5_000)
     # Ten jobs of 600 examples: the first idle worker takes half, the second (the first one now busy) the rest.
     assert lease_limits(requested=64, model_bytes=407_080, waiting_work=6_000, idle_workers=2) == (13, 3_000)

@@ -140,6 +140,14 @@ def test_a_dtype_the_codec_does_not_write_goes_through_the_package() -> None:
     assert decoded["x"].float().tolist() == [1.5, -2.0]
 
 
+def test_decoded_tensors_travel_again_with_a_dtype_the_codec_does_not_write() -> None:
+    # decode_tensors' tensors are views of one buffer: the package writes each one's own bytes.
+    decoded, _ = decode_tensors(encode_tensors({"w": torch.arange(4.0), "b": torch.ones(2)}))
+    decoded["odd"] = torch.tensor([1.5], dtype=torch.float8_e4m3fn)
+    again, _ = decode_tensors(encode_tensors(decoded))
+    assert again["w"].tolist() == [0.0, 1.0, 2.0, 3.0] and again["odd"].float().tolist() == [1.5]
+
+
 def test_empty_message_round_trip() -> None:
     assert decode_tensors(encode_tensors({})) == ({}, {})
 
