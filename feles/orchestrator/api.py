@@ -288,7 +288,7 @@ async def post_results(worker: WorkerQuery, request: Request, state: StateDep) -
     decoded = [_decode(part) for part in parts]
     distances = _update_distances(state, decoded)
     outcomes = [
-        item if isinstance(item, ResultOutcome) else _judge_result(state, worker, *item, None, distances.get(index))
+        item if isinstance(item, ResultOutcome) else _judge_result(state, worker, *item, distance=distances.get(index))
         for index, item in enumerate(decoded)
     ]
     acknowledgement = BatchResultAck.model_construct(results=outcomes)

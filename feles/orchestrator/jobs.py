@@ -125,7 +125,7 @@ class JobQueue:
             entries, order, waiting = self._entries, self._submitted, []
             for job in jobs:
                 order += 1
-                size = job.epochs * job.num_examples  # job_work, inline: 10,000 calls a round
+                size = job_work(job)
                 entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=order, work=size)
                 waiting.append((job.id, size))
             self._submitted = order

@@ -55,8 +55,9 @@ def test_worker_started_before_the_orchestrator_waits_for_it(tmp_path: Path, pro
 
 
 def test_restarted_orchestrator_resumes_and_workers_reconnect(tmp_path: Path, processes: Processes) -> None:
-    # A CNN makes rounds slow enough that the kill lands mid-run.
-    overrides = {"simulation": {"num_rounds": 5, "model": "cnn"}}
+    # A CNN makes rounds slow enough, and 8 of them many enough, that the kill lands mid-run even when the
+    # status poll that sees round 2 comes late (5 rounds on a loaded machine were sometimes all done by then).
+    overrides = {"simulation": {"num_rounds": 8, "model": "cnn"}}
     reference_folder = tmp_path / "reference"
     reference_folder.mkdir()
     reference = LocalRun(LocalRunOptions(write_spec(reference_folder, overrides), workers=1)).run()
@@ -71,7 +72,7 @@ def test_restarted_orchestrator_resumes_and_workers_reconnect(tmp_path: Path, pr
 
     processes.orchestrator(spec, port)
     final = wait_for_status(port, _succeeded)
-    assert final["round"] == 5
+    assert final["round"] == 8
     assert worker.wait(timeout=60) == 0
     assert "registering again" in processes.log("w")
     assert "resuming run" in processes.log("orchestrator")
