@@ -29,10 +29,6 @@ class PendingJobs:
     def first(self) -> tuple[str, int]:
         return self._items[0]
 
-    def append(self, job_id: str, work: int) -> None:
-        self._items.append((job_id, work))
-        self.work += work
-
     def extend(self, items: list[tuple[str, int]]) -> None:
         """Append jobs at the back, in order."""
         self._items.extend(items)
