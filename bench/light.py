@@ -10,7 +10,9 @@ The sides run interleaved (plain, 2 workers, 1 worker; --repeats times) and each
 repeats:
 - wall: launch to exit of the process, seconds;
 - s/round: (end of round 30 - end of round 1) / 29, from the orchestrator's log lines (the plain loop reports
-  its own round ends), so all the work between rounds counts;
+  its own round ends), so all the work between rounds counts; also printed over the rounds that began once
+  every worker had its first job (`feles run` starts the second of 2 workers on 2 cores once the orchestrator
+  answers, so it joins during the first rounds);
 - first job: launch to the first job a worker receives (the earliest `first job` line of the workers' logs;
   the plain loop: launch to the start of its first local training);
 - exit: end of the last round to the exit of `feles run` (the plain loop: to its own exit);
@@ -84,6 +86,9 @@ def light_spec(output_folder: Path, rounds: int) -> dict:
 class Figures:
     wall: float
     per_round: float
+    #: Seconds per round over the rounds that began once every worker had its first job (`feles run` starts a
+    #: second worker on 2 cores when the orchestrator answers, so it joins during the first rounds).
+    all_workers_round: float
     first_job: float
     exit: float
     rss: float  # bytes
@@ -167,9 +172,11 @@ def run_plain(spec: Path, data: list[str]) -> Figures:
     launched, exited, stdout, memory = launch(command)
     plain = json.loads(stdout)
     ends = plain["round_ends"]
+    per_round = (ends[-1] - ends[0]) / max(len(ends) - 1, 1)
     return Figures(
         wall=exited - launched,
-        per_round=(ends[-1] - ends[0]) / max(len(ends) - 1, 1),
+        per_round=per_round,
+        all_workers_round=per_round,
         first_job=plain["first_job_at"] - launched,
         exit=exited - ends[-1],
         rss=memory.rss,
@@ -193,12 +200,19 @@ def run_feles(spec: Path, workers: int, data: list[str]) -> Figures:
     return Figures(
         wall=exited - launched,
         per_round=(ends[-1] - ends[0]) / max(len(ends) - 1, 1),
+        all_workers_round=_rounds_after(ends, max(firsts, default=ends[0])),
         first_job=min(firsts) - launched if firsts else float("nan"),
         exit=exited - ends[-1],
         rss=memory.rss,
         pss=memory.pss,
         accuracies=[row["test_accuracy"] for row in rounds],
     )
+
+
+def _rounds_after(ends: list[float], moment: float) -> float:
+    """Seconds per round over the rounds that began (the previous round ended) at or after `moment`."""
+    begun = [end for end in ends if end >= moment]
+    return (begun[-1] - begun[0]) / (len(begun) - 1) if len(begun) > 1 else float("nan")
 
 
 def _lines(path: Path) -> list[str]:
@@ -251,6 +265,7 @@ def main() -> None:
     print(verdict("wall, 2 workers / plain", two.wall / plain.wall, TARGETS["wall2"], higher_is_better=False))
     print(verdict("wall, 1 worker / plain", one.wall / plain.wall, TARGETS["wall1"], higher_is_better=False))
     print(verdict("s/round, 2 workers / plain", two.per_round / plain.per_round, TARGETS["round2"], False))
+    print(f"s/round once both workers run, 2 workers / plain: {two.all_workers_round / plain.per_round:.2f}")
     print(verdict("launch to first job, 2 workers", two.first_job, TARGETS["first_job"], False, unit=" s"))
     print(verdict("last round to exit, 2 workers", two.exit, TARGETS["exit"], False, unit=" s"))
     print(verdict("peak RSS of the tree, 2 workers", two.rss / 1024**3, TARGETS["rss_gib"], False, unit=" GiB"))
