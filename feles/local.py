@@ -24,8 +24,9 @@ STARTUP_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.5
 #: The orchestrator's live page (feles.orchestrator.web.PAGE_PATH; not imported: it pulls in FastAPI).
 LIVE_PAGE = "/ui"
-#: Seconds the orchestrator may outlive the end while an open live page (it polls every second) sees it.
-LIVE_PAGE_GRACE_SECONDS = 2.0
+#: Most seconds the orchestrator may outlive the end until an open live page (it polls every second) has seen it:
+#: it waits only until the page's next poll, and 2 s were sometimes too few for a browser on a loaded machine.
+LIVE_PAGE_GRACE_SECONDS = 5.0
 #: A page that polled within these seconds is open (it backs off to 10 s only when polls fail).
 LIVE_PAGE_OPEN_SECONDS = 3.0
 #: Status polls while waiting for an open page to see the end.

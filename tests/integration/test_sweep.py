@@ -72,9 +72,10 @@ def test_a_2x2_grid_runs_two_at_a_time_compares_and_a_rerun_skips_every_cell(tmp
 
 def test_ctrl_c_leaves_every_cell_resumable_and_a_rerun_completes_the_grid(tmp_path: Path) -> None:
     # Two short cells first, then two long ones: Ctrl-C comes when the short ones are over, the long ones running.
-    spec = write_sweep(tmp_path, [{"path": "simulation.num_rounds", "values": [1, 12], "name": "rounds"}])
+    # 30 rounds: with 12, both long cells were sometimes over by the time Ctrl-C landed on a loaded machine.
+    spec = write_sweep(tmp_path, [{"path": "simulation.num_rounds", "values": [1, 30], "name": "rounds"}])
     grid = tmp_path / "grid"
-    short, long = ["rounds-1-seed-1", "rounds-1-seed-2"], ["rounds-12-seed-1", "rounds-12-seed-2"]
+    short, long = ["rounds-1-seed-1", "rounds-1-seed-2"], ["rounds-30-seed-1", "rounds-30-seed-2"]
     run = subprocess.Popen(
         [sys.executable, "-m", "feles", "sweep", str(spec), "--parallel", "2"],
         cwd=tmp_path,
@@ -86,7 +87,9 @@ def test_ctrl_c_leaves_every_cell_resumable_and_a_rerun_completes_the_grid(tmp_p
     )
 
     def running_long() -> bool:
-        return any((grid / name / "checkpoint.safetensors").is_file() and status(grid / name) for name in long)
+        return any(
+            (grid / name / "checkpoint.safetensors").is_file() and status(grid / name) == "running" for name in long
+        )
 
     deadline = time.monotonic() + 300
     while not (all(status(grid / name) == "succeeded" for name in short) and running_long()):
@@ -108,7 +111,7 @@ def test_ctrl_c_leaves_every_cell_resumable_and_a_rerun_completes_the_grid(tmp_p
     assert {name: (grid / name / "results.json").read_bytes() for name in short} == finished
     for name in interrupted:
         document = json.loads((grid / name / "results.json").read_text())
-        assert len(document["rounds"]) == 12 and before[name]["rounds"]
+        assert len(document["rounds"]) == 30 and before[name]["rounds"]
         # Resumed, not restarted: the same run (a checkpoint keeps its run id), its first rounds as they were.
         assert document["run_id"] == before[name]["run_id"]
         assert document["rounds"][0] == before[name]["rounds"][0]
