@@ -3,8 +3,10 @@
 Part 1 (in-process, no workers; one fresh process per case): for 10,000 and 100,000 devices, times
 each orchestrator-side step of a round as feles.orchestrator.loop does it, with the simulator's own
 functions and classes: RoundConditions draw, selection, update plan + job costs + failures, Job objects
-+ queue submit, queue bookkeeping of the results (lease, complete, take, as the API handlers and the loop
-do), device history, and FedAvg aggregation of the completed updates of a small model (logreg on 8x8
++ queue submit, queue bookkeeping of the results (lease a batch, store a batch's results, take, as the API
+handlers and the loop do), reading each result's JobResult metadata as POST /jobs/results does (its own
+column, counted in the round; the tensors' decoding belongs to the HTTP handling, which bench/throughput.py
+measures), device history, and FedAvg aggregation of the completed updates of a small model (logreg on 8x8
 digits, 650 parameters), then the eval phase's selection and jobs, and the test jobs (shards of the test
 split) and their combination. The results-file and checkpoint writes of the round are timed apart; the
 case's peak RSS includes torch and the benchmark itself. Like `feles orchestrator`, each case settles
@@ -63,6 +65,7 @@ STEPS = [
     "plan (selection, work, costs, seeds)",
     "jobs + submit",
     "queue bookkeeping",
+    "result metadata",
     "history",
     "aggregation",
     "test jobs",
@@ -130,25 +133,33 @@ def schedule_phase(
 
     submitted = timer("jobs + submit", jobs)
 
-    def bookkeeping() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:
-        # What the API handlers do per job (lease on GET /jobs/batch, complete on POST /jobs/results), then the loop.
-        while leased := queue.lease_many("w", LEASE_BATCH, BATCH_WORK):
-            for job in leased:
-                result = JobResult(
-                    job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0
-                )
-                queue.complete(job.id, result, model)
+    # What the API handlers do per batch: lease on GET /jobs/batch; on POST /jobs/results, read each result's
+    # metadata (as decode_result does; the tensors' decoding is the HTTP's, in bench/throughput.py) and store the
+    # batch's results together; then what the loop does with them.
+    while leased := timer("queue bookkeeping", lambda: queue.lease_many("w", LEASE_BATCH, BATCH_WORK)):
+        messages = [worker_metadata(job) for job in leased]  # the worker's side: not timed
+        results = timer("result metadata", lambda m=messages: [JobResult.model_validate_json(raw) for raw in m])
+        timer("queue bookkeeping", lambda r=results: queue.complete_many([(x.job_id, x, model) for x in r], "w"))
+
+    def take() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:
         ids = [job.id for job in submitted]
         queue.wait_done(ids, timeout=1.0)
         results = queue.take_results(ids)
         return {job.device: results[job.id] for job in submitted if job.id in results}
 
-    by_device = timer("queue bookkeeping", bookkeeping)
+    by_device = timer("queue bookkeeping", take)
     failed = planned.costs.failed | ~np.isin(planned.selected, list(by_device))
     if phase is Phase.FIT:
         losses = {device: result.loss for device, (result, _) in by_device.items()}
         timer("history", lambda: state.history.record_fit(round_, planned.costs.with_failed(failed), losses))
     return planned.selected, failed, by_device
+
+
+def worker_metadata(job: Job) -> str:
+    """The JobResult metadata a worker sends for a fit or eval job (RESULT_METADATA_KEY's value)."""
+    return JobResult(
+        job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0.001
+    ).model_dump_json()
 
 
 def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) -> Evaluation:

@@ -286,14 +286,49 @@ async def post_results(worker: WorkerQuery, request: Request, state: StateDep) -
     except CodecError as error:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
     decoded = [_decode(part) for part in parts]
-    distances = _update_distances(state, decoded)
-    outcomes = [
-        item if isinstance(item, ResultOutcome) else _judge_result(state, worker, *item, distance=distances.get(index))
-        for index, item in enumerate(decoded)
-    ]
+    outcomes = _judge_parts(state, worker, decoded, _update_distances(state, decoded))
     acknowledgement = BatchResultAck.model_construct(results=outcomes)
     # Serialized here: the outcomes are valid already, and FastAPI would validate each of them again.
     return Response(acknowledgement.model_dump_json(), media_type="application/json")
+
+
+Decoded = tuple[JobResult, dict[str, torch.Tensor]]
+
+
+def _judge_parts(
+    state: OrchestratorState, worker: str, decoded: list[Decoded | ResultOutcome], distances: dict[int, float]
+) -> list[ResultOutcome]:
+    """Each part judged in order as the single-result route judges it; the results that pass are stored
+    together, under one hold of the queue's lock, except that a job named again has its earlier part stored
+    before the later one is judged (which then answers 409, as one by one)."""
+    outcomes: list[ResultOutcome | None] = []
+    passed: dict[str, int] = {}  # job id -> its part, waiting to be stored
+    for index, item in enumerate(decoded):
+        if isinstance(item, ResultOutcome):
+            outcomes.append(item)
+            continue
+        if item[0].job_id in passed:
+            _store(state, worker, decoded, outcomes, passed)
+        outcome = _refuse_result(state, worker, *item, distance=distances.get(index))
+        outcomes.append(outcome)
+        if outcome is None:
+            passed[item[0].job_id] = index
+    _store(state, worker, decoded, outcomes, passed)
+    return outcomes  # type: ignore[return-value]  # _store filled in every None
+
+
+def _store(
+    state: OrchestratorState,
+    worker: str,
+    decoded: list[Decoded | ResultOutcome],
+    outcomes: list[ResultOutcome | None],
+    passed: dict[str, int],
+) -> None:
+    """Store the passed parts' results; their outcomes say whether each was stored."""
+    answers = [(job_id, *decoded[index]) for job_id, index in passed.items()]
+    for (job_id, index), completion in zip(passed.items(), state.queue.complete_many(answers, worker), strict=True):
+        outcomes[index] = _stored(completion, job_id)
+    passed.clear()
 
 
 def _refusal(job_id: str | None, status: HTTPStatus, reason: str) -> ResultOutcome:
@@ -315,7 +350,7 @@ def _accept_result(state: OrchestratorState, worker: str, data: bytes, job_id: s
     return _judge_result(state, worker, result, tensors, job_id)
 
 
-def _decode(part: bytes) -> tuple[JobResult, dict[str, torch.Tensor]] | ResultOutcome:
+def _decode(part: bytes) -> Decoded | ResultOutcome:
     """A batch's part decoded, or its refusal (the job it names is unknown until it decodes)."""
     try:
         return decode_result(part)
@@ -323,9 +358,7 @@ def _decode(part: bytes) -> tuple[JobResult, dict[str, torch.Tensor]] | ResultOu
         return _refusal(None, HTTPStatus.UNPROCESSABLE_ENTITY, str(error))
 
 
-def _update_distances(
-    state: OrchestratorState, decoded: list[tuple[JobResult, dict[str, torch.Tensor]] | ResultOutcome]
-) -> dict[int, float]:
+def _update_distances(state: OrchestratorState, decoded: list[Decoded | ResultOutcome]) -> dict[int, float]:
     """The distance from the global model of each part's update that has the model's layout, measured together
     (update_distances); the parts' judgments use them instead of measuring one by one."""
     reference = state.models.reference()
@@ -339,15 +372,29 @@ def _update_distances(
 
 
 def _judge_result(
+    state: OrchestratorState, worker: str, result: JobResult, tensors: dict[str, torch.Tensor], job_id: str
+) -> ResultOutcome:
+    """Check a decoded result of the job the URL names (its lease already checked) and store it."""
+    refused = _refuse_result(state, worker, result, tensors, job_id)
+    return refused or _stored(state.queue.complete(job_id, result, tensors, worker), job_id)
+
+
+def _stored(completion: Completion, job_id: str) -> ResultOutcome:
+    refused = _completion_refusal(completion, job_id)
+    return refused or ResultOutcome(job_id=job_id, status=HTTPStatus.OK, accepted=True, reason="accepted")
+
+
+def _refuse_result(
     state: OrchestratorState,
     worker: str,
     result: JobResult,
     tensors: dict[str, torch.Tensor],
     job_id: str | None = None,
     distance: float | None = None,
-) -> ResultOutcome:
-    """Check a decoded result and store it. `job_id` is the URL's (its lease already checked); None takes the
-    job from the metadata (a batch's part). `distance`: the update's, when measured with its batch's."""
+) -> ResultOutcome | None:
+    """Why a decoded result may not be stored, or None when it passes every check. `job_id` is the URL's (its
+    lease already checked); None takes the job from the metadata (a batch's part). `distance`: the update's,
+    when measured with its batch's."""
     if job_id is None:
         job_id = result.job_id
         refused = _not_held(state, job_id, worker)
@@ -361,8 +408,7 @@ def _judge_result(
         _check_result(state, state.queue.known(job_id), result, tensors, distance)
     except CodecError as error:
         return _malformed(state, job_id, worker, error)
-    refused = _completion_refusal(state.queue.complete(job_id, result, tensors, worker), job_id)
-    return refused or ResultOutcome(job_id=job_id, status=HTTPStatus.OK, accepted=True, reason="accepted")
+    return None
 
 
 def _check_result(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 
 import torch
@@ -47,27 +47,35 @@ class LeaseChange(Enum):
 
 
 @dataclass(slots=True)
+class _Refusals:
+    """The malformed answers to a job (a test shard): which workers sent one, why the last was refused."""
+
+    workers: set[str] = field(default_factory=set)
+    reason: str = ""
+    requeued_at: float = 0.0
+    count: int = 0
+
+
+@dataclass(slots=True)
 class _Entry:
     job: Job
+    #: job_work(job), which leases share out.
+    work: int
+    #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
+    order: int
+    payload: bytes | None = None
     worker: str | None = None
     deadline: float = 0.0
     leased_at: float = 0.0
     attempts: int = 0
+    #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
+    holders: tuple[str, ...] = ()
     result: JobResult | None = None
     tensors: Mapping[str, torch.Tensor] | None = None
     rejected: bool = False
-    payload: bytes | None = None
-    #: Workers that sent a malformed answer to this job, and why the last one was refused.
-    refused_by: set[str] | None = None
-    refusal: str = ""
-    requeued_at: float = 0.0
-    attempts_refused: int = 0
-    #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
-    holders: tuple[str, ...] = ()
-    #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
-    order: int = 0
-    #: job_work(job), which leases share out.
-    work: int = 0
+    #: Set once a worker sends a malformed answer (rare: kept apart so that the 10,000 entries of a round
+    #: are built with fewer fields).
+    refusals: _Refusals | None = None
 
     @property
     def done(self) -> bool:
@@ -125,9 +133,9 @@ class JobQueue:
             entries, order, waiting = self._entries, self._submitted, []
             for job in jobs:
                 order += 1
-                size = job_work(job)
-                entries[job.id] = _Entry(job, payload=payloads.get(job.id), order=order, work=size)
-                waiting.append((job.id, size))
+                job_id, size = job.id, job.epochs * job.num_examples  # job_work, inline: 10,000 calls a round
+                entries[job_id] = _Entry(job, size, order, payloads.get(job_id) if payloads else None)
+                waiting.append((job_id, size))
             self._submitted = order
             self._pending.extend(waiting)
             self._lock.notify_all()
@@ -146,25 +154,25 @@ class JobQueue:
             self._reclaim_expired()
             leased: list[str] = []
             skipped: list[tuple[str, int]] = []
-            work = 0
+            work, pending, entries = 0, self._pending, self._entries
             try:
-                while self._pending and len(leased) < limit:
-                    job_id, job_size = self._pending.first()
-                    entry = self._entries[job_id]
+                while pending and len(leased) < limit:
+                    job_id, job_size = pending.first()
+                    entry = entries[job_id]
                     if entry.done:
-                        self._pending.pop_first()
+                        pending.pop_first()
                         continue  # finished by a late result while it waited for re-issue
-                    if self._avoids(entry, worker_id):
-                        skipped.append(self._pending.pop_first())
+                    if entry.refusals is not None and self._avoids(entry.refusals, worker_id):
+                        skipped.append(pending.pop_first())
                         continue
                     work += job_size
                     if leased and max_work is not None and work > max_work:
                         break
-                    self._pending.pop_first()
+                    pending.pop_first()
                     leased.append(job_id)
                 return self._hand_out(leased, worker_id)
             finally:
-                self._pending.put_first(skipped)
+                pending.put_first(skipped)
 
     def _hand_out(self, job_ids: list[str], worker_id: str) -> list[Job]:
         """Lease the jobs to `worker_id`: each keeps its own deadline, which they share until a heartbeat moves one."""
@@ -217,14 +225,10 @@ class JobQueue:
         with self._mutex:
             return frozenset(self._held)
 
-    def _avoids(self, entry: _Entry, worker_id: str) -> bool:
+    def _avoids(self, refusals: _Refusals, worker_id: str) -> bool:
         """A job re-issued after a malformed answer goes to another worker; to the same one only when no
         other took it within a lease (a lone worker must not stall the run)."""
-        return (
-            entry.refused_by is not None
-            and worker_id in entry.refused_by
-            and self._clock() < entry.requeued_at + self.lease_seconds
-        )
+        return worker_id in refusals.workers and self._clock() < refusals.requeued_at + self.lease_seconds
 
     def _reclaim_expired(self) -> None:
         """Put back the jobs whose lease ran out: a heap of deadlines makes this O(expired), not O(jobs)."""
@@ -261,21 +265,36 @@ class JobQueue:
     ) -> Completion:
         """Store the first result of a job from a worker it was leased to (any one if `worker_id` is None);
         later ones (re-issued copies, retries) are duplicates."""
+        return self.complete_many([(job_id, result, tensors)], worker_id)[0]
+
+    def complete_many(
+        self, answers: Sequence[tuple[str, JobResult, Mapping[str, torch.Tensor]]], worker_id: str | None = None
+    ) -> list[Completion]:
+        """complete() for each (job id, result, tensors) of a worker's batch, in order, under one hold of the
+        lock (a batch of 228 results took it 228 times, and the API thread wakes waiters less)."""
+        completions: list[Completion] = []
+        round_trips: list[float] = []
         with self._mutex:
-            entry = self._entries.get(job_id)
-            if entry is None:
-                return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
-            if worker_id is not None and worker_id not in entry.holders:
-                return Completion.NOT_HOLDER
-            if entry.done:
-                return Completion.DUPLICATE
-            entry.result, entry.tensors = result, tensors
-            self._drop_holder(entry)
-            self._completed += 1
-            round_trip = self._clock() - entry.leased_at
-            self._wake_if_last(job_id)
-        self._on_round_trip(round_trip)
-        return Completion.ACCEPTED
+            now = self._clock()
+            for job_id, result, tensors in answers:
+                entry = self._entries.get(job_id)
+                if entry is None:
+                    completions.append(Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN)
+                elif worker_id is not None and worker_id not in entry.holders:
+                    completions.append(Completion.NOT_HOLDER)
+                elif entry.done:
+                    completions.append(Completion.DUPLICATE)
+                else:
+                    entry.result, entry.tensors = result, tensors
+                    self._drop_holder(entry)
+                    round_trips.append(now - entry.leased_at)
+                    if self._awaited:
+                        self._wake_if_last(job_id)
+                    completions.append(Completion.ACCEPTED)
+            self._completed += len(round_trips)
+        for seconds in round_trips:
+            self._on_round_trip(seconds)
+        return completions
 
     def _wake_if_last(self, job_id: str) -> None:
         # Waking the waiter for each of 10,000 completions a round cost the API thread a GIL hand-over each.
@@ -303,19 +322,18 @@ class JobQueue:
             entry = self._entries.get(job_id)
             if entry is None or entry.done:
                 return Refusal.IGNORED
-            if entry.refused_by is None:
-                entry.refused_by = set()
-            entry.refused_by.add(worker_id)
-            entry.refusal = f"{reason} (answer {entry.attempts_refused + 1} of at most {limit})"
-            entry.attempts_refused += 1
-            if entry.attempts_refused >= limit:
+            refusals = entry.refusals = entry.refusals or _Refusals()
+            refusals.workers.add(worker_id)
+            refusals.count += 1
+            refusals.reason = f"{reason} (answer {refusals.count} of at most {limit})"
+            if refusals.count >= limit:
                 entry.rejected = True
                 self._drop_holder(entry)
                 self._lock.notify_all()
                 return Refusal.REJECTED
             if entry.worker == worker_id:
                 self._drop_holder(entry)
-                entry.requeued_at = self._clock()
+                refusals.requeued_at = self._clock()
                 self._pending.put_first([(job_id, entry.work)])
                 self._reissued += 1
             self._lock.notify_all()
@@ -415,7 +433,7 @@ class JobQueue:
                 if entry.result is not None and entry.tensors is not None:
                     results[job_id] = (entry.result, entry.tensors)
                 elif entry.rejected:
-                    rejected[job_id] = entry.refusal
+                    rejected[job_id] = entry.refusals.reason if entry.refusals else ""
             if self._pending:
                 self._pending.keep(self._entries.__contains__)
         return results, rejected

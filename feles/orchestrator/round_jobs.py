@@ -42,21 +42,24 @@ def _id_prefix(template: Job) -> str:
     return f"{template.run_id[:8]}.{template.repetition}.{template.round}.{template.phase.value}"
 
 
-def _copies(template: Job) -> Callable[..., Job]:
+def _copies(template: Job) -> Callable[[dict[str, object]], Job]:
     """A function that copies `template` with some fields replaced: what `template.model_copy(update=...)` gives,
-    without its generic copy machinery (half its ~2 us a job, 10 ms a round at 10,000 jobs).
+    without its generic copy machinery (0.8 us a job instead of ~2 us: 13 ms a round at 10,000 jobs).
 
     The values are the loop's own (like model_construct's); every field counts as set, as in a template that
     model_construct built.
     """
-    fields, fields_set = template.__dict__, set(template.model_fields_set)
+    fields, fields_set = template.__dict__, frozenset(template.model_fields_set)
+    new, set_slot = Job.__new__, object.__setattr__
 
-    def copy(**values: object) -> Job:
-        job = Job.__new__(Job)
-        object.__setattr__(job, "__dict__", {**fields, **values})
-        object.__setattr__(job, "__pydantic_fields_set__", set(fields_set))
-        object.__setattr__(job, "__pydantic_extra__", None)
-        object.__setattr__(job, "__pydantic_private__", None)
+    def copy(values: dict[str, object]) -> Job:
+        job = new(Job)
+        state = fields.copy()
+        state.update(values)
+        set_slot(job, "__dict__", state)
+        set_slot(job, "__pydantic_fields_set__", set(fields_set))
+        set_slot(job, "__pydantic_extra__", None)
+        set_slot(job, "__pydantic_private__", None)
         return job
 
     return copy
@@ -70,12 +73,14 @@ def device_jobs(
     seed_list, skip, prefix, copy = seeds.tolist(), failed.tolist(), _id_prefix(template), _copies(template)
     return [
         copy(
-            id=f"{prefix}.{device}",
-            device=device,
-            epochs=epochs[i],
-            batch_size=batch_sizes[i],
-            num_examples=examples[i],
-            seed=seed_list[i],
+            {
+                "id": f"{prefix}.{device}",
+                "device": device,
+                "epochs": epochs[i],
+                "batch_size": batch_sizes[i],
+                "num_examples": examples[i],
+                "seed": seed_list[i],
+            }
         )
         for i, device in enumerate(selected.tolist())
         if not skip[i]

@@ -273,6 +273,26 @@ def test_a_batch_post_answers_each_job_on_its_own(served: tuple[TestClient, Orch
     assert state.queue.held_by(not_mine, other) is None
 
 
+def test_a_job_answered_twice_in_one_batch_keeps_its_first_good_result(
+    served: tuple[TestClient, OrchestratorState],
+) -> None:
+    # Good results are stored together after the batch is judged; a job named again must still see its first
+    # answer stored before the second is judged, or a malformed second answer would fail a device that trained.
+    client, state = served
+    worker, auth = _register(client)
+    ids = _lease(client, worker, auth, most=2)
+    body = encode_parts([_part(ids[0], worker), _part(ids[1], worker), _part(ids[0], worker, value=math.inf)])
+    answer = client.post("/v1/jobs/results", params={"worker": worker}, content=body, headers=auth)
+    assert [(o["job_id"], o["status"]) for o in answer.json()["results"]] == [
+        (ids[0], 200),
+        (ids[1], 200),
+        (ids[0], 409),
+    ]
+    results, rejected = state.queue.take(ids)
+    assert set(results) == set(ids) and not rejected
+    assert torch.equal(results[ids[0]][1]["w"], torch.full((3, 2), 0.1))
+
+
 def test_a_batch_post_checks_the_worker_secret_once_and_the_framing(
     served: tuple[TestClient, OrchestratorState],
 ) -> None:

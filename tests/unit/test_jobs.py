@@ -206,6 +206,26 @@ def test_second_result_is_duplicate(queue: JobQueue) -> None:
     assert torch.equal(kept["w"], torch.full((2,), 1.0))
 
 
+def test_complete_many_answers_each_result_as_complete_would(queue: JobQueue) -> None:
+    queue.submit([job("a"), job("b"), job("c")])
+    assert [j.id for j in queue.lease_many("w1", 2)] == ["a", "b"]
+    queue.lease("w2")  # c
+    answers = [("a", result("a"), tensors(1.0)), ("c", result("c"), tensors()), ("x", result("x"), tensors())]
+    answers += [("a", result("a"), tensors(2.0)), ("b", result("b"), tensors(3.0))]
+    assert queue.complete_many(answers, "w1") == [
+        Completion.ACCEPTED,
+        Completion.NOT_HOLDER,  # c is w2's
+        Completion.UNKNOWN,
+        Completion.DUPLICATE,  # the first answer to a wins
+        Completion.ACCEPTED,
+    ]
+    assert queue.counts() == QueueCounts(queued=0, leased=1, done=2, reissued=0, completed=2)
+    kept = queue.take_results(["a", "b"])
+    assert torch.equal(kept["a"][1]["w"], torch.full((2,), 1.0)) and torch.equal(
+        kept["b"][1]["w"], torch.full((2,), 3.0)
+    )
+
+
 def test_result_for_a_taken_job_is_duplicate_not_unknown(queue: JobQueue) -> None:
     queue.submit([job("a"), job("b")])
     queue.lease("w1")
