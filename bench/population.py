@@ -92,15 +92,23 @@ def spec_for(devices: int, k: float, rounds: int, output: Path) -> dict[str, Any
 
 
 class Timer:
-    """Accumulates seconds per named step."""
+    """Accumulates seconds per named step, and the seconds of what a worker would do (not the orchestrator's)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+        self.workers_seconds = 0.0
 
     def __call__(self, step: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
         value = action()
         self.seconds[step] += time.perf_counter() - started
+        return value
+
+    def workers(self, action: Callable[[], Any]) -> Any:
+        """Run a worker's part: its time is left out of the round's."""
+        started = time.perf_counter()
+        value = action()
+        self.workers_seconds += time.perf_counter() - started
         return value
 
 
@@ -137,7 +145,7 @@ def schedule_phase(
     # metadata (as decode_result does; the tensors' decoding is the HTTP's, in bench/throughput.py) and store the
     # batch's results together; then what the loop does with them.
     while leased := timer("queue bookkeeping", lambda: queue.lease_many("w", LEASE_BATCH, BATCH_WORK)):
-        messages = [worker_metadata(job) for job in leased]  # the worker's side: not timed
+        messages = timer.workers(lambda j=leased: [worker_metadata(job) for job in j])
         results = timer("result metadata", lambda m=messages: [JobResult.model_validate_json(raw) for raw in m])
         timer("queue bookkeeping", lambda r=results: queue.complete_many([(x.job_id, x, model) for x in r], "w"))
 
@@ -201,7 +209,7 @@ def time_rounds(devices: int, k: float, rounds: int, output: Path) -> dict[str, 
         model = timer("aggregation", aggregate)
         schedule_phase(spec, Phase.EVAL, round_, state, queue, model, timer)
         timer("test jobs", lambda r=round_: test_phase(r, test_size, spec.simulation.test_shard_size, queue))
-        per_round.append((time.perf_counter() - started, timer.seconds))
+        per_round.append((time.perf_counter() - started - timer.workers_seconds, timer.seconds))
         selected_counts.append(len(selected))
         written = time.perf_counter()
         results.rounds.append(RoundRecord(0, round_, round_ + 1, int(conditions.available.sum()), len(selected), 0,
