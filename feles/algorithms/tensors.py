@@ -55,7 +55,7 @@ def ordered_sum(tensors: Sequence[torch.Tensor], scales: Sequence[float]) -> tor
     instead of three per tensor (8,000 updates of 650 parameters: 16 ms instead of 80 ms). Each product is the
     same float64 product, and a cumulative sum along the first axis on the CPU adds the rows one after another
     into a single accumulator, so the additions happen in the same order (unlike torch.sum, which adds in
-    pairs); a chunk's running total becomes the first row of the next chunk. tests/unit/test_fedavg.py
+    pairs); a chunk's running total is added into the first row of the next chunk. tests/unit/test_fedavg.py
     checks it against the loop.
     """
     first = tensors[0]
@@ -70,7 +70,8 @@ def ordered_sum(tensors: Sequence[torch.Tensor], scales: Sequence[float]) -> tor
     for start in range(0, len(tensors), rows):
         chunk = torch.stack(list(tensors[start : start + rows])).to(torch.float64)
         chunk *= weights[start : start + rows]
-        total = torch.cat([total.unsqueeze(0), chunk]).cumsum(0)[-1]
+        chunk[0] += total  # total + first row, as a cumulative sum from total would add them: no copy of the chunk
+        total = chunk.cumsum(0)[-1]
     return total
 
 
