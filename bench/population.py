@@ -53,7 +53,7 @@ from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
 from feles.orchestrator.results import ResultsDocument, RoundRecord
 from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
-from feles.protocol import Job, JobResult, Phase
+from feles.protocol import Job, JobResult, Phase, read_result_metadata
 from feles.strategies.history import DeviceHistory
 
 TARGET_SECONDS = 0.100
@@ -146,7 +146,7 @@ def schedule_phase(
     # batch's results together; then what the loop does with them.
     while leased := timer("queue bookkeeping", lambda: queue.lease_many("w", LEASE_BATCH, BATCH_WORK)):
         messages = timer.workers(lambda j=leased: [worker_metadata(job) for job in j])
-        results = timer("result metadata", lambda m=messages: [JobResult.model_validate_json(raw) for raw in m])
+        results = timer("result metadata", lambda m=messages: [read_result_metadata(raw) for raw in m])
         timer("queue bookkeeping", lambda r=results: queue.complete_many([(x.job_id, x, model) for x in r], "w"))
 
     def take() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:

@@ -27,6 +27,7 @@ from feles.protocol import (
     encode_tensors,
     finite_or_none,
     json_safe,
+    read_result_metadata,
 )
 
 
@@ -483,3 +484,36 @@ def test_check_test_result_refuses_what_a_test_job_cannot_produce(
     result = sample_result(**{"job_id": job.id, "metric": 0.5, "num_examples": 100, **overrides})
     with pytest.raises(CodecError, match=message):
         check_test_result(job, result, tensors)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"job_id": "j", "worker_id": "w", "loss": NaN, "num_examples": 3, "num_steps": 1, "train_seconds": 0.5}',
+        '{"job_id": "j", "worker_id": "w", "loss": 1, "metric": 0.5, "num_examples": 3, "num_steps": 0, '
+        '"train_seconds": 0}',
+    ],
+)
+def test_result_metadata_reads_as_the_model_validates_it(raw: str) -> None:
+    read = read_result_metadata(raw)
+    assert isinstance(read, JobResult)
+    assert read.model_dump_json() == JobResult.model_validate_json(raw).model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"job_id": "j", "worker_id": "w", "loss": 1, "num_examples": -1, "num_steps": 1, "train_seconds": 0}',
+         "num_examples"),
+        ('{"job_id": "", "worker_id": "w", "loss": 1, "num_examples": 1, "num_steps": 1, "train_seconds": 0}',
+         "job_id"),
+        ('{"job_id": "j", "worker_id": "w", "loss": 1, "num_examples": 1, "num_steps": 1, "train_seconds": 0, '
+         '"extra": 1}', "extra"),
+        ('{"job_id": "j"', "<root>"),
+    ],
+)  # fmt: skip
+def test_bad_result_metadata_is_refused_naming_the_field(raw: str, field: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        read_result_metadata(raw)
+    location = ".".join(str(part) for part in error.value.errors()[0]["loc"])
+    assert (location or "<root>") == field
