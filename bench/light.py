@@ -11,8 +11,8 @@ repeats:
 - wall: launch to exit of the process, seconds;
 - s/round: (end of round 30 - end of round 1) / 29, from the orchestrator's log lines (the plain loop reports
   its own round ends), so all the work between rounds counts; also printed over the rounds that began once
-  every worker had its first job (`feles run` starts the second of 2 workers on 2 cores once the orchestrator
-  answers, so it joins during the first rounds);
+  every worker had its first job (the same where `feles run` forks its workers from one start-up; where it
+  cannot fork, it starts the second of 2 workers on 2 cores once the orchestrator answers);
 - first job: launch to the first job a worker receives (the earliest `first job` line of the workers' logs;
   the plain loop: launch to the start of its first local training);
 - exit: end of the last round to the exit of `feles run` (the plain loop: to its own exit);
@@ -51,7 +51,7 @@ PSS_EVERY = 10
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 ROUND_LINE = re.compile(r"^(\S+ \S+) INFO feles\.orchestrator: repetition \d+ round (\d+)/\d+")
-FIRST_JOB_LINE = re.compile(r"^(\S+ \S+) INFO feles\.worker: first job ")
+FIRST_JOB_LINE = re.compile(r"^(\S+ \S+) INFO feles\.worker(?:\[[^\]]*\])?: first job ")
 #: Targets of issue #13 (ratios are against the plain loop).
 TARGETS = {"wall2": 1.0, "wall1": 1.3, "round2": 0.6, "first_job": 3.0, "exit": 0.3, "rss_gib": 1.2}
 
@@ -86,8 +86,8 @@ def light_spec(output_folder: Path, rounds: int) -> dict:
 class Figures:
     wall: float
     per_round: float
-    #: Seconds per round over the rounds that began once every worker had its first job (`feles run` starts a
-    #: second worker on 2 cores when the orchestrator answers, so it joins during the first rounds).
+    #: Seconds per round over the rounds that began once every worker had its first job (where workers are
+    #: separate processes, `feles run` starts the second of 2 on 2 cores once the orchestrator answers).
     all_workers_round: float
     first_job: float
     exit: float
@@ -221,8 +221,9 @@ def _lines(path: Path) -> list[str]:
 
 def median(runs: list[Figures]) -> Figures:
     """Each figure's median over the runs (accuracies: the first run's; every run's must be equal)."""
-    pick = {name: statistics.median(getattr(run, name) for run in runs) for name in Figures.__dataclass_fields__}
-    return Figures(**{**pick, "accuracies": runs[0].accuracies})  # type: ignore[arg-type]
+    figures = [name for name in Figures.__dataclass_fields__ if name != "accuracies"]
+    pick = {name: statistics.median(getattr(run, name) for run in runs) for name in figures}
+    return Figures(**pick, accuracies=runs[0].accuracies)
 
 
 def describe(name: str, figures: Figures) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from feles.original_config import LoadedSpec
     from feles.sweep import Cell, SweepSpec
     from feles.sweep_local import SweepRunOptions
+    from feles.worker.client import WorkerOptions
 
 app = typer.Typer(
     help="FELES: a FEderated LEarning Simulator of heterogeneous, unreliable devices.",
@@ -267,14 +269,36 @@ def worker(
             "one-by-one training within float tolerance, not bit for bit (docs/accelerators.md). 1: off.",
         ),
     ] = 1,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Run this many workers, named NAME-0, NAME-1, ...: this process imports torch once and forks the "
+            "others, which start at once and share its memory (Linux, macOS). SIGTERM stops them all.",
+        ),
+    ] = 1,
+    log_file: Annotated[
+        str | None,
+        typer.Option(
+            help="Append this process's output (logs, errors) to this file instead of stderr; with --processes, "
+            "{index} in it becomes each worker's index.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
-    """Run one worker: register, then train the devices' jobs until the simulation is over."""
-    from feles.worker.accelerator import DeviceUnavailable
-    from feles.worker.client import OrchestratorUnavailable, Unauthorized, Worker, WorkerOptions
+    """Run a worker (or --processes of them): register, then train the devices' jobs until the simulation is over.
 
-    configure_logging(log_level, log_format.value)
+    With --metrics-port P and --processes, worker i serves its metrics on P + i (0: each a free port).
+    """
+    from feles.worker.client import WorkerOptions
+    from feles.worker.processes import can_fork, run_forked
+
+    if processes > 1 and not can_fork():
+        _error("--processes above 1 needs a platform that forks (Linux, macOS): start several workers instead")
+        raise typer.Exit(2)
     options = WorkerOptions(
         orchestrator=orchestrator_url,
         name=name,
@@ -288,18 +312,52 @@ def worker(
         max_jobs=max_jobs,
         stack_jobs=stack_jobs,
     )
+
+    def run_one(index: int) -> int:
+        if log_file is not None:
+            _output_to(log_file.replace("{index}", str(index)))
+        if processes == 1:
+            configure_logging(log_level, log_format.value)
+            return _run_worker(options)
+        process_name = f"{name}-{index}"
+        configure_logging(log_level, log_format.value, process_name)
+        port = metrics_port + index if metrics_port else metrics_port
+        return _run_worker(dataclasses.replace(options, name=process_name, metrics_port=port))
+
+    _exit_at_once(run_one(0) if processes == 1 else run_forked(processes, run_one))
+
+
+def _run_worker(options: WorkerOptions) -> int:
+    """One worker's job loop; its exit code (2: the device asked for is missing; 1: no orchestrator or token)."""
+    from feles.worker.accelerator import DeviceUnavailable
+    from feles.worker.client import OrchestratorUnavailable, Unauthorized, Worker
+
+    log = logging.getLogger("feles.worker")
     try:
-        code = Worker(options).run()
+        return Worker(options).run()
     except DeviceUnavailable as error:
         _error(str(error))
-        raise typer.Exit(2) from None
+        return 2
     except (OrchestratorUnavailable, Unauthorized) as error:
-        logging.getLogger("feles.worker").error("%s", error)
-        raise typer.Exit(1) from None
+        log.error("%s", error)
+        return 1
     except KeyboardInterrupt:
-        logging.getLogger("feles.worker").info("interrupted; worker exits")
-        raise typer.Exit(130) from None
-    _exit_at_once(code)
+        log.info("interrupted; worker exits")
+        return 130
+
+
+def _output_to(path: str) -> None:
+    """Send this process's stdout and stderr (Python's and the C libraries') to the end of a file."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as error:
+        _error(f"--log-file {path}: {error.strerror or error}")
+        raise SystemExit(2) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(descriptor, 1)
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
 from feles.orchestrator.listener import bind_socket
 from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
+from feles.worker.processes import can_fork
 
 #: Seconds a process gets to exit after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10.0
@@ -89,12 +90,9 @@ class LocalRun:
             if on_page is not None:
                 # The token rides in the fragment, which a browser never sends: it stays out of access logs.
                 on_page(f"{url}{LIVE_PAGE}#token={self.token}")
-            # The socket already listens: the first workers start now, importing torch while the orchestrator
-            # does the same; their first requests wait in the socket's backlog. The others start once it answers.
-            early = early_workers(self.options.workers, available_cores())
-            for index in range(early):
-                self._start_worker(index, url)
-            status = self._follow(url, on_status, lambda: self._start_workers(range(early, self.options.workers), url))
+            # The socket already listens: workers start now, importing torch while the orchestrator does the same;
+            # their first requests wait in the socket's backlog.
+            status = self._follow(url, on_status, self._start_workers(url))
             wall_seconds = time.monotonic() - started
             if page_is_open(status, time.time()):
                 self._let_the_page_see_the_end(url)
@@ -130,25 +128,37 @@ class LocalRun:
             self._spawn("orchestrator", arguments, pass_fds=(sock.fileno(),))
             return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-    def _start_workers(self, indices: range, url: str) -> None:
-        for index in indices:
-            self._start_worker(index, url)
+    def _start_workers(self, url: str) -> Callable[[], None]:
+        """Start the workers, or the first of them; what starts the others once the orchestrator answers."""
+        workers = self.options.workers
+        if workers > 1 and can_fork():
+            # One process imports torch once and forks the others: all are ready about when one alone would
+            # be, and they share the imports' memory. Each writes its own log, as separate processes would.
+            log_file = str(self.log_dir / "worker-{index}.log")
+            self._spawn("worker-0", [*self._worker_arguments(url, "worker"), "--processes", str(workers),
+                                     "--log-file", log_file])  # fmt: skip
+            return lambda: None
+        # Separate processes: as many now as leave the orchestrator a core of its own, the others later.
+        early = early_workers(workers, available_cores())
+        for index in range(early):
+            self._start_worker(url, index)
 
-    def _start_worker(self, index: int, url: str) -> None:
-        arguments = [
-            "worker",
-            "--orchestrator",
-            url,
-            "--name",
-            f"worker-{index}",
-            "--threads",
-            str(self.options.threads),
-        ]
+        def start_the_others() -> None:
+            for index in range(early, workers):
+                self._start_worker(url, index)
+
+        return start_the_others
+
+    def _start_worker(self, url: str, index: int) -> None:
+        self._spawn(f"worker-{index}", self._worker_arguments(url, f"worker-{index}"))
+
+    def _worker_arguments(self, url: str, name: str) -> list[str]:
+        arguments = ["worker", "--orchestrator", url, "--name", name, "--threads", str(self.options.threads)]
         if self.options.device:
             arguments += ["--device", self.options.device]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
-        self._spawn(f"worker-{index}", arguments)
+        return arguments
 
     def _follow(
         self, url: str, on_status: Callable[[SimulationStatus], None], on_ready: Callable[[], None]

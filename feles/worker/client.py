@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,8 @@ class Worker:
         if self.options.metrics_port is not None:
             port = self.metrics.serve(self.options.metrics_port)
             log.info("metrics on port %d", port)
-        previous = signal.signal(signal.SIGTERM, _raise_stopping)
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _stopping_after(previous))
         try:
             return self._loop()
         except WorkerStopping:
@@ -322,5 +324,13 @@ def _client(options: WorkerOptions) -> httpx.Client:
     return httpx.Client(base_url=options.orchestrator.rstrip("/"), timeout=options.wait + 30, headers=headers)
 
 
-def _raise_stopping(signum: int, frame: FrameType | None) -> None:
-    raise WorkerStopping
+def _stopping_after(previous: object) -> Callable[[int, FrameType | None], None]:
+    """A SIGTERM handler that runs the handler installed before it, if that is a Python one (a worker forked by
+    `--processes` forwards SIGTERM to its siblings that way), then stops the worker."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        raise WorkerStopping
+
+    return stop
