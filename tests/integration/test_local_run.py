@@ -65,6 +65,25 @@ def test_same_results_with_1_2_and_4_workers(tmp_path: Path) -> None:
     assert len(results[0]) == 4
 
 
+def test_workers_forked_from_one_start_up_or_started_apart_give_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = []
+    for fork in (True, False):
+        monkeypatch.setattr("feles.local.can_fork", lambda fork=fork: fork)
+        folder = tmp_path / f"fork-{fork}"
+        folder.mkdir()
+        outcome = LocalRun(LocalRunOptions(write_spec(folder, {"simulation": {"num_rounds": 2}}), workers=2)).run()
+        assert outcome.status.phase.value == "Succeeded"
+        logs = {path.name: path.read_text() for path in outcome.log_dir.glob("worker-*.log")}
+        assert sorted(logs) == ["worker-0.log", "worker-1.log"]
+        # Forked workers name themselves in their lines; separate processes are named by their --name alone.
+        tag = "[worker-1]" if fork else ""
+        assert f"feles.worker{tag}: registered as worker-1-" in logs["worker-1.log"]
+        results.append(comparable_rounds(outcome.results_path))
+    assert results[0] == results[1]
+
+
 def test_sharded_test_evaluation_equals_evaluating_the_whole_split(tmp_path: Path) -> None:
     spec_path = write_spec(tmp_path, {"simulation": {"num_rounds": 2, "test_shard_size": 37}})
     outcome = LocalRun(LocalRunOptions(spec_path, workers=2)).run()
@@ -122,16 +141,21 @@ def test_cli_run_fails_clearly_when_the_dataset_is_missing(tmp_path: Path) -> No
     assert "apt-get install dataset-fashion-mnist" in done.stderr
 
 
-def _children(pid: int) -> list[int]:
-    children = []
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid`: its children, theirs, and so on."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> None:
@@ -148,8 +172,10 @@ def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> Non
     while not results.exists():
         assert time.monotonic() < deadline and run.poll() is None, "no round finished"
         time.sleep(0.2)
-    children = _children(run.pid)
-    assert len(children) == 3  # orchestrator + 2 workers
+    children = _descendants(run.pid)
+    # The orchestrator and 2 workers: the first worker forked the second (feles worker --processes 2), which
+    # hears of the stop from it.
+    assert len(children) == 3
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130

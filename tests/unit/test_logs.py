@@ -40,3 +40,16 @@ def test_text_lines_and_quiet_http_client(capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert "WARNING feles.test: careful" in err
     assert "HTTP Request" not in err
+
+
+def test_a_named_process_is_in_every_text_and_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "text", process="worker-1")
+    logging.getLogger("feles.worker").info("first job")
+    assert "INFO feles.worker[worker-1]: first job" in capsys.readouterr().err
+    configure_logging("info", "json", process="worker-1")
+    logging.getLogger("feles.worker").info("first job")
+    document = json.loads(capsys.readouterr().err)
+    assert document["process"] == "worker-1" and document["logger"] == "feles.worker"
+    configure_logging("info", "json")
+    logging.getLogger("feles.worker").info("alone")
+    assert "process" not in json.loads(capsys.readouterr().err)

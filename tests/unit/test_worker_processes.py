@@ -1,0 +1,126 @@
+"""feles.worker.processes: several workers forked from one start-up, stopped and waited for together.
+
+Each scenario runs in a fresh interpreter: forking the test process itself would copy pytest and its threads.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+
+PRELUDE = """
+import os, signal, sys, time
+from pathlib import Path
+from feles.worker.processes import run_forked
+folder = Path(sys.argv[1])
+"""
+
+
+def _start(tmp_path: Path, body: str) -> subprocess.Popen[str]:
+    script = PRELUDE + textwrap.dedent(body)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_files(folder: Path, pattern: str, count: int, timeout: float = 30.0) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while len(found := sorted(folder.glob(pattern))) < count:
+        assert time.monotonic() < deadline, f"only {[p.name for p in found]} after {timeout} s"
+        time.sleep(0.02)
+    return found
+
+
+def test_each_index_runs_once_in_its_own_process_and_the_worst_code_is_returned(tmp_path: Path) -> None:
+    run = _start(
+        tmp_path,
+        """
+        def run_one(index):
+            (folder / f"ran-{index}").write_text(str(os.getpid()))
+            return [0, 1, 3, 0][index]
+        print("code", run_forked(4, run_one), "parent", os.getpid())
+        """,
+    )
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr
+    files = _wait_for_files(tmp_path, "ran-*", 4)
+    pids = {path.name: int(path.read_text()) for path in files}
+    assert sorted(pids) == ["ran-0", "ran-1", "ran-2", "ran-3"]
+    assert len(set(pids.values())) == 4
+    assert stdout.split() == ["code", "3", "parent", str(pids["ran-0"])]
+    assert "worker 2 exited with code 3" in stderr and "worker 1 exited with code 1" in stderr
+
+
+def test_sigterm_to_the_first_worker_stops_every_worker_through_its_handler(tmp_path: Path) -> None:
+    # Each worker installs its SIGTERM handler as feles.worker.client.Worker does: the one installed before runs
+    # first (in the first process, run_forked's, which forwards the signal to the others).
+    run = _start(
+        tmp_path,
+        """
+        from feles.worker.client import WorkerStopping, _stopping_after
+        def run_one(index):
+            signal.signal(signal.SIGTERM, _stopping_after(signal.getsignal(signal.SIGTERM)))
+            (folder / f"ready-{index}").touch()
+            try:
+                while True:
+                    time.sleep(0.05)
+            except WorkerStopping:
+                (folder / f"left-{index}").touch()
+                return 0
+        print("code", run_forked(3, run_one))
+        """,
+    )
+    _wait_for_files(tmp_path, "ready-*", 3)
+    run.send_signal(signal.SIGTERM)
+    stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 0, stderr
+    assert stdout.split() == ["code", "0"]
+    assert sorted(path.name for path in tmp_path.glob("left-*")) == ["left-0", "left-1", "left-2"]
+
+
+def test_when_the_first_worker_fails_the_others_are_stopped(tmp_path: Path) -> None:
+    run = _start(
+        tmp_path,
+        """
+        def run_one(index):
+            (folder / f"ready-{index}").write_text(str(os.getpid()))
+            if index == 0:
+                while len(list(folder.glob("ready-*"))) < 3:
+                    time.sleep(0.02)
+                raise RuntimeError("the first worker broke")
+            while True:
+                time.sleep(0.05)
+        run_forked(3, run_one)
+        """,
+    )
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 1
+    assert "RuntimeError: the first worker broke" in stderr
+    for path in _wait_for_files(tmp_path, "ready-*", 3)[1:]:
+        assert not Path(f"/proc/{path.read_text()}").exists(), f"{path.name}'s process still runs"
+
+
+def test_a_child_that_raises_is_logged_and_counts_as_code_1(tmp_path: Path) -> None:
+    run = _start(
+        tmp_path,
+        """
+        import logging
+        logging.basicConfig()
+        def run_one(index):
+            if index == 1:
+                raise ValueError("bad worker")
+            return 0
+        print("code", run_forked(2, run_one))
+        """,
+    )
+    stdout, stderr = run.communicate(timeout=30)
+    assert stdout.split() == ["code", "1"]
+    assert "worker 1 failed" in stderr and "ValueError: bad worker" in stderr
