@@ -135,6 +135,8 @@ class LocalRun:
             # One process imports torch once and forks the others: all are ready about when one alone would
             # be, and they share the imports' memory. Each writes its own log, as separate processes would.
             log_file = str(self.log_dir / "worker-{index}.log")
+            for index in range(1, workers):  # new logs, as _spawn makes worker-0's: a rerun's must not add up
+                (self.log_dir / f"worker-{index}.log").write_bytes(b"")
             self._spawn("worker-0", [*self._worker_arguments(url, "worker"), "--processes", str(workers),
                                      "--log-file", log_file])  # fmt: skip
             return lambda: None
