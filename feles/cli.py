@@ -324,7 +324,10 @@ def worker(
         port = metrics_port + index if metrics_port else metrics_port
         return _run_worker(dataclasses.replace(options, name=process_name, metrics_port=port))
 
-    _exit_at_once(run_one(0) if processes == 1 else run_forked(processes, run_one))
+    code = run_one(0) if processes == 1 else run_forked(processes, run_one)
+    if code != 0:
+        raise typer.Exit(code)
+    _exit_at_once(code)
 
 
 def _run_worker(options: WorkerOptions) -> int:

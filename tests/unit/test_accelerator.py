@@ -67,16 +67,22 @@ def test_feles_worker_refuses_an_unknown_device_naming_the_option() -> None:
     assert "--device" in result.output and "'tpu'" in result.output
 
 
+@pytest.mark.parametrize("fork", [True, False])
 @pytest.mark.parametrize("device", ["cpu", "cuda", "auto", None])
-def test_feles_run_hands_its_device_to_every_worker(device: str | None, tmp_path: Path, monkeypatch) -> None:
+def test_feles_run_hands_its_device_to_every_worker(
+    device: str | None, fork: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"simulation: {{output_folder: {tmp_path / 'out'}}}\n")
     local = LocalRun(LocalRunOptions(spec, workers=2, device=device))
+    local.log_dir.mkdir(parents=True)
     spawned: dict[str, list[str]] = {}
     monkeypatch.setattr(local, "_spawn", lambda name, arguments, pass_fds=(): spawned.setdefault(name, arguments))
-    for index in range(2):
-        local._start_worker(index, "http://127.0.0.1:9")
-    assert len(spawned) == 2
+    monkeypatch.setattr("feles.local.can_fork", lambda: fork)
+    local._start_workers("http://127.0.0.1:9")()  # those that start at once, then those that wait for an answer
+    # Forked: one process starts both workers (--processes 2); otherwise a process each.
+    assert len(spawned) == (1 if fork else 2)
+    assert fork == ("--processes" in spawned["worker-0"])
     for arguments in spawned.values():
         if device is None:  # no option: each worker reads $FELES_DEVICE, else auto
             assert "--device" not in arguments
