@@ -26,8 +26,10 @@ from feles.protocol import (
     encode_result,
     encode_tensors,
     finite_or_none,
+    join_extra,
     json_safe,
     read_result_metadata,
+    split_extra,
 )
 
 
@@ -517,3 +519,18 @@ def test_bad_result_metadata_is_refused_naming_the_field(raw: str, field: str) -
         read_result_metadata(raw)
     location = ".".join(str(part) for part in error.value.errors()[0]["loc"])
     assert (location or "<root>") == field
+
+
+def test_split_extra_separates_algorithm_tensors_from_the_model() -> None:
+    model = {"fc.weight": torch.ones(2, 2), "fc.bias": torch.zeros(2)}
+    control = {"fc.weight": torch.full((2, 2), 3.0)}
+    tensors = join_extra(model, control)
+    assert list(tensors) == ["fc.weight", "fc.bias", "extra:fc.weight"]
+    split_model, split_control = split_extra(tensors)
+    assert split_model.keys() == model.keys() and all(split_model[n] is model[n] for n in model)
+    assert split_control.keys() == control.keys() and split_control["fc.weight"] is control["fc.weight"]
+    # Without algorithm tensors (the common case, answered from the names alone) the model is a dict of its own.
+    alone_model, alone_extra = split_extra(model)
+    assert alone_model == model and alone_model is not model and alone_extra == {}
+    alone_model.pop("fc.bias")
+    assert "fc.bias" in model
