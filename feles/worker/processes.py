@@ -17,7 +17,8 @@ from typing import NoReturn
 
 log = logging.getLogger("feles.worker")
 
-#: Seconds forked workers get to leave after SIGTERM, when the first one failed, before they are killed.
+#: Seconds forked workers get to leave after SIGTERM, when the first one broke or was interrupted, before they are
+#: killed.
 STOP_GRACE_SECONDS = 10.0
 #: Exit code of a process killed by a signal, as a shell reports it: 128 + the signal's number.
 SIGNAL_EXIT_BASE = 128
@@ -31,9 +32,10 @@ def can_fork() -> bool:
 def run_forked(count: int, run_one: Callable[[int], int]) -> int:
     """Run `run_one(index)` for each index in 0..count-1: index 0 here, the others in forked children.
 
-    SIGTERM sent to this process reaches the children too. When `run_one(0)` fails (an exception, or a non-zero
-    code) the children are stopped with SIGTERM (then killed after STOP_GRACE_SECONDS); otherwise they are
-    waited for. Returns the largest exit code of all.
+    SIGTERM sent to this process reaches the children too. A worker that ends on its own, with any exit code,
+    leaves the others running, as separate processes would: this process waits for every child. When
+    `run_one(0)` raises (a bug, an interrupt), or returns the code of an interrupt, the children are stopped with
+    SIGTERM (and killed after STOP_GRACE_SECONDS). Returns the largest exit code of all.
     """
     _flush_output()  # unflushed output would be written once by each process
     children: dict[int, int] = {}
@@ -49,9 +51,10 @@ def run_forked(count: int, run_one: Callable[[int], int]) -> int:
         _signal(children, signal.SIGTERM)
         _wait_all(children, STOP_GRACE_SECONDS)
         raise
-    if code != 0:
+    interrupted = code == SIGNAL_EXIT_BASE + signal.SIGINT
+    if interrupted:
         _signal(children, signal.SIGTERM)
-    return max([code, *_wait_all(children, STOP_GRACE_SECONDS if code else None)])
+    return max([code, *_wait_all(children, STOP_GRACE_SECONDS if interrupted else None)])
 
 
 def _run_child(index: int, run_one: Callable[[int], int]) -> NoReturn:

@@ -86,7 +86,7 @@ def test_sigterm_to_the_first_worker_stops_every_worker_through_its_handler(tmp_
     assert sorted(path.name for path in tmp_path.glob("left-*")) == ["left-0", "left-1", "left-2"]
 
 
-def test_when_the_first_worker_fails_the_others_are_stopped(tmp_path: Path) -> None:
+def test_when_the_first_worker_breaks_the_others_are_stopped(tmp_path: Path) -> None:
     run = _start(
         tmp_path,
         """
@@ -106,6 +106,29 @@ def test_when_the_first_worker_fails_the_others_are_stopped(tmp_path: Path) -> N
     assert "RuntimeError: the first worker broke" in stderr
     for path in _wait_for_files(tmp_path, "ready-*", 3)[1:]:
         assert not Path(f"/proc/{path.read_text()}").exists(), f"{path.name}'s process still runs"
+
+
+def test_a_worker_that_ends_on_its_own_leaves_the_others_running(tmp_path: Path) -> None:
+    # The first worker gives up at once (code 1); the others keep working until the run ends for them.
+    run = _start(
+        tmp_path,
+        """
+        def run_one(index):
+            if index == 0:
+                return 1
+            while not (folder / "run-over").exists():
+                time.sleep(0.02)
+            (folder / f"finished-{index}").touch()
+            return 0
+        print("code", run_forked(3, run_one))
+        """,
+    )
+    time.sleep(1.0)
+    assert run.poll() is None, "the first worker's end ended the others"
+    (tmp_path / "run-over").touch()
+    stdout, stderr = run.communicate(timeout=30)
+    assert stdout.split() == ["code", "1"], stderr
+    assert sorted(path.name for path in tmp_path.glob("finished-*")) == ["finished-1", "finished-2"]
 
 
 def test_a_child_that_raises_is_logged_and_counts_as_code_1(tmp_path: Path) -> None:
