@@ -67,8 +67,13 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
     write_checkpoint(folder, encode_checkpoint(checkpoint))
 
 
-def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
-    """The checkpoint file's bytes: a copy of every tensor and array, so the state may change afterwards."""
+def encode_checkpoint(checkpoint: Checkpoint, results_json: str | None = None) -> bytes:
+    """The checkpoint file's bytes: a copy of every tensor and array, so the state may change afterwards.
+
+    `results_json` is `checkpoint.results` already encoded (results.json's text, which the loop renders from
+    cached rows): the document grows by a row a round, and encoding it again took 6 ms a round at 1,000 rounds
+    and 23 ms at 3,000, between rounds. The file reads back the same either way.
+    """
     tensors = {
         **_prefixed("model", checkpoint.weights),
         **_prefixed("server", checkpoint.server_state),
@@ -84,9 +89,9 @@ def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
         "model_version": checkpoint.model_version,
         "simulated_time": checkpoint.simulated_time,
         "energy": checkpoint.energy,
-        "results": checkpoint.results,
     }
-    return encode_tensors(tensors, {METADATA_KEY: json.dumps(metadata)})
+    results = json.dumps(checkpoint.results) if results_json is None else results_json
+    return encode_tensors(tensors, {METADATA_KEY: f'{json.dumps(metadata)[:-1]}, "results": {results}}}'})
 
 
 def write_checkpoint(folder: str | Path, data: bytes) -> None:

@@ -306,7 +306,7 @@ class SimulationLoop:
             self.progress.stop_reason = stop_reason
         # Snapshots taken here, by value: the next round changes the model, the history and the document.
         texts = self.results.texts()
-        checkpoint = encode_checkpoint(self._checkpoint(rep, record.round, stop_reason is not None))
+        checkpoint = encode_checkpoint(self._checkpoint(rep, record.round, stop_reason is not None), texts[0])
         self.round_writer.submit(lambda: self._write_round(texts, checkpoint, record))
 
     def _write_round(self, texts: tuple[str, str], checkpoint: bytes, record: RoundRecord) -> None:

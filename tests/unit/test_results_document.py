@@ -9,7 +9,11 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from feles.config import parse_spec
+from feles.orchestrator.checkpoint import Checkpoint, encode_checkpoint, load_checkpoint, write_checkpoint
 from feles.orchestrator.results import ResultsDocument, RoundRecord
 
 
@@ -50,3 +54,30 @@ def test_a_restored_document_writes_the_checkpoints_rounds_not_the_old_ones(tmp_
     assert [row["train_loss"] for row in written["rounds"]] == [0.25, 1.25, 9.0]
     assert written["status"] == "succeeded"
     assert [row["train_loss"] for row in csv.DictReader(document.csv_path.open())] == ["0.25", "1.25", "9.0"]
+
+
+def test_a_checkpoint_reads_back_the_document_whether_given_its_json_text_or_not(tmp_path: Path) -> None:
+    spec = parse_spec({"simulation": {"dataset": "digits", "output_folder": str(tmp_path)}})
+    document = ResultsDocument(spec, "run")
+    document.rounds += [_record(0), _record(1, eval_loss=math.nan), _record(2)]
+    checkpoint = Checkpoint(
+        run_id="0" * 32,
+        spec=spec.model_dump(mode="json"),
+        repetition=0,
+        next_round=3,
+        finished=False,
+        model_version=3,
+        simulated_time=1.5,
+        energy=2.5,
+        results=document.to_dict(),
+        weights={"w": torch.ones(2)},
+        server_state={},
+        history={"rounds": np.arange(3)},
+    )
+    # The loop hands over results.json's text, rendered from cached rows, instead of encoding the rows again.
+    for results_json in (None, document.to_json()):
+        write_checkpoint(tmp_path, encode_checkpoint(checkpoint, results_json))
+        loaded = load_checkpoint(tmp_path)
+        assert loaded is not None and loaded.results == document.to_dict()
+        assert loaded.results["rounds"][1]["eval_loss"] is None
+        assert (loaded.next_round, loaded.energy, loaded.model_version) == (3, 2.5, 3)
