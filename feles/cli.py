@@ -366,7 +366,16 @@ def _output_to(path: str) -> None:
 @app.command()
 def run(
     config: ConfigArg,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Worker processes.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=256,
+            help="Worker processes (forked from one start-up, sharing torch's memory, where the platform forks).",
+        ),
+    ] = 2,
     data_dir: DataDirOption = None,
     lease_seconds: LeaseOption = 120.0,
     threads: ThreadsOption = 1,
