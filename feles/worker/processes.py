@@ -61,8 +61,8 @@ def _run_child(index: int, run_one: Callable[[int], int]) -> NoReturn:
     code = 1
     try:
         code = run_one(index)
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
+    except SystemExit as exit_:  # sys.exit() is a success, sys.exit("message") a failure
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     except KeyboardInterrupt:
         code = SIGNAL_EXIT_BASE + signal.SIGINT
     except BaseException:

@@ -131,6 +131,23 @@ def test_a_worker_that_ends_on_its_own_leaves_the_others_running(tmp_path: Path)
     assert sorted(path.name for path in tmp_path.glob("finished-*")) == ["finished-1", "finished-2"]
 
 
+def test_a_child_leaving_through_sys_exit_keeps_its_code(tmp_path: Path) -> None:
+    run = _start(
+        tmp_path,
+        """
+        def run_one(index):
+            if index:
+                sys.exit([None, None, 4, "a message"][index])
+            return 0
+        print("code", run_forked(4, run_one))
+        """,
+    )
+    stdout, stderr = run.communicate(timeout=30)
+    assert stdout.split() == ["code", "4"], stderr
+    assert "worker 1 exited" not in stderr  # sys.exit(): a success
+    assert "worker 2 exited with code 4" in stderr and "worker 3 exited with code 1" in stderr
+
+
 def test_a_child_that_raises_is_logged_and_counts_as_code_1(tmp_path: Path) -> None:
     run = _start(
         tmp_path,
