@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import suppress
 from typing import NoReturn
@@ -40,7 +41,11 @@ def run_forked(count: int, run_one: Callable[[int], int]) -> int:
     _flush_output()  # unflushed output would be written once by each process
     children: dict[int, int] = {}
     for index in range(1, count):
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a process with other threads forks. The other thread is one that importing
+            # torch starts, idle; torch's own DataLoader forks its workers after importing torch the same way.
+            warnings.filterwarnings("ignore", r"This process \(pid=\d+\) is multi-threaded", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:
             _run_child(index, run_one)
         children[pid] = index

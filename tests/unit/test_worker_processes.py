@@ -164,3 +164,20 @@ def test_a_child_that_raises_is_logged_and_counts_as_code_1(tmp_path: Path) -> N
     stdout, stderr = run.communicate(timeout=30)
     assert stdout.split() == ["code", "1"]
     assert "worker 1 failed" in stderr and "ValueError: bad worker" in stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Python warns about forks of multi-threaded processes from 3.12")
+def test_forking_beside_a_native_thread_raises_no_warning_even_as_errors(tmp_path: Path) -> None:
+    # faulthandler's watchdog is a native thread, as the one importing torch starts.
+    script = PRELUDE + textwrap.dedent(
+        """
+        import faulthandler
+        faulthandler.dump_traceback_later(600)
+        print("code", run_forked(2, lambda index: 0))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", script, str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.split() == ["code", "0"], done.stderr
