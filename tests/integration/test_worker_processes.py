@@ -26,10 +26,9 @@ def test_two_forked_workers_run_the_simulation_each_with_its_own_log(tmp_path: P
     port = free_port()
     processes.orchestrator(spec, port)
     group = _worker_group(processes, port, tmp_path / "w-{index}.log")
-    both = wait_for_status(port, lambda status: status["workers"] == 2 or status["phase"] == "Succeeded")
     final = wait_for_status(port, lambda status: status["phase"] == "Succeeded")
     assert group.wait(timeout=60) == 0, processes.log("group")
-    assert final["round"] == 3 and both["workers"] == 2
+    assert final["round"] == 3
     for index in (0, 1):
         log = (tmp_path / f"w-{index}.log").read_text()
         assert f"INFO feles.worker[w-{index}]: registered as w-{index}-" in log
