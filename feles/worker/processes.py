@@ -6,6 +6,7 @@ with the first (copy-on-write) instead of importing everything again, each on a 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -23,6 +24,8 @@ log = logging.getLogger("feles.worker")
 STOP_GRACE_SECONDS = 10.0
 #: Exit code of a process killed by a signal, as a shell reports it: 128 + the signal's number.
 SIGNAL_EXIT_BASE = 128
+#: prctl option of Linux (linux/prctl.h): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 def can_fork() -> bool:
@@ -40,6 +43,7 @@ def run_forked(count: int, run_one: Callable[[int], int]) -> int:
     """
     _flush_output()  # unflushed output would be written once by each process
     children: dict[int, int] = {}
+    parent = os.getpid()
     for index in range(1, count):
         with warnings.catch_warnings():
             # Python 3.12+ warns when a process with other threads forks. The other thread is one that importing
@@ -47,7 +51,7 @@ def run_forked(count: int, run_one: Callable[[int], int]) -> int:
             warnings.filterwarnings("ignore", r"This process \(pid=\d+\) is multi-threaded", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
-            _run_child(index, run_one)
+            _run_child(index, parent, run_one)
         children[pid] = index
     signal.signal(signal.SIGTERM, lambda signum, frame: _signal(children, signum))
     try:
@@ -62,9 +66,10 @@ def run_forked(count: int, run_one: Callable[[int], int]) -> int:
     return max([code, *_wait_all(children, STOP_GRACE_SECONDS if interrupted else None)])
 
 
-def _run_child(index: int, run_one: Callable[[int], int]) -> NoReturn:
+def _run_child(index: int, parent: int, run_one: Callable[[int], int]) -> NoReturn:
     code = 1
     try:
+        _stop_with_parent(parent)
         code = run_one(index)
     except SystemExit as exit_:  # sys.exit() is a success, sys.exit("message") a failure
         code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
@@ -76,6 +81,18 @@ def _run_child(index: int, run_one: Callable[[int], int]) -> NoReturn:
         logging.shutdown()
         _flush_output()
         os._exit(code)  # never the parent's clean-up: it belongs to the parent
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Linux: SIGTERM to this worker when the first one dies, however it dies (killed with SIGKILL, out of
+    memory), so that no orphan keeps asking a stopped orchestrator for jobs. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("cannot ask to be stopped with the first worker: %s", os.strerror(ctypes.get_errno()))
+    elif os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _signal(children: dict[int, int], signum: int) -> None:

@@ -148,6 +148,35 @@ def test_a_child_leaving_through_sys_exit_keeps_its_code(tmp_path: Path) -> None
     assert "worker 2 exited with code 4" in stderr and "worker 3 exited with code 1" in stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's parent-death signal")
+def test_workers_stop_when_the_first_is_killed_outright(tmp_path: Path) -> None:
+    run = _start(
+        tmp_path,
+        """
+        def run_one(index):
+            (folder / f"ready-{index}").write_text(str(os.getpid()))
+            while True:
+                time.sleep(0.05)
+        run_forked(3, run_one)
+        """,
+    )
+    pids = [int(path.read_text()) for path in _wait_for_files(tmp_path, "ready-*", 3)]
+    run.send_signal(signal.SIGKILL)  # no handler runs: nothing forwards SIGTERM
+    run.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids[1:]):
+        assert time.monotonic() < deadline, "forked workers outlived the first one"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not gone and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_a_child_that_raises_is_logged_and_counts_as_code_1(tmp_path: Path) -> None:
     run = _start(
         tmp_path,
