@@ -1,17 +1,17 @@
 """Orchestrator cost of large device populations: per-round scheduling time and peak memory.
 
-Part 1 (in-process, no workers; one fresh process per case): for 10,000 and 100,000 devices, times
-each orchestrator-side step of a round as feles.orchestrator.loop does it, with the simulator's own
-functions and classes: RoundConditions draw, selection, update plan + job costs + failures, Job objects
-+ queue submit, queue bookkeeping of the results (lease a batch, store a batch's results, take, as the API
-handlers and the loop do), reading each result's JobResult metadata as POST /jobs/results does (its own
-column, counted in the round; the tensors' decoding belongs to the HTTP handling, which bench/throughput.py
-measures), device history, and FedAvg aggregation of the completed updates of a small model (logreg on 8x8
-digits, 650 parameters), then the eval phase's selection and jobs, and the test jobs (shards of the test
-split) and their combination. The results-file and checkpoint writes of the round are timed apart; the
-case's peak RSS includes torch and the benchmark itself. Like `feles orchestrator`, each case settles
-the garbage collector before it starts (feles.orchestrator.collector: the objects of its imports frozen out
-of the collector's reach, collections less often).
+Part 1 (in-process, no workers; one fresh process per case): for 10,000 and 100,000 devices, times each
+orchestrator-side step of a round as feles.orchestrator.loop does it, with the simulator's own functions and
+classes: RoundConditions draw, selection, update plan + job costs + failures, the phase's block of jobs +
+queue submit, queue bookkeeping of the results (lease a batch and render its JSON, store a batch's results,
+take, as the API handlers and the loop do), reading each result's JobResult metadata as POST /jobs/results
+does (its own column, counted in the round; the tensors' decoding belongs to the HTTP handling, which
+bench/throughput.py measures), device history, and FedAvg aggregation of the completed updates of a small
+model (logreg on 8x8 digits, 650 parameters), then the eval phase's selection and jobs, and the test jobs
+(shards of the test split) and their combination. The results-file and checkpoint writes of the round are
+timed apart; the case's peak RSS includes torch and the benchmark itself. Like `feles orchestrator`, each case
+settles the garbage collector before it starts (feles.orchestrator.collector: the objects of its imports
+frozen out of the collector's reach, collections less often).
 
 Part 2 (real processes): a `feles orchestrator --insecure` process with 100,000 devices and two
 `feles worker` processes run a few rounds of digits/logreg; the orchestrator's peak RSS (VmHWM) is read
@@ -49,11 +49,12 @@ from feles.models import build_model
 from feles.orchestrator.batching import BATCH_WORK, batch_cap
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.collector import settle_collector
+from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
 from feles.orchestrator.results import ResultsDocument, RoundRecord
 from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
-from feles.protocol import Job, JobResult, Phase, read_result_metadata
+from feles.protocol import JobBatch, JobResult, Phase, read_result_metadata
 from feles.strategies.history import DeviceHistory
 
 TARGET_SECONDS = 0.100
@@ -133,27 +134,30 @@ def schedule_phase(
 
     planned = timer("plan (selection, work, costs, seeds)", plan)
 
-    def jobs() -> list[Job]:
+    def jobs() -> JobBlock:
         template = job_template("0" * 32, 0, round_, phase, round_, queue.lease_seconds)
-        created = device_jobs(template, planned.selected, planned.costs.failed, planned.work, planned.seeds)
-        queue.submit(created)
-        return created
+        block = device_jobs(template, planned.selected, planned.costs.failed, planned.work, planned.seeds)
+        queue.submit(block)
+        return block
 
-    submitted = timer("jobs + submit", jobs)
+    block = timer("jobs + submit", jobs)
 
-    # What the API handlers do per batch: lease on GET /jobs/batch; on POST /jobs/results, read each result's
-    # metadata (as decode_result does; the tensors' decoding is the HTTP's, in bench/throughput.py) and store the
-    # batch's results together; then what the loop does with them.
-    while leased := timer("queue bookkeeping", lambda: queue.lease_many("w", LEASE_BATCH, BATCH_WORK)):
-        messages = timer.workers(lambda j=leased: [worker_metadata(job) for job in j])
+    # What the API handlers do per batch: lease on GET /jobs/batch (the queue renders the batch's JSON); on
+    # POST /jobs/results, read each result's metadata (as decode_result does; the tensors' decoding is the
+    # HTTP's, in bench/throughput.py) and store the batch's results together; then what the loop does with them.
+    while leased := timer("queue bookkeeping", lambda: queue.lease_json("w", LEASE_BATCH, BATCH_WORK)):
+        messages = timer.workers(lambda body=leased[1]: worker_messages(body))
         results = timer("result metadata", lambda m=messages: [read_result_metadata(raw) for raw in m])
         timer("queue bookkeeping", lambda r=results: queue.complete_many([(x.job_id, x, model) for x in r], "w"))
 
     def take() -> dict[int, tuple[JobResult, dict[str, torch.Tensor]]]:
-        ids = [job.id for job in submitted]
-        queue.wait_done(ids, timeout=1.0)
-        results = queue.take_results(ids)
-        return {job.device: results[job.id] for job in submitted if job.id in results}
+        queue.wait_blocks([block], timeout=1.0)
+        results = queue.take_blocks([block])[0]
+        return {
+            device: results[job_id]
+            for job_id, device in zip(block.ids, block.devices, strict=True)
+            if job_id in results
+        }
 
     by_device = timer("queue bookkeeping", take)
     failed = planned.costs.failed | ~np.isin(planned.selected, list(by_device))
@@ -163,11 +167,14 @@ def schedule_phase(
     return planned.selected, failed, by_device
 
 
-def worker_metadata(job: Job) -> str:
-    """The JobResult metadata a worker sends for a fit or eval job (RESULT_METADATA_KEY's value)."""
-    return JobResult(
-        job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0.001
-    ).model_dump_json()
+def worker_messages(body: str) -> list[str]:
+    """The JobResult metadata a worker sends for each fit or eval job of a lease (RESULT_METADATA_KEY's value)."""
+    return [
+        JobResult(
+            job_id=job.id, worker_id="w", loss=1.0, num_examples=job.num_examples, num_steps=1, train_seconds=0.001
+        ).model_dump_json()
+        for job in JobBatch.model_validate_json(body).jobs
+    ]
 
 
 def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) -> Evaluation:
@@ -180,7 +187,7 @@ def test_phase(round_: int, test_size: int, shard_size: int, queue: JobQueue) ->
             train_seconds=0.0,
         )  # fmt: skip
         queue.complete(job.id, result, {})
-    results = queue.take_results([job.id for job in jobs])
+    results = queue.take_blocks([jobs])[0]
     return combine([Evaluation(r.loss, r.metric or 0.0, r.num_examples) for r, _ in results.values()])
 
 

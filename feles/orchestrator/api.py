@@ -183,12 +183,13 @@ async def next_jobs(
         queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
         idle = state.workers.live() - len(queue.holders() - {worker})
         size, work = lease_limits(max, state.models.encoded_size(), queue.waiting_work, idle)
-        jobs = queue.lease_many(worker, size, work)
-        if not jobs:
+        leased = queue.lease_json(worker, size, work)
+        if leased is None:
             return None
-        request.app.state.metrics.lease_batch.observe(len(jobs))
-        # Serialized here: the queue's jobs are valid already, and FastAPI would dump and validate each again.
-        return Response(JobBatch.model_construct(jobs=jobs).model_dump_json(), media_type="application/json")
+        count, body = leased
+        request.app.state.metrics.lease_batch.observe(count)
+        # Rendered by the queue from its blocks of jobs: FastAPI would build, dump and validate each job again.
+        return Response(body, media_type="application/json")
 
     return await _long_poll(request, state, worker, wait, take)
 

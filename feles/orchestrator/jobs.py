@@ -1,8 +1,14 @@
-"""The job queue with leases: a job not finished before its deadline goes back to the queue."""
+"""The job queue with leases: a job not finished before its deadline goes back to the queue.
+
+Jobs come in blocks (feles.orchestrator.job_block), and the queue keeps each block's lease state in columns, one
+list entry per job: a lease of a batch assigns slices, and a round of 10,000 jobs makes no object per job. Every
+job still has its own lease: its own holder, deadline, re-issue and result.
+"""
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -11,15 +17,13 @@ from enum import Enum
 
 import torch
 
+from feles.orchestrator.job_block import JobBlock, batch_json, blocks_of
 from feles.orchestrator.pending import PendingJobs
 from feles.orchestrator.retired import RetiredJobs
 from feles.protocol import Job, JobResult
 
-
-def job_work(job: Job) -> int:
-    """A job's work in example passes: what a worker computes, roughly in proportion to its time (the jobs a
-    lease shares out are of one kind: a round's fit jobs, or its evaluations and test shards)."""
-    return job.epochs * job.num_examples
+#: A job's accepted result: its metadata and its tensors.
+Completed = tuple[JobResult, Mapping[str, torch.Tensor]]
 
 
 class Completion(Enum):
@@ -56,30 +60,55 @@ class _Refusals:
     count: int = 0
 
 
-@dataclass(slots=True)
-class _Entry:
-    job: Job
-    #: job_work(job), which leases share out.
-    work: int
-    #: Position in the order of submission: re-issued jobs keep it (a batch's leases expire together).
-    order: int
-    payload: bytes | None = None
-    worker: str | None = None
-    deadline: float = 0.0
-    leased_at: float = 0.0
-    attempts: int = 0
-    #: Every worker this job was ever leased to: the only ones whose result counts (the first one wins).
-    holders: tuple[str, ...] = ()
-    result: JobResult | None = None
-    tensors: Mapping[str, torch.Tensor] | None = None
-    rejected: bool = False
-    #: Set once a worker sends a malformed answer (rare: kept apart so that the 10,000 entries of a round
-    #: are built with fewer fields).
-    refusals: _Refusals | None = None
+class _Submitted:
+    """A submitted block with the lease state and the answers of its jobs, position by position."""
 
-    @property
-    def done(self) -> bool:
-        return self.result is not None or self.rejected
+    __slots__ = (
+        "attempts",
+        "block",
+        "cumulative_work",
+        "deadline",
+        "finished",
+        "holders",
+        "index",
+        "leased_at",
+        "payloads",
+        "refusals",
+        "rejected",
+        "results",
+        "sequence",
+        "taken",
+        "tensors",
+        "unfinished",
+        "worker",
+    )
+
+    def __init__(self, block: JobBlock, sequence: int, payloads: Mapping[str, bytes]) -> None:
+        n = len(block)
+        self.block = block
+        #: Order of submission: jobs put back go first in (sequence, position) order (a batch expires together).
+        self.sequence = sequence
+        self.cumulative_work = block.cumulative_work
+        self.index = dict(zip(block.ids, range(n), strict=True))
+        self.payloads = {job_id: payloads[job_id] for job_id in payloads if job_id in self.index} if payloads else {}
+        #: The worker holding each job now, if any.
+        self.worker: list[str | None] = [None] * n
+        self.deadline = [0.0] * n
+        self.leased_at = [0.0] * n
+        self.attempts = [0] * n
+        #: Every worker each job was ever leased to: the only ones whose result counts (the first one wins).
+        self.holders: list[tuple[str, ...]] = [()] * n
+        self.results: list[JobResult | None] = [None] * n
+        self.tensors: list[Mapping[str, torch.Tensor] | None] = [None] * n
+        self.rejected: set[int] = set()
+        #: Malformed answers, by position (rare: test shards).
+        self.refusals: dict[int, _Refusals] = {}
+        self.unfinished = n
+        self.finished = 0
+        self.taken = 0
+
+    def done(self, i: int) -> bool:
+        return self.results[i] is not None or i in self.rejected
 
 
 @dataclass(frozen=True)
@@ -108,36 +137,43 @@ class JobQueue:
         self._on_submit = on_submit
         self._on_round_trip = on_round_trip
         self._completed = 0
-        # Held directly (`with self._mutex`): entering the Condition runs Python code, ~0.3 us of each of the
-        # ~40,000 queue calls of a 10,000-job round; the Condition shares the lock for waiting and waking.
+        # Held directly (`with self._mutex`): entering the Condition runs Python code; the Condition shares the
+        # lock for waiting and waking.
         self._mutex = threading.RLock()
         self._lock = threading.Condition(self._mutex)
-        self._entries: dict[str, _Entry] = {}
-        self._pending = PendingJobs()
+        #: The block of each job not taken yet, and the blocks by identity.
+        self._where: dict[str, _Submitted] = {}
+        self._blocks: dict[int, _Submitted] = {}
+        self._pending: PendingJobs[_Submitted] = PendingJobs()
         #: Jobs each worker holds now: the batch rule shares the waiting work among the workers holding none.
         self._held: dict[str, int] = {}
         self._retired = RetiredJobs()
-        #: Heap of (deadline, job ids): the jobs of one lease request share an item (10,000 pushes a round were 2 ms).
-        self._deadlines: list[tuple[float, tuple[str, ...]]] = []
+        #: Heap of (deadline, tie-breaker, block, positions): a lease's jobs share an item.
+        self._deadlines: list[tuple[float, int, _Submitted, Sequence[int]]] = []
+        self._tie_breaker = itertools.count()
+        self._sequence = 0
+        #: Jobs not taken yet, and those of them done.
+        self._live = 0
+        self._done = 0
         self._reissued = 0
-        self._submitted = 0
         self._closed = False
         #: Per waiter in wait_done, the jobs it still waits for: a completion wakes it only when it takes the last.
         self._awaited: dict[int, set[str]] = {}
         self._waiters = 0
 
-    def submit(self, jobs: Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
+    def submit(self, jobs: JobBlock | Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
         """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
-        payloads = payloads or {}
+        blocks = [jobs] if isinstance(jobs, JobBlock) else blocks_of(jobs)
         with self._mutex:
-            entries, order, waiting = self._entries, self._submitted, []
-            for job in jobs:
-                order += 1
-                job_id, size = job.id, job.epochs * job.num_examples  # job_work, inline: 10,000 calls a round
-                entries[job_id] = _Entry(job, size, order, payloads.get(job_id) if payloads else None)
-                waiting.append((job_id, size))
-            self._submitted = order
-            self._pending.extend(waiting)
+            for block in blocks:
+                if id(block) in self._blocks:
+                    raise ValueError("this block of jobs is queued already")
+                self._sequence += 1
+                submitted = _Submitted(block, self._sequence, payloads or {})
+                self._where.update(dict.fromkeys(block.ids, submitted))
+                self._blocks[id(block)] = submitted
+                self._pending.append(submitted, 0, len(block))
+                self._live += len(block)
             self._lock.notify_all()
         self._on_submit()
 
@@ -151,64 +187,95 @@ class JobQueue:
         own re-issue). With `max_work`, jobs are taken while their summed work (epochs x examples) stays
         within it; the first job is always taken, however large."""
         with self._mutex:
-            self._reclaim_expired()
-            leased: list[str] = []
-            skipped: list[tuple[str, int]] = []
-            work, pending, entries = 0, self._pending, self._entries
-            try:
-                while pending and len(leased) < limit:
-                    job_id, job_size = pending.first()
-                    entry = entries[job_id]
-                    if entry.done:
-                        pending.pop_first()
-                        continue  # finished by a late result while it waited for re-issue
-                    if entry.refusals is not None and self._avoids(entry.refusals, worker_id):
-                        skipped.append(pending.pop_first())
-                        continue
-                    work += job_size
-                    if leased and max_work is not None and work > max_work:
+            leased = self._lease(worker_id, limit, max_work)
+        return [submitted.block.job(i) for submitted, start, stop in leased for i in range(start, stop)]
+
+    def lease_json(self, worker_id: str, limit: int, max_work: int | None = None) -> tuple[int, str] | None:
+        """lease_many, answered as the number of jobs and the JSON of their JobBatch (rendered from the blocks'
+        columns, as pydantic would dump it); None when no job waits."""
+        with self._mutex:
+            leased = self._lease(worker_id, limit, max_work)
+        if not leased:
+            return None
+        count = sum(stop - start for _, start, stop in leased)
+        return count, batch_json(submitted.block.json_range(start, stop) for submitted, start, stop in leased)
+
+    def _lease(self, worker_id: str, limit: int, max_work: int | None) -> list[tuple[_Submitted, int, int]]:
+        """Take jobs off the pending line for `worker_id` and lease them: [block, start, stop) pieces."""
+        self._reclaim_expired()
+        leased: list[tuple[_Submitted, int, int]] = []
+        skipped: list[tuple[_Submitted, int]] = []
+        count = work = 0
+        pending = self._pending
+        try:
+            while pending and count < limit:
+                submitted, start, _ = pending.first()
+                if submitted.attempts[start] == 0:
+                    # A run as submitted: never leased, none of it finished (see _finish), so a slice goes at once.
+                    budget = None if max_work is None else max_work - work
+                    piece = pending.take_first(limit - count, budget, first=not leased)
+                    if piece is None:
+                        break
+                    _, start, stop = piece
+                elif submitted.done(start):
+                    pending.pop_first()  # put back, then finished by a late result
+                    continue
+                elif start in submitted.refusals and self._avoids(submitted.refusals[start], worker_id):
+                    skipped.append(pending.pop_first())
+                    continue
+                else:
+                    stop = start + 1
+                    if leased and max_work is not None and work + submitted.block.work[start] > max_work:
                         break
                     pending.pop_first()
-                    leased.append(job_id)
-                return self._hand_out(leased, worker_id)
-            finally:
-                pending.put_first(skipped)
+                leased.append((submitted, start, stop))
+                count += stop - start
+                work += submitted.cumulative_work[stop] - submitted.cumulative_work[start]
+        finally:
+            pending.put_first(skipped)
+        self._hand_out(leased, worker_id, count)
+        return leased
 
-    def _hand_out(self, job_ids: list[str], worker_id: str) -> list[Job]:
+    def _hand_out(self, leased: list[tuple[_Submitted, int, int]], worker_id: str, count: int) -> None:
         """Lease the jobs to `worker_id`: each keeps its own deadline, which they share until a heartbeat moves one."""
-        if not job_ids:
-            return []
+        if not leased:
+            return
         now = self._clock()
         deadline = now + self.lease_seconds
-        jobs: list[Job] = []
-        for job_id in job_ids:
-            entry = self._entries[job_id]
-            self._drop_holder(entry)
-            entry.worker = worker_id
-            if worker_id not in entry.holders:
-                entry.holders += (worker_id,)
-            entry.leased_at = now
-            entry.deadline = deadline
-            entry.attempts += 1
-            jobs.append(entry.job)
-        self._held[worker_id] = self._held.get(worker_id, 0) + len(job_ids)
-        heapq.heappush(self._deadlines, (deadline, tuple(job_ids)))
-        return jobs
+        for submitted, start, stop in leased:
+            if submitted.attempts[start] == 0:
+                n = stop - start
+                submitted.worker[start:stop] = [worker_id] * n
+                submitted.holders[start:stop] = [(worker_id,)] * n
+                submitted.leased_at[start:stop] = [now] * n
+                submitted.deadline[start:stop] = [deadline] * n
+                submitted.attempts[start:stop] = [1] * n
+            else:  # a job put back: leased again alone
+                self._drop_holder(submitted, start)
+                submitted.worker[start] = worker_id
+                if worker_id not in submitted.holders[start]:
+                    submitted.holders[start] += (worker_id,)
+                submitted.leased_at[start] = now
+                submitted.deadline[start] = deadline
+                submitted.attempts[start] += 1
+            heapq.heappush(self._deadlines, (deadline, next(self._tie_breaker), submitted, range(start, stop)))
+        self._held[worker_id] = self._held.get(worker_id, 0) + count
 
     def reclaim_expired(self) -> None:
         """Put the jobs whose lease ran out back in the queue now (leasing does it too)."""
         with self._mutex:
             self._reclaim_expired()
 
-    def _drop_holder(self, entry: _Entry) -> None:
-        """The job is no longer held by a worker (done, expired, given back or handed to another)."""
-        if entry.worker is not None:
-            left = self._held[entry.worker] - 1
+    def _drop_holder(self, submitted: _Submitted, i: int) -> None:
+        """The job is no longer held by a worker (done, expired, given back, handed to another or taken)."""
+        worker = submitted.worker[i]
+        if worker is not None:
+            left = self._held[worker] - 1
             if left:
-                self._held[entry.worker] = left
+                self._held[worker] = left
             else:
-                del self._held[entry.worker]
-            entry.worker = None
+                del self._held[worker]
+            submitted.worker[i] = None
 
     @property
     def waiting(self) -> int:
@@ -233,30 +300,34 @@ class JobQueue:
     def _reclaim_expired(self) -> None:
         """Put back the jobs whose lease ran out: a heap of deadlines makes this O(expired), not O(jobs)."""
         now = self._clock()
-        expired: list[str] = []
+        expired: list[tuple[_Submitted, int]] = []
         while self._deadlines and self._deadlines[0][0] <= now:
-            deadline, job_ids = heapq.heappop(self._deadlines)
-            for job_id in job_ids:
-                entry = self._entries.get(job_id)
-                # Stale: the job finished, was released, or a heartbeat moved its deadline.
-                if entry is None or entry.worker is None or entry.done or entry.deadline != deadline:
+            deadline, _, submitted, positions = heapq.heappop(self._deadlines)
+            for i in positions:
+                # Stale: the job finished, was released or taken, or a heartbeat moved its deadline.
+                if submitted.worker[i] is None or submitted.done(i) or submitted.deadline[i] != deadline:
                     continue
-                self._drop_holder(entry)
-                expired.append(job_id)
+                self._drop_holder(submitted, i)
+                expired.append((submitted, i))
         # Re-issued jobs go first, in their original order: the round is waiting for them.
-        expired.sort(key=lambda job_id: self._entries[job_id].order)
-        self._pending.put_first((job_id, self._entries[job_id].work) for job_id in expired)
+        expired.sort(key=lambda job: (job[0].sequence, job[1]))
+        self._pending.put_first(expired)
         self._reissued += len(expired)
+
+    def _locate(self, job_id: str) -> tuple[_Submitted, int] | None:
+        submitted = self._where.get(job_id)
+        return None if submitted is None else (submitted, submitted.index[job_id])
 
     def held_by(self, job_id: str, worker_id: str) -> Completion | None:
         """None when `worker_id` may answer the job (it was leased to it and has no result yet), else why not."""
         with self._mutex:
-            entry = self._entries.get(job_id)
-            if entry is None:
+            located = self._locate(job_id)
+            if located is None:
                 return Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN
-            if worker_id not in entry.holders:
+            submitted, i = located
+            if worker_id not in submitted.holders[i]:
                 return Completion.NOT_HOLDER
-            if entry.done:
+            if submitted.done(i):
                 return Completion.DUPLICATE
             return None
 
@@ -274,27 +345,60 @@ class JobQueue:
         lock (a batch of 228 results took it 228 times, and the API thread wakes waiters less)."""
         completions: list[Completion] = []
         round_trips: list[float] = []
+        stored: list[tuple[_Submitted, int]] = []
         with self._mutex:
-            now = self._clock()
+            now, where = self._clock(), self._where
             for job_id, result, tensors in answers:
-                entry = self._entries.get(job_id)
-                if entry is None:
+                submitted = where.get(job_id)
+                if submitted is None:
                     completions.append(Completion.DUPLICATE if job_id in self._retired else Completion.UNKNOWN)
-                elif worker_id is not None and worker_id not in entry.holders:
+                    continue
+                i = submitted.index[job_id]
+                if worker_id is not None and worker_id not in submitted.holders[i]:
                     completions.append(Completion.NOT_HOLDER)
-                elif entry.done:
+                elif submitted.results[i] is not None or i in submitted.rejected:
                     completions.append(Completion.DUPLICATE)
                 else:
-                    entry.result, entry.tensors = result, tensors
-                    self._drop_holder(entry)
-                    round_trips.append(now - entry.leased_at)
-                    if self._awaited:
-                        self._wake_if_last(job_id)
+                    submitted.results[i] = result
+                    submitted.tensors[i] = tensors
+                    if submitted.attempts[i]:
+                        round_trips.append(now - submitted.leased_at[i])
+                    stored.append((submitted, i))
                     completions.append(Completion.ACCEPTED)
-            self._completed += len(round_trips)
+            self._finish(stored)
+            self._completed += len(stored)
         for seconds in round_trips:
             self._on_round_trip(seconds)
         return completions
+
+    def _finish(self, jobs: list[tuple[_Submitted, int]]) -> None:
+        """Count the jobs done (a result or a rejection), released by their holders; wake who waits for them."""
+        released: dict[str, int] = {}
+        unleased: set[tuple[int, int]] = set()
+        wake = False
+        for submitted, i in jobs:
+            holder = submitted.worker[i]
+            if holder is not None:
+                submitted.worker[i] = None
+                released[holder] = released.get(holder, 0) + 1
+            elif not submitted.attempts[i]:
+                unleased.add((id(submitted), i))
+            submitted.unfinished -= 1
+            submitted.finished += 1
+            wake = wake or not submitted.unfinished
+        for holder, count in released.items():
+            if left := self._held[holder] - count:
+                self._held[holder] = left
+            else:
+                del self._held[holder]
+        self._done += len(jobs)
+        if unleased:  # finished before any lease: they leave the waiting line
+            self._pending.keep(lambda submitted, i: (id(submitted), i) not in unleased)
+        if self._awaited:
+            for submitted, i in jobs:
+                self._wake_if_last(submitted.block.ids[i])
+        if wake:
+            self._lock.notify_all()
 
     def _wake_if_last(self, job_id: str) -> None:
         # Waking the waiter for each of 10,000 completions a round cost the API thread a GIL hand-over each.
@@ -307,34 +411,36 @@ class JobQueue:
     def reject(self, job_id: str) -> bool:
         """Finish a job without a result (its update was malformed: the device fails the round)."""
         with self._mutex:
-            entry = self._entries.get(job_id)
-            if entry is None or entry.done:
+            located = self._locate(job_id)
+            if located is None or located[0].done(located[1]):
                 return False
-            entry.rejected = True
-            self._drop_holder(entry)
-            self._lock.notify_all()
+            self._reject(*located)
             return True
+
+    def _reject(self, submitted: _Submitted, i: int) -> None:
+        submitted.rejected.add(i)
+        self._finish([(submitted, i)])
+        self._lock.notify_all()
 
     def refuse(self, job_id: str, worker_id: str, reason: str, limit: int) -> Refusal:
         """A malformed answer to a job that another worker may answer well (a test shard): the job goes back
         to the front of the queue, for another worker; after `limit` malformed answers it is rejected."""
         with self._mutex:
-            entry = self._entries.get(job_id)
-            if entry is None or entry.done:
+            located = self._locate(job_id)
+            if located is None or located[0].done(located[1]):
                 return Refusal.IGNORED
-            refusals = entry.refusals = entry.refusals or _Refusals()
+            submitted, i = located
+            refusals = submitted.refusals.setdefault(i, _Refusals())
             refusals.workers.add(worker_id)
             refusals.count += 1
             refusals.reason = f"{reason} (answer {refusals.count} of at most {limit})"
             if refusals.count >= limit:
-                entry.rejected = True
-                self._drop_holder(entry)
-                self._lock.notify_all()
+                self._reject(submitted, i)
                 return Refusal.REJECTED
-            if entry.worker == worker_id:
-                self._drop_holder(entry)
+            if submitted.worker[i] == worker_id:
+                self._drop_holder(submitted, i)
                 refusals.requeued_at = self._clock()
-                self._pending.put_first([(job_id, entry.work)])
+                self._pending.put_first([(submitted, i)])
                 self._reissued += 1
             self._lock.notify_all()
         self._on_submit()
@@ -343,48 +449,55 @@ class JobQueue:
     def extend(self, job_id: str, worker_id: str) -> LeaseChange:
         """A heartbeat: push the lease deadline of a job `worker_id` holds to now + lease_seconds."""
         with self._mutex:
-            entry = self._holding(job_id, worker_id)
-            if isinstance(entry, LeaseChange):
-                return entry
-            entry.deadline = self._clock() + self.lease_seconds
-            heapq.heappush(self._deadlines, (entry.deadline, (job_id,)))
+            located = self._holding(job_id, worker_id)
+            if isinstance(located, LeaseChange):
+                return located
+            submitted, i = located
+            deadline = submitted.deadline[i] = self._clock() + self.lease_seconds
+            heapq.heappush(self._deadlines, (deadline, next(self._tie_breaker), submitted, (i,)))
             return LeaseChange.DONE
 
     def release_worker(self, worker_id: str) -> list[str]:
         """Give back at once every job leased to a worker that is leaving; they go first in the queue."""
         with self._mutex:
-            held = [job_id for job_id, entry in self._entries.items() if entry.worker == worker_id and not entry.done]
-            for job_id in held:
-                self._drop_holder(self._entries[job_id])
-            self._pending.put_first((job_id, self._entries[job_id].work) for job_id in held)
+            held = [
+                (submitted, i)
+                for submitted in self._blocks.values()
+                if worker_id in submitted.worker
+                for i, holder in enumerate(submitted.worker)
+                if holder == worker_id and not submitted.done(i)
+            ]
+            for submitted, i in held:
+                self._drop_holder(submitted, i)
+            self._pending.put_first(held)
             self._reissued += len(held)
             self._lock.notify_all()
         if held:
             self._on_submit()
-        return held
+        return [submitted.block.ids[i] for submitted, i in held]
 
-    def _holding(self, job_id: str, worker_id: str) -> _Entry | LeaseChange:
-        entry = self._entries.get(job_id)
-        if entry is None:
+    def _holding(self, job_id: str, worker_id: str) -> tuple[_Submitted, int] | LeaseChange:
+        located = self._locate(job_id)
+        if located is None:
             return LeaseChange.NOT_HOLDER if job_id in self._retired else LeaseChange.UNKNOWN
-        if entry.done or entry.worker != worker_id:
+        submitted, i = located
+        if submitted.done(i) or submitted.worker[i] != worker_id:
             return LeaseChange.NOT_HOLDER
-        return entry
+        return located
 
     def payload(self, job_id: str) -> bytes | None:
         """The encoded algorithm tensors of a queued job, if it has any."""
         with self._mutex:
-            entry = self._entries.get(job_id)
-            return entry.payload if entry else None
+            submitted = self._where.get(job_id)
+            return submitted.payloads.get(job_id) if submitted else None
 
     def known(self, job_id: str) -> Job | None:
         with self._mutex:
-            entry = self._entries.get(job_id)
-            return entry.job if entry else None
+            located = self._locate(job_id)
+        return None if located is None else located[0].block.job(located[1])
 
     def wait_done(self, job_ids: Iterable[str], timeout: float) -> bool:
         """Block until every job is done or dropped, or the timeout passes (then False)."""
-        deadline = time.monotonic() + timeout
         with self._mutex:
             # The jobs not finished yet: a completion wakes this waiter only when it finishes the last of them.
             awaited = {job_id for job_id in job_ids if not self._finished(job_id)}
@@ -392,51 +505,127 @@ class JobQueue:
             waiter = self._waiters
             self._awaited[waiter] = awaited
             try:
-                while not self._closed:
+
+                def finished() -> bool:
                     awaited.difference_update([job_id for job_id in awaited if self._finished(job_id)])
-                    if not awaited:
-                        return True
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    # Wake at least every second so expired leases are put back even with no worker asking.
-                    self._lock.wait(min(remaining, 1.0))
-                    self._reclaim_expired()
-                return False
+                    return not awaited
+
+                return self._wait(finished, timeout)
             finally:
                 del self._awaited[waiter]
 
-    def _finished(self, job_id: str) -> bool:
-        entry = self._entries.get(job_id)
-        return entry is None or entry.done
+    def wait_blocks(self, blocks: Iterable[JobBlock], timeout: float) -> bool:
+        """wait_done for every job of these blocks, counted per block instead of per job."""
+        with self._mutex:
+            submitted = [self._blocks.get(id(block)) for block in blocks]
+            return self._wait(lambda: all(s is None or not s.unfinished for s in submitted), timeout)
 
-    def take_results(self, job_ids: Iterable[str]) -> dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]]:
+    def _wait(self, finished: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._closed:
+            if finished():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Wake at least every second so expired leases are put back even with no worker asking.
+            self._lock.wait(min(remaining, 1.0))
+            self._reclaim_expired()
+        return False
+
+    def _finished(self, job_id: str) -> bool:
+        located = self._locate(job_id)
+        return located is None or located[0].done(located[1])
+
+    def take_results(self, job_ids: Iterable[str]) -> dict[str, Completed]:
         """Remove the jobs from the queue and return the results of those that have one."""
         return self.take(job_ids)[0]
 
-    def take(
-        self, job_ids: Iterable[str]
-    ) -> tuple[dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]], dict[str, str]]:
+    def take(self, job_ids: Iterable[str]) -> tuple[dict[str, Completed], dict[str, str]]:
         """Remove the jobs from the queue: the results of those that have one, and the ids of those rejected
         with the reason (empty when none was recorded)."""
-        results: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
+        results: dict[str, Completed] = {}
         rejected: dict[str, str] = {}
         with self._mutex:
             job_ids = list(job_ids)
             self._retired.add(job_ids)
             for job_id in job_ids:
-                entry = self._entries.pop(job_id, None)
-                if entry is None:
-                    continue
-                if entry.worker is not None:
-                    self._drop_holder(entry)
-                if entry.result is not None and entry.tensors is not None:
-                    results[job_id] = (entry.result, entry.tensors)
-                elif entry.rejected:
-                    rejected[job_id] = entry.refusals.reason if entry.refusals else ""
+                located = self._locate(job_id)
+                if located is not None:
+                    self._take_one(*located, results, rejected)
             if self._pending:
-                self._pending.keep(self._entries.__contains__)
+                self._pending.keep(lambda submitted, i: self._where.get(submitted.block.ids[i]) is submitted)
         return results, rejected
+
+    def _take_one(self, submitted: _Submitted, i: int, results: dict[str, Completed], rejected: dict[str, str]) -> None:
+        job_id = submitted.block.ids[i]
+        del self._where[job_id]
+        self._drop_holder(submitted, i)
+        result, tensors = submitted.results[i], submitted.tensors[i]
+        if result is not None and tensors is not None:
+            results[job_id] = (result, tensors)
+        elif i in submitted.rejected:
+            refusals = submitted.refusals.get(i)
+            rejected[job_id] = refusals.reason if refusals else ""
+        self._live -= 1
+        if submitted.done(i):
+            self._done -= 1
+        else:  # taken unfinished: nobody waits for it any more
+            submitted.unfinished -= 1
+            if not submitted.unfinished:
+                self._lock.notify_all()
+        submitted.results[i] = submitted.tensors[i] = None
+        submitted.taken += 1
+        if submitted.taken == len(submitted.block):
+            self._forget(submitted)
+
+    def take_blocks(self, blocks: Iterable[JobBlock]) -> tuple[dict[str, Completed], dict[str, str]]:
+        """take() of every job of these blocks, each block at once where none of its jobs was taken before."""
+        results: dict[str, Completed] = {}
+        rejected: dict[str, str] = {}
+        with self._mutex:
+            taken = [submitted for block in blocks if (submitted := self._blocks.get(id(block))) is not None]
+            for submitted in taken:
+                self._take_block(submitted, results, rejected)
+            self._pending.drop_blocks(taken)
+        return results, rejected
+
+    def _take_block(self, submitted: _Submitted, results: dict[str, Completed], rejected: dict[str, str]) -> None:
+        block = submitted.block
+        ids = block.ids
+        self._retired.add(ids)
+        if submitted.taken:  # some of its jobs were taken one by one: the others go the same way
+            for job_id in ids:
+                if self._where.get(job_id) is submitted:
+                    self._take_one(submitted, submitted.index[job_id], results, rejected)
+            return
+        where = self._where
+        for job_id in ids:
+            if where.get(job_id) is submitted:  # else queued again since, in a later block
+                del where[job_id]
+        if submitted.worker.count(None) != len(ids):
+            for i, worker in enumerate(submitted.worker):
+                if worker is not None:
+                    self._drop_holder(submitted, i)
+        tensors = submitted.tensors
+        results.update(
+            (ids[i], (result, tensors[i]))  # type: ignore[misc]  # a stored result always has its tensors
+            for i, result in enumerate(submitted.results)
+            if result is not None
+        )
+        for i in sorted(submitted.rejected):
+            refusals = submitted.refusals.get(i)
+            rejected[ids[i]] = refusals.reason if refusals else ""
+        self._live -= len(ids)
+        self._done -= submitted.finished
+        self._forget(submitted)
+
+    def _forget(self, submitted: _Submitted) -> None:
+        """Every job of the block was taken: drop it, and its leases' deadlines, which hold it and its answers
+        (left in the heap until they pass, a lease of minutes kept the results of many rounds alive)."""
+        del self._blocks[id(submitted.block)]
+        self._deadlines = [item for item in self._deadlines if item[2] is not submitted]
+        heapq.heapify(self._deadlines)
 
     def close(self) -> None:
         """No more jobs will come: wake every waiter."""
@@ -451,12 +640,11 @@ class JobQueue:
 
     def counts(self) -> QueueCounts:
         with self._mutex:
-            leased = sum(1 for entry in self._entries.values() if entry.worker is not None and not entry.done)
-            done = sum(1 for entry in self._entries.values() if entry.done)
+            leased = sum(self._held.values())
             return QueueCounts(
-                queued=len(self._entries) - leased - done,
+                queued=self._live - leased - self._done,
                 leased=leased,
-                done=done,
+                done=self._done,
                 reissued=self._reissued,
                 completed=self._completed,
             )

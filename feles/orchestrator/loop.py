@@ -22,6 +22,7 @@ from feles.evaluation import Evaluation, combine, metric_reached
 from feles.logs import FIELDS
 from feles.models import build_model, initialize_model
 from feles.orchestrator.checkpoint import Checkpoint, encode_checkpoint, write_checkpoint
+from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.outcomes import PhaseOutcome, RoundOutcome
 from feles.orchestrator.planning import DeviceState, PhasePlan, PhaseStrategies, plan_phase, spend_energy
@@ -220,8 +221,9 @@ class SimulationLoop:
         """Run the plan's jobs (fit jobs with the algorithm's tensors) and collect their outcomes by device."""
         jobs = self._device_jobs(rep, plan)
         payloads = self._payloads(jobs) if plan.phase is Phase.FIT else {}
-        jobs = [job.model_copy(update={"has_tensors": True}) if job.id in payloads else job for job in jobs]
-        return _phase_outcome(plan, jobs, self.runner.run(jobs, payloads))
+        if payloads:
+            jobs = jobs.with_tensors(i for i, job_id in enumerate(jobs.ids) if job_id in payloads)
+        return _phase_outcome(plan, jobs, self.runner.run([jobs], payloads))
 
     def _evaluate(self, rep: Repetition, plan: PhasePlan) -> tuple[PhaseOutcome, Evaluation]:
         """The new global model on the eval devices and on the test split, whose jobs go out together: they
@@ -229,21 +231,21 @@ class SimulationLoop:
         test_jobs = self._test_jobs(rep, plan.round)
         eval_jobs = self._device_jobs(rep, plan)
         # The test shards first: the longest jobs first end the phase soonest.
-        outcomes = self.runner.run([*test_jobs, *eval_jobs], {})
+        outcomes = self.runner.run([test_jobs, eval_jobs], {})
         return _phase_outcome(plan, eval_jobs, outcomes), self._test(test_jobs, outcomes)
 
-    def _device_jobs(self, rep: Repetition, plan: PhasePlan) -> list[Job]:
+    def _device_jobs(self, rep: Repetition, plan: PhasePlan) -> JobBlock:
         template = self._template(rep, plan.round, plan.phase)
         return device_jobs(template, plan.selected, plan.costs.failed, plan.work, plan.seeds)
 
-    def _test_jobs(self, rep: Repetition, round_: int) -> list[Job]:
+    def _test_jobs(self, rep: Repetition, round_: int) -> JobBlock:
         template = self._template(rep, round_, Phase.TEST)
         return shard_jobs(template, rep.test_size, self.spec.simulation.test_shard_size)
 
-    def _test(self, jobs: list[Job], outcomes: Outcomes) -> Evaluation:
+    def _test(self, jobs: JobBlock, outcomes: Outcomes) -> Evaluation:
         """The new global model on the test split: workers evaluate it in shards, combined in shard order."""
         results = outcomes.results
-        refused = [job.id for job in jobs if job.id not in results]
+        refused = [job_id for job_id in jobs.ids if job_id not in results]
         if refused:
             reasons = "; ".join(
                 f"{job_id}: {outcomes.reasons[job_id]}" for job_id in refused if job_id in outcomes.reasons
@@ -251,7 +253,7 @@ class SimulationLoop:
             raise RuntimeError(
                 f"the results of test jobs {refused} were refused as malformed" + (f" ({reasons})" if reasons else "")
             )
-        shards = [results[job.id][0] for job in jobs]
+        shards = [results[job_id][0] for job_id in jobs.ids]
         evaluations = [Evaluation(shard.loss, shard.metric or 0.0, shard.num_examples) for shard in shards]
         return combine(evaluations, self.spec.simulation.metric)
 
@@ -259,13 +261,13 @@ class SimulationLoop:
         run = self.run_parts
         return job_template(run.run_id, rep.index, round_, phase, self.models.version, self.runner.lease_seconds)
 
-    def _payloads(self, jobs: list[Job]) -> dict[str, bytes]:
+    def _payloads(self, jobs: JobBlock) -> dict[str, bytes]:
         """The algorithm's per-device tensors of each fit job, encoded once."""
         payloads = {}
-        for job in jobs:
-            tensors = self.server.job_tensors(job.device)
+        for job_id, device in zip(jobs.ids, jobs.devices, strict=True):
+            tensors = self.server.job_tensors(device)
             if tensors:
-                payloads[job.id] = encode_tensors(tensors)
+                payloads[job_id] = encode_tensors(tensors)
         return payloads
 
     def _aggregate(self, rep: Repetition, fit: PhaseOutcome) -> None:
@@ -361,9 +363,9 @@ class SimulationLoop:
         return stop_reason(self.spec, record)
 
 
-def _phase_outcome(plan: PhasePlan, jobs: list[Job], outcomes: Outcomes) -> PhaseOutcome:
+def _phase_outcome(plan: PhasePlan, jobs: JobBlock, outcomes: Outcomes) -> PhaseOutcome:
     """The outcomes of a phase's device jobs by device (`outcomes` may hold other jobs' too)."""
-    devices = {job.id: job.device for job in jobs}
+    devices = dict(zip(jobs.ids, jobs.devices, strict=True))
     results = {devices[job_id]: result for job_id, result in outcomes.results.items() if job_id in devices}
     rejected = frozenset(devices[job_id] for job_id in outcomes.rejected if job_id in devices)
     return PhaseOutcome(plan, dict(sorted(results.items())), rejected)

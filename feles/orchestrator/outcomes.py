@@ -9,8 +9,8 @@ import numpy as np
 
 from feles.devices import JobCosts, RoundConditions
 from feles.evaluation import Evaluation
+from feles.orchestrator.jobs import Completed
 from feles.orchestrator.planning import PhasePlan
-from feles.orchestrator.runner import Completed
 
 
 @dataclass(frozen=True)

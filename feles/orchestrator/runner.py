@@ -7,13 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import torch
-
-from feles.orchestrator.jobs import JobQueue
-from feles.protocol import Job, JobResult
-
-#: A job's accepted result: its metadata and its tensors.
-Completed = tuple[JobResult, Mapping[str, torch.Tensor]]
+from feles.orchestrator.job_block import JobBlock
+from feles.orchestrator.jobs import Completed, JobQueue
 
 
 class SimulationStopped(Exception):
@@ -37,27 +32,27 @@ class JobRunner(ABC):
     lease_seconds: float
 
     @abstractmethod
-    def submit(self, jobs: Sequence[Job], payloads: Mapping[str, bytes]) -> None:
-        """Hand out the jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
+    def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
+        """Hand out the blocks' jobs, in order; `payloads` holds the encoded algorithm tensors of the jobs that
+        have some (by job id)."""
 
     @abstractmethod
-    def wait(self, job_ids: Sequence[str]) -> None:
-        """Return when every job is done; SimulationStopped when the orchestrator shuts down first."""
+    def wait(self, blocks: Sequence[JobBlock]) -> None:
+        """Return when every job of the blocks is done; SimulationStopped when the orchestrator shuts down first."""
 
     @abstractmethod
-    def take(self, job_ids: Sequence[str]) -> Outcomes:
-        """The outcomes of finished jobs, which the runner then forgets."""
+    def take(self, blocks: Sequence[JobBlock]) -> Outcomes:
+        """The outcomes of the blocks' finished jobs (by job id), which the runner then forgets."""
 
     @abstractmethod
     def stop(self) -> None:
         """Wake every wait with SimulationStopped; no job is handed out any more."""
 
-    def run(self, jobs: Sequence[Job], payloads: Mapping[str, bytes]) -> Outcomes:
+    def run(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> Outcomes:
         """Submit, wait and take: each job's outcome, whatever re-issues it took."""
-        ids = [job.id for job in jobs]
-        self.submit(jobs, payloads)
-        self.wait(ids)
-        return self.take(ids)
+        self.submit(blocks, payloads)
+        self.wait(blocks)
+        return self.take(blocks)
 
 
 class QueueRunner(JobRunner):
@@ -68,17 +63,18 @@ class QueueRunner(JobRunner):
         self.lease_seconds = queue.lease_seconds
         self._stopped = threading.Event()
 
-    def submit(self, jobs: Sequence[Job], payloads: Mapping[str, bytes]) -> None:
-        self.queue.submit(jobs, payloads)
+    def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
+        for block in blocks:
+            self.queue.submit(block, payloads)
 
-    def wait(self, job_ids: Sequence[str]) -> None:
+    def wait(self, blocks: Sequence[JobBlock]) -> None:
         # Re-issued on lease expiry as often as needed: a job is done when it has a result or was refused.
-        while not self.queue.wait_done(job_ids, timeout=1.0):
+        while not self.queue.wait_blocks(blocks, timeout=1.0):
             if self._stopped.is_set() or self.queue.closed:
                 raise SimulationStopped
 
-    def take(self, job_ids: Sequence[str]) -> Outcomes:
-        results, rejected = self.queue.take(job_ids)
+    def take(self, blocks: Sequence[JobBlock]) -> Outcomes:
+        results, rejected = self.queue.take_blocks(blocks)
         return Outcomes(results, frozenset(rejected), {job_id: reason for job_id, reason in rejected.items() if reason})
 
     def stop(self) -> None:

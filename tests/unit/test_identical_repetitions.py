@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,12 @@ import torch
 
 from feles.config import SimulationSpec, parse_spec
 from feles.devices import DevicePopulation, RoundConditions, draw_failures, federation_repetition
+from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.loop import RunParts, SimulationLoop
 from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.results import ResultsDocument
 from feles.orchestrator.runner import JobRunner, Outcomes
 from feles.orchestrator.state import Progress
-from feles.protocol import Job
 from feles.worker.state import build_repetition_data
 
 
@@ -77,13 +78,13 @@ class IdleRunner(JobRunner):
 
     lease_seconds = 10.0
 
-    def submit(self, jobs: list[Job], payloads: dict[str, bytes]) -> None:  # pragma: no cover
+    def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:  # pragma: no cover
         raise AssertionError("no job expected")
 
-    def wait(self, job_ids: list[str]) -> None:  # pragma: no cover
+    def wait(self, blocks: Sequence[JobBlock]) -> None:  # pragma: no cover
         pass
 
-    def take(self, job_ids: list[str]) -> Outcomes:  # pragma: no cover
+    def take(self, blocks: Sequence[JobBlock]) -> Outcomes:  # pragma: no cover
         return Outcomes()
 
     def stop(self) -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
+import numpy as np
 import pytest
 import torch
 
+from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.jobs import Completion, JobQueue, LeaseChange, QueueCounts
-from feles.protocol import Job, JobResult
+from feles.orchestrator.round_jobs import device_jobs, job_template
+from feles.protocol import Job, JobBatch, JobResult, Phase
+from feles.strategies import LocalWork
 
 LEASE = 10.0
 
@@ -404,3 +410,124 @@ def test_a_leaving_worker_gives_back_every_job_it_holds_first_in_line() -> None:
     assert queue.release_worker("w1") == ["a", "b"]
     assert [queue.lease("w2").id, queue.lease("w2").id] == ["a", "b"]
     assert queue.counts().reissued == 2
+
+
+# --- blocks: a phase's jobs queued, waited for and taken together -----------------------------------------
+
+
+def block_of(count: int, round_: int = 0, examples: list[int] | None = None) -> JobBlock:
+    """`count` fit jobs of one round (devices 0..count-1), as the loop builds them."""
+    selected = np.arange(count)
+    sizes = np.array(examples if examples is not None else [10] * count)
+    work = LocalWork(selected, np.ones(count, dtype=np.int64), np.full(count, 32), sizes)
+    template = job_template("0" * 32, 0, round_, Phase.FIT, round_, LEASE)
+    return device_jobs(template, selected, np.zeros(count, dtype=bool), work, selected * 7)
+
+
+def test_lease_json_hands_out_what_lease_many_would_as_a_job_batch(clock: FakeClock) -> None:
+    as_jobs, as_json = JobQueue(LEASE, clock=clock), JobQueue(LEASE, clock=clock)
+    blocks = [block_of(7, examples=[3, 9, 4, 4, 30, 1, 2]), block_of(3, round_=1)]
+    for queue in (as_jobs, as_json):
+        for block in blocks:
+            queue.submit(block)
+    # Whole runs, budgets that cut a run, jobs put back after an expiry, a run that ends inside a lease.
+    for worker, limit, work, expire in [("w1", 2, None, False), ("w2", 10, 15, True), ("w1", 4, 10, False),
+                                        ("w2", 10, None, False)]:  # fmt: skip
+        jobs = as_jobs.lease_many(worker, limit, work)
+        count, body = as_json.lease_json(worker, limit, work)
+        assert count == len(jobs) > 0
+        assert body == JobBatch.model_construct(jobs=jobs).model_dump_json()
+        if expire:
+            clock.advance(LEASE + 1)
+    assert as_jobs.lease_json("w1", 5) is None and as_json.lease_json("w1", 5) is None
+    assert as_jobs.counts() == as_json.counts()
+
+
+def test_a_block_is_waited_for_and_taken_as_a_whole(queue: JobQueue) -> None:
+    block = block_of(600)
+    queue.submit(block)
+    assert counts(queue) == (600, 0, 0, 0)
+    assert queue.wait_blocks([block], timeout=0.01) is False
+    leased = [job for _ in range(3) for job in queue.lease_many("w1", 256)]
+    assert [job.device for job in leased] == list(range(600))
+    answers = [(job.id, result(job.id), tensors(job.device)) for job in leased if job.device != 5]
+    assert set(queue.complete_many(answers, "w1")) == {Completion.ACCEPTED}
+    assert queue.wait_blocks([block], timeout=0.01) is False  # device 5 still out
+    assert queue.reject(block.ids[5])
+    assert queue.wait_blocks([block], timeout=5) is True
+    assert counts(queue) == (0, 0, 600, 0)
+
+    results, rejected = queue.take_blocks([block])
+    assert list(results) == [job_id for job_id in block.ids if job_id != block.ids[5]]
+    assert torch.equal(results[block.ids[9]][1]["w"], torch.full((2,), 9.0))
+    assert rejected == {block.ids[5]: ""}
+    assert counts(queue) == (0, 0, 0, 0) and queue.holders() == frozenset()
+    assert queue.complete(block.ids[0], result(block.ids[0]), {}, "w1") is Completion.DUPLICATE
+    assert queue.wait_blocks([block], timeout=0.01) is True  # taken: nothing left to wait for
+    assert queue.take_blocks([block]) == ({}, {})
+
+
+def test_wait_blocks_wakes_when_another_thread_finishes_the_last_job(queue: JobQueue) -> None:
+    block = block_of(3)
+    queue.submit(block)
+    for job in queue.lease_many("w1", 3)[:2]:
+        queue.complete(job.id, result(job.id), {}, "w1")
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(queue.wait_blocks([block], timeout=30)))
+    waiter.start()
+    queue.complete(block.ids[2], result(block.ids[2]), {}, "w1")
+    waiter.join(timeout=30)
+    assert outcome == [True]
+
+
+def test_a_job_finished_before_any_lease_leaves_the_waiting_line(queue: JobQueue) -> None:
+    block = block_of(4, examples=[5, 6, 7, 8])
+    queue.submit(block)
+    assert queue.complete(block.ids[1], result(block.ids[1]), {}) is Completion.ACCEPTED  # any worker: none named
+    assert queue.reject(block.ids[2])
+    assert (queue.waiting, queue.waiting_work) == (2, 5 + 8)
+    assert [job.device for job in queue.lease_many("w1", 4)] == [0, 3]
+
+
+def test_jobs_put_back_go_before_the_rest_of_their_block_in_their_order(queue: JobQueue, clock: FakeClock) -> None:
+    block = block_of(6)
+    queue.submit(block)
+    first = queue.lease_many("w1", 3)
+    clock.advance(LEASE / 2)
+    queue.extend(first[1].id, "w1")
+    clock.advance(LEASE / 2 + 1)
+    # Devices 0 and 2 expired (1 was kept by its heartbeat): they go first, then the block goes on from 3.
+    assert [job.device for job in queue.lease_many("w2", 3)] == [0, 2, 3]
+    assert queue.counts().reissued == 2
+    assert queue.complete(first[0].id, result(first[0].id), {}, "w1") is Completion.ACCEPTED  # first holder: counts
+    assert queue.held_by(first[2].id, "w2") is None and queue.held_by(block.ids[4], "w1") is Completion.NOT_HOLDER
+
+
+def test_jobs_taken_one_by_one_leave_the_rest_of_their_block_to_take_blocks(queue: JobQueue) -> None:
+    block = block_of(4)
+    queue.submit(block)
+    for job in queue.lease_many("w1", 4):
+        queue.complete(job.id, result(job.id), {}, "w1")
+    assert list(queue.take_results(block.ids[:1])) == [block.ids[0]]
+    assert list(queue.take_blocks([block])[0]) == block.ids[1:]
+    assert counts(queue) == (0, 0, 0, 0)
+
+
+def test_a_block_cannot_be_queued_twice(queue: JobQueue) -> None:
+    block = block_of(2)
+    queue.submit(block)
+    with pytest.raises(ValueError, match="queued already"):
+        queue.submit(block)
+
+
+def test_a_taken_block_lets_go_of_its_answers_though_its_leases_have_not_ended(queue: JobQueue) -> None:
+    block = block_of(3)
+    queue.submit(block)
+    update = torch.zeros(4)
+    answer = weakref.ref(update)
+    for job in queue.lease_many("w1", 3):
+        queue.complete(job.id, result(job.id), {"w": update}, "w1")
+    queue.take_blocks([block])
+    del update
+    gc.collect()
+    assert answer() is None  # the deadlines of its leases, still ahead, do not keep the round's updates alive

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from feles.config import parse_spec
+from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.loop import RunParts, SimulationLoop
 from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.results import ResultsDocument
 from feles.orchestrator.runner import JobRunner, Outcomes
 from feles.orchestrator.server import OutputFolderError, check_output_folder
 from feles.orchestrator.state import Progress
-from feles.protocol import Job, SimulationPhase
+from feles.protocol import SimulationPhase
 
 
 class FailingRunner(JobRunner):
@@ -23,13 +24,13 @@ class FailingRunner(JobRunner):
 
     lease_seconds = 10.0
 
-    def submit(self, jobs: Sequence[Job], payloads: Mapping[str, bytes]) -> None:
+    def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
         raise RuntimeError("no worker can run this")
 
-    def wait(self, job_ids: Sequence[str]) -> None:  # pragma: no cover - submit fails first
+    def wait(self, blocks: Sequence[JobBlock]) -> None:  # pragma: no cover - submit fails first
         pass
 
-    def take(self, job_ids: Sequence[str]) -> Outcomes:  # pragma: no cover
+    def take(self, blocks: Sequence[JobBlock]) -> Outcomes:  # pragma: no cover
         return Outcomes()
 
     def stop(self) -> None:

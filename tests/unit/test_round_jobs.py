@@ -45,7 +45,7 @@ def test_shard_jobs_cover_the_test_split_in_order() -> None:
 
 
 def test_an_empty_test_split_makes_no_test_job() -> None:
-    assert shard_jobs(job_template(RUN_ID, 0, 0, Phase.TEST, 1, 60.0), test_size=0, shard_size=100) == []
+    assert len(shard_jobs(job_template(RUN_ID, 0, 0, Phase.TEST, 1, 60.0), test_size=0, shard_size=100)) == 0
 
 
 def test_device_jobs_are_the_jobs_model_copy_makes_and_independent_of_each_other() -> None:
@@ -59,6 +59,7 @@ def test_device_jobs_are_the_jobs_model_copy_makes_and_independent_of_each_other
     assert jobs[0] == copied and repr(jobs[0]) == repr(copied)
     assert jobs[0].model_dump_json() == copied.model_dump_json()
     assert jobs[0].model_fields_set == copied.model_fields_set
-    marked = jobs[0].model_copy(update={"has_tensors": True})  # as the loop marks jobs with tensors
-    assert marked.has_tensors and not jobs[0].has_tensors and not jobs[1].has_tensors
+    marked = jobs.with_tensors([0])  # as the loop marks jobs with tensors
+    assert marked[0] == jobs[0].model_copy(update={"has_tensors": True})
+    assert not jobs[0].has_tensors and not marked[1].has_tensors
     assert template.id == "" and template.device is None

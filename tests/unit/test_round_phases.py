@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from feles.config import parse_spec
+from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.loop import RunParts, SimulationLoop
 from feles.orchestrator.model_store import ModelStore
 from feles.orchestrator.results import ResultsDocument
@@ -31,8 +32,9 @@ class AnsweringRunner(JobRunner):
         self.submissions: list[list[Job]] = []
         self._done: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
 
-    def submit(self, jobs: Sequence[Job], payloads: Mapping[str, bytes]) -> None:
-        self.submissions.append(list(jobs))
+    def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
+        jobs = [job for block in blocks for job in block]
+        self.submissions.append(jobs)
         for job in jobs:
             self._done[job.id] = (self._answer(job), dict(self.models.current()) if job.phase is Phase.FIT else {})
 
@@ -41,11 +43,11 @@ class AnsweringRunner(JobRunner):
         return JobResult(job_id=job.id, worker_id="w", loss=1.0, metric=metric, num_examples=job.num_examples,
                          num_steps=1 if job.phase is Phase.FIT else 0, train_seconds=0.0)  # fmt: skip
 
-    def wait(self, job_ids: Sequence[str]) -> None:
+    def wait(self, blocks: Sequence[JobBlock]) -> None:
         pass
 
-    def take(self, job_ids: Sequence[str]) -> Outcomes:
-        return Outcomes({job_id: self._done.pop(job_id) for job_id in job_ids})
+    def take(self, blocks: Sequence[JobBlock]) -> Outcomes:
+        return Outcomes({job_id: self._done.pop(job_id) for block in blocks for job_id in block.ids})
 
     def stop(self) -> None:
         pass
