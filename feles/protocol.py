@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -102,6 +102,14 @@ class Job(WireModel):
         if self.phase is not Phase.TEST and (self.device is None or self.test_examples is not None):
             raise ValueError(f"{self.phase.value} jobs have a device and no test_examples")
         return self
+
+
+class JobTerms(NamedTuple):
+    """What a job's result is checked against: the fields of its Job that the checks read, without the Job."""
+
+    phase: Phase
+    num_examples: int
+    test_examples: ExampleRange | None
 
 
 class JobResult(WireModel):
@@ -551,13 +559,13 @@ def update_distances(updates: Sequence[Mapping[str, torch.Tensor]], reference: U
     return squares.sqrt_().tolist()
 
 
-def check_examples(job: Job, result: JobResult) -> None:
+def check_examples(job: Job | JobTerms, result: JobResult) -> None:
     """Raise CodecError unless a fit or eval result used exactly the examples its job asked for."""
     if result.num_examples != job.num_examples:
         raise CodecError(f"num_examples is {result.num_examples}, the job asked for {job.num_examples}")
 
 
-def check_test_result(job: Job, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> None:
+def check_test_result(job: Job | JobTerms, result: JobResult, tensors: Mapping[str, torch.Tensor]) -> None:
     """Raise CodecError unless a test job's result has a metric, no tensors and one example per test example."""
     assert job.test_examples is not None
     expected = job.test_examples.stop - job.test_examples.start

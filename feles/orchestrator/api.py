@@ -35,6 +35,7 @@ from feles.protocol import (
     Job,
     JobBatch,
     JobResult,
+    JobTerms,
     Phase,
     RegisterReply,
     RegisterRequest,
@@ -406,7 +407,7 @@ def _refuse_result(
             raise CodecError("job_id in the metadata differs from the URL")
         if result.worker_id != worker:
             return _refusal(job_id, HTTPStatus.FORBIDDEN, _forbidden(result.worker_id).detail)
-        _check_result(state, state.queue.known(job_id), result, tensors, distance)
+        _check_result(state, state.queue.terms(job_id), result, tensors, distance)
     except CodecError as error:
         return _malformed(state, job_id, worker, error)
     return None
@@ -414,7 +415,7 @@ def _refuse_result(
 
 def _check_result(
     state: OrchestratorState,
-    job: Job | None,
+    job: JobTerms | None,
     result: JobResult,
     tensors: dict[str, torch.Tensor],
     distance: float | None = None,
@@ -435,7 +436,7 @@ def _check_result(
 
 def _malformed(state: OrchestratorState, job_id: str, worker: str, error: CodecError) -> ResultOutcome:
     """A malformed answer: a test shard goes to another worker first, any other job fails its device."""
-    job = state.queue.known(job_id)
+    job = state.queue.terms(job_id)
     if job is not None and job.phase is Phase.TEST:
         # Another worker may well evaluate a test shard right: the shard goes to another worker first,
         # and the simulation fails only after MAX_BAD_TEST_RESULTS malformed answers.

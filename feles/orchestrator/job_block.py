@@ -16,7 +16,7 @@ from typing import overload
 
 from pydantic_core import to_json
 
-from feles.protocol import ExampleRange, Job
+from feles.protocol import ExampleRange, Job, JobTerms
 
 #: The fields every job of a block shares with its template; the other fields are the block's columns.
 SHARED_FIELDS = ("run_id", "repetition", "round", "phase", "model_version", "lease_seconds")
@@ -74,6 +74,12 @@ class JobBlock(Sequence[Job]):
                 "has_tensors": i in self.has_tensors,
             }
         )
+
+    def terms(self, i: int) -> JobTerms:
+        """What the result of the job at position i is checked against (cheaper than the Job: one per result)."""
+        examples = self.test_examples[i]
+        test_examples = None if examples is None else ExampleRange(start=examples[0], stop=examples[1])
+        return JobTerms(self.template.phase, self.num_examples[i], test_examples)
 
     @cached_property
     def work(self) -> list[int]:

@@ -20,7 +20,7 @@ import torch
 from feles.orchestrator.job_block import JobBlock, batch_json, blocks_of
 from feles.orchestrator.pending import PendingJobs
 from feles.orchestrator.retired import RetiredJobs
-from feles.protocol import Job, JobResult
+from feles.protocol import Job, JobResult, JobTerms
 
 #: A job's accepted result: its metadata and its tensors.
 Completed = tuple[JobResult, Mapping[str, torch.Tensor]]
@@ -491,10 +491,11 @@ class JobQueue:
             submitted = self._where.get(job_id)
             return submitted.payloads.get(job_id) if submitted else None
 
-    def known(self, job_id: str) -> Job | None:
+    def terms(self, job_id: str) -> JobTerms | None:
+        """What the result of a queued job is checked against; None once it is taken (or never was queued)."""
         with self._mutex:
             located = self._locate(job_id)
-        return None if located is None else located[0].block.job(located[1])
+        return None if located is None else located[0].block.terms(located[1])
 
     def wait_done(self, job_ids: Iterable[str], timeout: float) -> bool:
         """Block until every job is done or dropped, or the timeout passes (then False)."""

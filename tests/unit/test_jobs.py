@@ -13,7 +13,7 @@ import torch
 from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.jobs import Completion, JobQueue, LeaseChange, QueueCounts
 from feles.orchestrator.round_jobs import device_jobs, job_template
-from feles.protocol import Job, JobBatch, JobResult, Phase
+from feles.protocol import ExampleRange, Job, JobBatch, JobResult, JobTerms, Phase
 from feles.strategies import LocalWork
 
 LEASE = 10.0
@@ -240,7 +240,7 @@ def test_result_for_a_taken_job_is_duplicate_not_unknown(queue: JobQueue) -> Non
     assert queue.complete("a", result("a", "w2"), tensors()) is Completion.DUPLICATE
     # b was retired without a result (its device failed the round): a late result is a duplicate too.
     assert queue.complete("b", result("b"), tensors()) is Completion.DUPLICATE
-    assert queue.known("a") is None
+    assert queue.terms("a") is None
 
 
 def test_reject_finishes_a_job_without_result(queue: JobQueue, clock: FakeClock) -> None:
@@ -265,11 +265,19 @@ def test_reject_unknown_or_completed_job(queue: JobQueue) -> None:
     assert "a" in queue.take_results(["a"])
 
 
-def test_known(queue: JobQueue) -> None:
-    submitted = job("a", device=3)
-    queue.submit([submitted])
-    assert queue.known("a") == submitted
-    assert queue.known("b") is None
+def test_terms_are_what_a_queued_jobs_result_is_checked_against(queue: JobQueue) -> None:
+    shard = job("s").model_copy(
+        update={
+            "phase": Phase.TEST,
+            "device": None,
+            "test_examples": ExampleRange(start=20, stop=70),
+            "num_examples": 50,
+        }
+    )
+    queue.submit([job("a", device=3), shard])
+    assert queue.terms("a") == JobTerms(Phase.FIT, 10, None)
+    assert queue.terms("s") == JobTerms(Phase.TEST, 50, ExampleRange(start=20, stop=70))
+    assert queue.terms("b") is None
 
 
 # --- waiting and taking -----------------------------------------------------------------------------
