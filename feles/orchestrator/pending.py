@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
 
@@ -26,7 +26,7 @@ Block = TypeVar("Block", bound=Positions)
 class PendingJobs(Generic[Block]):
     """A deque of runs [block, start, stop) that keeps the number and the total work of the jobs in them.
 
-    Work is in example passes (feles.orchestrator.jobs.job_work); the total lets a lease take a fair share of
+    Work is in example passes (JobBlock.work: epochs x examples); the total lets a lease take a fair share of
     the work waiting without walking 10,000 jobs per request.
     """
 
@@ -40,9 +40,6 @@ class PendingJobs(Generic[Block]):
 
     def __bool__(self) -> bool:
         return self._count > 0
-
-    def __iter__(self) -> Iterator[tuple[Block, int]]:
-        return ((block, i) for block, start, stop in self._runs for i in range(start, stop))
 
     def first(self) -> tuple[Block, int, int]:
         """The first run: its block and positions [start, stop)."""
