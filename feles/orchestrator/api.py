@@ -20,7 +20,7 @@ from starlette.types import Scope
 
 from feles import __version__
 from feles.api_token import tokens_match
-from feles.orchestrator.batching import batch_body_limit, lease_limits
+from feles.orchestrator.batching import WorkLeft, batch_body_limit, lease_limits
 from feles.orchestrator.jobs import Completion, LeaseChange, Refusal
 from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission, only_query
 from feles.orchestrator.metrics import OrchestratorMetrics
@@ -182,8 +182,8 @@ async def next_jobs(
     def take() -> Response | None:
         queue = state.queue
         queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
-        idle = state.workers.live() - len(queue.holders() - {worker})
-        size, work = lease_limits(max, state.models.encoded_size(), queue.waiting_work, idle)
+        left = WorkLeft(queue.waiting_work, queue.held_work(), state.workers.live())
+        size, work = lease_limits(max, state.models.encoded_size(), worker, left)
         leased = queue.lease_json(worker, size, work)
         if leased is None:
             return None

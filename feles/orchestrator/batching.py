@@ -9,18 +9,22 @@ The rule, for a worker asking for up to `requested` jobs:
 - results of one batch fit in BATCH_RESULT_BYTES: a job's result is allowed RESULT_PART_FACTOR x the
   encoded model + RESULT_PART_SLACK bytes, so a model of 2.6 kB batches 228 jobs, one of 400 kB 13 and one of
   6 MB (the quickstart's CNN) none;
-- at most a fair share of the work waiting (example passes, epochs x examples, summed over the batch; the
-  queue applies it, the first job always goes): ceil(waiting work / idle workers), the idle workers being
-  the live ones that hold no job, the asking one included. Ten equal jobs and two idle workers make two
-  batches of five; test shards and small device evaluations queued together split by their work, not their
-  number; the phase's last jobs spread over the workers instead of queueing behind one;
-- at most BATCH_WORK example passes: a worker that joins, or dies, in the middle of a phase finds, or
-  leaves, little work in a single batch.
+- at most a fair share of the work left (in inference passes over one example: an evaluation's examples,
+  TRAINING_PASS_COST x epochs x examples for a fit job; the queue applies it, the first job always goes): the
+  work waiting and the work the live workers hold unfinished, over the live workers, less what the asking
+  one holds. Ten equal jobs and two idle workers make two batches of five; a round's test shards, eval jobs
+  and the next round's fit jobs, queued together, split by their work, not their number; a worker that asks
+  while the other is still busy takes only its part of what is left (a share of the waiting work over the
+  idle workers alone let it take all of it and the busy one, done soon after, idled to the end);
+- at most BATCH_WORK: a worker that joins, or dies, in the middle of a phase finds, or leaves, little work in
+  a single batch.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 #: Most jobs handed out by one lease request (256 rather than 64: at 10,000 tiny jobs a round, a quarter of the
 #: requests took 20 % less orchestrator CPU and ran 8 % more jobs a second, bench/throughput.py).
@@ -33,8 +37,13 @@ RESULT_PART_FACTOR = 3
 RESULT_PART_SLACK = 64 * 1024
 #: Framing of a batch results body (8 bytes a part) and room to spare.
 BATCH_SLACK_BYTES = 1024 * 1024
-#: Most example passes (epochs x examples) in one batch.
-BATCH_WORK = 8192
+#: What training on an example costs in inference passes over it (forward, backward and step against a
+#: forward pass at a larger batch: 3.75 for mlp_small and 2.2 for the quickstart's CNN at batch 32, 1 thread).
+#: Weighing the fit jobs queued with a round's evaluation by it lets both workers end together: counted as
+#: one, the first idle worker took every eval job and the second all ten fit jobs (75 ms of the other idle).
+TRAINING_PASS_COST = 3
+#: Most work (inference passes; 8,192 training example passes) in one batch.
+BATCH_WORK = 8192 * TRAINING_PASS_COST
 
 
 def result_part_limit(model_bytes: int) -> int:
@@ -52,8 +61,18 @@ def batch_body_limit(model_bytes: int) -> int:
     return batch_cap(model_bytes) * result_part_limit(model_bytes) + BATCH_SLACK_BYTES
 
 
-def lease_limits(requested: int, model_bytes: int, waiting_work: int, idle_workers: int) -> tuple[int, int]:
-    """The most jobs and the most work (example passes) one lease request gets; the queue always hands out
-    the first job, however large."""
-    fair_share = math.ceil(waiting_work / max(idle_workers, 1))
+@dataclass(frozen=True)
+class WorkLeft:
+    """What is left of the queued work when a worker asks: waiting, and held unfinished by each worker."""
+
+    waiting: int
+    held: Mapping[str, int]
+    live_workers: int
+
+
+def lease_limits(requested: int, model_bytes: int, worker: str, left: WorkLeft) -> tuple[int, int]:
+    """The most jobs and the most work one lease request of `worker` gets; the queue always hands out the
+    first job, however large."""
+    total = left.waiting + sum(left.held.values())
+    fair_share = math.ceil(total / max(left.live_workers, 1)) - left.held.get(worker, 0)
     return max(1, min(requested, batch_cap(model_bytes))), max(1, min(BATCH_WORK, fair_share))

@@ -16,7 +16,8 @@ from typing import overload
 
 from pydantic_core import to_json
 
-from feles.protocol import ExampleRange, Job, JobTerms
+from feles.orchestrator.batching import TRAINING_PASS_COST
+from feles.protocol import ExampleRange, Job, JobTerms, Phase
 
 #: The fields every job of a block shares with its template; the other fields are the block's columns.
 SHARED_FIELDS = ("run_id", "repetition", "round", "phase", "model_version", "lease_seconds")
@@ -83,8 +84,9 @@ class JobBlock(Sequence[Job]):
 
     @cached_property
     def work(self) -> list[int]:
-        """Each job's work in example passes (epochs x examples): what a lease shares out."""
-        return [epochs * examples for epochs, examples in zip(self.epochs, self.num_examples, strict=True)]
+        """Each job's work in inference passes over one example: what a lease shares out (batching.py)."""
+        cost = TRAINING_PASS_COST if self.template.phase is Phase.FIT else 1
+        return [cost * epochs * examples for epochs, examples in zip(self.epochs, self.num_examples, strict=True)]
 
     @cached_property
     def cumulative_work(self) -> list[int]:

@@ -145,8 +145,9 @@ class JobQueue:
         self._where: dict[str, _Submitted] = {}
         self._blocks: dict[int, _Submitted] = {}
         self._pending: PendingJobs[_Submitted] = PendingJobs()
-        #: Jobs each worker holds now: the batch rule shares the waiting work among the workers holding none.
+        #: Jobs each worker holds now, and their work: the batch rule shares the work left among the workers.
         self._held: dict[str, int] = {}
+        self._held_work: dict[str, int] = {}
         self._retired = RetiredJobs()
         #: Heap of (deadline, tie-breaker, block, positions): a lease's jobs share an item.
         self._deadlines: list[tuple[float, int, _Submitted, Sequence[int]]] = []
@@ -233,10 +234,10 @@ class JobQueue:
                 work += submitted.cumulative_work[stop] - submitted.cumulative_work[start]
         finally:
             pending.put_first(skipped)
-        self._hand_out(leased, worker_id, count)
+        self._hand_out(leased, worker_id, count, work)
         return leased
 
-    def _hand_out(self, leased: list[tuple[_Submitted, int, int]], worker_id: str, count: int) -> None:
+    def _hand_out(self, leased: list[tuple[_Submitted, int, int]], worker_id: str, count: int, work: int) -> None:
         """Lease the jobs to `worker_id`: each keeps its own deadline, which they share until a heartbeat moves one."""
         if not leased:
             return
@@ -260,6 +261,7 @@ class JobQueue:
                 submitted.attempts[start] += 1
             heapq.heappush(self._deadlines, (deadline, next(self._tie_breaker), submitted, range(start, stop)))
         self._held[worker_id] = self._held.get(worker_id, 0) + count
+        self._held_work[worker_id] = self._held_work.get(worker_id, 0) + work
 
     def reclaim_expired(self) -> None:
         """Put the jobs whose lease ran out back in the queue now (leasing does it too)."""
@@ -270,12 +272,15 @@ class JobQueue:
         """The job is no longer held by a worker (done, expired, given back, handed to another or taken)."""
         worker = submitted.worker[i]
         if worker is not None:
-            left = self._held[worker] - 1
-            if left:
-                self._held[worker] = left
-            else:
-                del self._held[worker]
+            self._release(worker, 1, submitted.block.work[i])
             submitted.worker[i] = None
+
+    def _release(self, worker: str, count: int, work: int) -> None:
+        if left := self._held[worker] - count:
+            self._held[worker] = left
+            self._held_work[worker] -= work
+        else:
+            del self._held[worker], self._held_work[worker]
 
     @property
     def waiting(self) -> int:
@@ -284,13 +289,18 @@ class JobQueue:
 
     @property
     def waiting_work(self) -> int:
-        """The summed work (example passes) of the jobs waiting for a lease (an upper bound, as `waiting`)."""
+        """The summed work (JobBlock.work) of the jobs waiting for a lease (an upper bound, as `waiting`)."""
         return self._pending.work
 
     def holders(self) -> frozenset[str]:
         """The workers that hold at least one unfinished job now."""
         with self._mutex:
             return frozenset(self._held)
+
+    def held_work(self) -> dict[str, int]:
+        """The work of the unfinished jobs each worker holds now (work as in `waiting_work`)."""
+        with self._mutex:
+            return dict(self._held_work)
 
     def _avoids(self, refusals: _Refusals, worker_id: str) -> bool:
         """A job re-issued after a malformed answer goes to another worker; to the same one only when no
@@ -373,24 +383,23 @@ class JobQueue:
 
     def _finish(self, jobs: list[tuple[_Submitted, int]]) -> None:
         """Count the jobs done (a result or a rejection), released by their holders; wake who waits for them."""
-        released: dict[str, int] = {}
+        released: dict[str, list[int]] = {}
         unleased: set[tuple[int, int]] = set()
         wake = False
         for submitted, i in jobs:
             holder = submitted.worker[i]
             if holder is not None:
                 submitted.worker[i] = None
-                released[holder] = released.get(holder, 0) + 1
+                count_work = released.setdefault(holder, [0, 0])
+                count_work[0] += 1
+                count_work[1] += submitted.block.work[i]
             elif not submitted.attempts[i]:
                 unleased.add((id(submitted), i))
             submitted.unfinished -= 1
             submitted.finished += 1
             wake = wake or not submitted.unfinished
-        for holder, count in released.items():
-            if left := self._held[holder] - count:
-                self._held[holder] = left
-            else:
-                del self._held[holder]
+        for holder, (count, work) in released.items():
+            self._release(holder, count, work)
         self._done += len(jobs)
         if unleased:  # finished before any lease: they leave the waiting line
             self._pending.keep(lambda submitted, i: (id(submitted), i) not in unleased)

@@ -1,16 +1,19 @@
 """The simulation loop: repetitions x rounds of plan, dispatch, aggregate, evaluate, record, stop check.
 
-A round, as in Flower's configure -> send -> aggregate: `plan_phase` decides the fit phase (pure),
-`_dispatch` runs its jobs through the JobRunner, the algorithm aggregates in device-id order, then
-the eval phase is planned and its jobs go out with the test split's shards (both evaluate the new
-model: one wait for the two), and the round is recorded (results, checkpoint, progress).
+A round, as in Flower's configure -> send -> aggregate: `plan_phase` decides the fit phase (pure), its jobs go
+out through the JobRunner, the algorithm aggregates in device-id order, then the eval phase is planned and its
+jobs go out with the test split's shards and the next round's fit jobs: all three need the new model and
+nothing of each other's results, so a round waits for one phase end, not two, and the workers train the next
+round while the loop records this one (results, checkpoint, progress). Nothing the next round's plan reads
+comes from an evaluation (history holds fit phases only), so its plan is the one it would be made after it;
+when the round meets a stop condition, the next round's fit is withdrawn unused.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -56,6 +59,19 @@ class Repetition:
     @property
     def model_parameters(self) -> int:
         return sum(parameter.numel() for parameter in self.model.parameters())
+
+
+@dataclass(frozen=True)
+class HandedOutFit:
+    """A round's fit phase, planned and handed out; `since` is when the round began on the wall clock (when
+    the previous round ended, for a fit handed out during it)."""
+
+    conditions: RoundConditions
+    state: DeviceState
+    costs: CostModel
+    plan: PhasePlan
+    jobs: JobBlock
+    since: float
 
 
 @dataclass(frozen=True)
@@ -189,50 +205,61 @@ class SimulationLoop:
         rep = self._start_repetition(index)
         first = self._resume_repetition(rep, resume) if resume is not None and resume.next_round > 0 else 0
         num_rounds = self.spec.simulation.num_rounds
+        fit = self._hand_out_fit(rep, first)
         for round_ in range(first, num_rounds):
-            outcome = self._run_round(rep, round_)
+            outcome, fit = self._run_round(rep, fit, round_ + 1 < num_rounds)
             record = round_record(rep, outcome, self.models.version)
             reason = self._stop_reason(record) or ("RoundsCompleted" if round_ + 1 == num_rounds else None)
             self._record(rep, outcome, record, reason)
             if reason:
+                if fit is not None:
+                    self.runner.take([fit.jobs])  # the next round's fit, handed out ahead: withdrawn unused
                 return
 
-    def _run_round(self, rep: Repetition, round_: int) -> RoundOutcome:
-        started = time.monotonic()
+    def _hand_out_fit(self, rep: Repetition, round_: int) -> HandedOutFit:
+        """Plan a round's fit phase and hand its jobs out (the loop takes their outcomes later)."""
         conditions = RoundConditions.draw(self.spec, rep.population, rep.index, round_)
         state = DeviceState(rep.population, conditions, conditions.energy.copy(), rep.history)
         costs = CostModel.of(self.spec, rep.model_parameters, self.fit_model_copies)
-        fit = self._dispatch(rep, self._plan(rep, round_, Phase.FIT, state, costs))
-        rep.history.record_fit(round_, fit.costs, {device: result.loss for device, (result, _) in fit.results.items()})
-        self._aggregate(rep, fit)
-        evaluation, test = self._evaluate(rep, self._plan(rep, round_, Phase.EVAL, state, costs))
-        outcome = RoundOutcome(round_, conditions, fit, evaluation, test, time.monotonic() - started)
+        plan = self._plan(rep, round_, Phase.FIT, state, costs)
+        jobs = self._device_jobs(rep, plan)
+        payloads = self._payloads(jobs)
+        if payloads:
+            jobs = jobs.with_tensors(i for i, job_id in enumerate(jobs.ids) if job_id in payloads)
+        self.runner.submit([jobs], payloads)
+        return HandedOutFit(conditions, state, costs, plan, jobs, time.monotonic())
+
+    def _run_round(self, rep: Repetition, fit: HandedOutFit, more: bool) -> tuple[RoundOutcome, HandedOutFit | None]:
+        """Finish the round whose fit is out: aggregate, evaluate; and hand out the next round's fit (when `more`)
+        with the evaluation, as both need the new model and nothing of each other. The round waits for one phase
+        end, and the workers train the next round while the loop records this one."""
+        round_ = fit.plan.round
+        self.runner.wait([fit.jobs])
+        fit_outcome = _phase_outcome(fit.plan, fit.jobs, self.runner.take([fit.jobs]))
+        rep.history.record_fit(
+            round_, fit_outcome.costs, {device: result.loss for device, (result, _) in fit_outcome.results.items()}
+        )
+        self._aggregate(rep, fit_outcome)
+        eval_plan = self._plan(rep, round_, Phase.EVAL, fit.state, fit.costs)
+        # The test shards first: the longest jobs first end the phase soonest.
+        eval_blocks = [self._test_jobs(rep, round_), self._device_jobs(rep, eval_plan)]
+        self.runner.submit(eval_blocks, {})
+        following = self._hand_out_fit(rep, round_ + 1) if more else None
+        self.runner.wait(eval_blocks)
+        outcomes = self.runner.take(eval_blocks)
+        evaluation = _phase_outcome(eval_plan, eval_blocks[1], outcomes)
+        test = self._test(eval_blocks[0], outcomes)
+        ended = time.monotonic()
+        outcome = RoundOutcome(round_, fit.conditions, fit_outcome, evaluation, test, ended - fit.since)
         rep.simulated_time += outcome.round_time
         rep.energy += outcome.energy
-        return outcome
+        return outcome, None if following is None else replace(following, since=ended)
 
     def _plan(self, rep: Repetition, round_: int, phase: Phase, state: DeviceState, costs: CostModel) -> PhasePlan:
         """The phase's plan, its energy already taken off the devices' budgets (the next phase sees what is left)."""
         plan = plan_phase(self.spec, self.phases[phase], (rep.index, round_, phase), state, costs)
         spend_energy(plan, state.energy_left)
         return plan
-
-    def _dispatch(self, rep: Repetition, plan: PhasePlan) -> PhaseOutcome:
-        """Run the plan's jobs (fit jobs with the algorithm's tensors) and collect their outcomes by device."""
-        jobs = self._device_jobs(rep, plan)
-        payloads = self._payloads(jobs) if plan.phase is Phase.FIT else {}
-        if payloads:
-            jobs = jobs.with_tensors(i for i, job_id in enumerate(jobs.ids) if job_id in payloads)
-        return _phase_outcome(plan, jobs, self.runner.run([jobs], payloads))
-
-    def _evaluate(self, rep: Repetition, plan: PhasePlan) -> tuple[PhaseOutcome, Evaluation]:
-        """The new global model on the eval devices and on the test split, whose jobs go out together: they
-        need the same model and nothing of each other, so the round waits for one phase end instead of two."""
-        test_jobs = self._test_jobs(rep, plan.round)
-        eval_jobs = self._device_jobs(rep, plan)
-        # The test shards first: the longest jobs first end the phase soonest.
-        outcomes = self.runner.run([test_jobs, eval_jobs], {})
-        return _phase_outcome(plan, eval_jobs, outcomes), self._test(test_jobs, outcomes)
 
     def _device_jobs(self, rep: Repetition, plan: PhasePlan) -> JobBlock:
         template = self._template(rep, plan.round, plan.phase)

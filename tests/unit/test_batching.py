@@ -16,6 +16,8 @@ from feles.orchestrator.batching import (
     BATCH_RESULT_BYTES,
     BATCH_WORK,
     MAX_BATCH_JOBS,
+    TRAINING_PASS_COST,
+    WorkLeft,
     batch_body_limit,
     batch_cap,
     lease_limits,
@@ -47,13 +49,13 @@ class FakeClock:
         return self.now
 
 
-def job(job_id: str, examples: int = 10, epochs: int = 1, device: int = 0) -> Job:
+def job(job_id: str, examples: int = 10, epochs: int = 1, device: int = 0, phase: str = "fit") -> Job:
     return Job(
         id=job_id,
         run_id="run",
         repetition=0,
         round=0,
-        phase="fit",
+        phase=phase,
         device=device,
         model_version=0,
         epochs=epochs,
@@ -86,15 +88,23 @@ def test_the_batch_body_limit_holds_a_full_batch_of_largest_results() -> None:
 
 
 def test_a_lease_takes_what_the_worker_asks_within_the_cap_and_a_fair_share_of_the_work() -> None:
-    # (most jobs, most work): the jobs asked for within the model's cap; the waiting work over the idle workers.
-    assert lease_limits(requested=8, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (8, 5_000)
-    assert lease_limits(requested=500, model_bytes=2_600, waiting_work=10_000, idle_workers=2) == (228, 5_000)
-    assert lease_limits(requested=64, model_bytes=6_000_000, waiting_work=10_000, idle_workers=2) == (1, 5_000)
-    # Ten jobs of 600 examples: the first idle worker takes half, the second (the first one now busy) the rest.
-    assert lease_limits(requested=64, model_bytes=407_080, waiting_work=6_000, idle_workers=2) == (13, 3_000)
-    assert lease_limits(requested=64, model_bytes=407_080, waiting_work=3_000, idle_workers=1) == (13, 3_000)
-    assert lease_limits(requested=64, model_bytes=2_600, waiting_work=10**6, idle_workers=2) == (64, BATCH_WORK)
-    assert lease_limits(requested=64, model_bytes=2_600, waiting_work=0, idle_workers=0) == (64, 1)  # one job goes
+    # (most jobs, most work): the jobs asked for within the model's cap; the work left over the live workers.
+    def limits(requested: int, model_bytes: int, waiting: int, held: dict[str, int], live: int) -> tuple[int, int]:
+        return lease_limits(requested, model_bytes, "w1", WorkLeft(waiting, held, live))
+
+    assert limits(8, 2_600, waiting=10_000, held={}, live=2) == (8, 5_000)
+    assert limits(500, 2_600, waiting=10_000, held={}, live=2) == (228, 5_000)
+    assert limits(64, 6_000_000, waiting=10_000, held={}, live=2) == (1, 5_000)
+    # Ten jobs of 600 passes: the first idle worker takes half, the second (the first one now busy) the rest.
+    assert limits(64, 407_080, waiting=6_000, held={}, live=2) == (13, 3_000)
+    assert limits(64, 407_080, waiting=3_000, held={"w2": 3_000}, live=2) == (13, 3_000)
+    # Asking while the other is busy with much: only its part of what is left (of 9,000 + 11,400, 10,200).
+    assert limits(64, 407_080, waiting=9_000, held={"w2": 11_400}, live=2) == (13, 10_200)
+    # What the asking worker still holds counts as its own share.
+    assert limits(64, 407_080, waiting=6_000, held={"w1": 1_000, "w2": 1_000}, live=2) == (13, 3_000)
+    assert limits(64, 2_600, waiting=10**6, held={}, live=2) == (64, BATCH_WORK)
+    assert limits(64, 2_600, waiting=0, held={}, live=0) == (64, 1)  # one job goes
+    assert limits(64, 2_600, waiting=100, held={"w1": 5_000}, live=2) == (64, 1)
 
 
 # The queue: several leases in one call, each its own.
@@ -125,8 +135,8 @@ def test_lease_many_hands_out_jobs_in_queue_order_each_with_its_own_lease(queue:
 
 
 def test_lease_many_stops_at_the_work_budget_but_always_hands_out_one(queue: JobQueue) -> None:
-    budget = 4_096
-    jobs = [job("big", examples=2 * budget), job("a", examples=1000), job("b", examples=1000, epochs=3)]
+    budget = 4_096 * TRAINING_PASS_COST  # 4,096 training example passes
+    jobs = [job("big", examples=8_192), job("a", examples=1000), job("b", examples=1000, epochs=3)]
     queue.submit([*jobs, job("c", examples=1000)])
     assert [j.id for j in queue.lease_many("w", 64, budget)] == ["big"]
     assert [j.id for j in queue.lease_many("w", 64, budget)] == ["a", "b"]  # 1,000 + 3 x 1,000 passes
@@ -135,19 +145,25 @@ def test_lease_many_stops_at_the_work_budget_but_always_hands_out_one(queue: Job
 
 def test_the_queue_keeps_the_waiting_work_and_who_holds_jobs(queue: JobQueue, clock: FakeClock) -> None:
     queue.submit([job("a", examples=100), job("b", examples=200, epochs=2), job("c", examples=50)])
-    assert queue.waiting_work == 550 and queue.holders() == frozenset()
+    cost = TRAINING_PASS_COST  # fit jobs: work in inference passes
+    assert queue.waiting_work == 550 * cost and queue.holders() == frozenset()
     assert [j.id for j in queue.lease_many("w1", 1)] == ["a"]
     assert [j.id for j in queue.lease_many("w2", 1)] == ["b"]
-    assert queue.waiting_work == 50 and queue.holders() == {"w1", "w2"}
+    assert queue.waiting_work == 50 * cost and queue.holders() == {"w1", "w2"}
+    assert queue.held_work() == {"w1": 100 * cost, "w2": 400 * cost}
     assert queue.complete("a", JobResult(job_id="a", worker_id="w1", loss=0, num_examples=100,
                                          num_steps=1, train_seconds=0), {}, "w1").value == "accepted"  # fmt: skip
-    assert queue.holders() == {"w2"}
+    assert queue.holders() == {"w2"} and queue.held_work() == {"w2": 400 * cost}
     clock.now += LEASE + 1  # b's lease lapses: back in the queue, first in line, its work waiting again
     queue.reclaim_expired()
-    assert queue.waiting == 2 and queue.waiting_work == 450 and queue.holders() == frozenset()
+    assert queue.waiting == 2 and queue.waiting_work == 450 * cost and queue.holders() == frozenset()
     assert [j.id for j in queue.lease_many("w3", 5)] == ["b", "c"]
+    assert queue.held_work() == {"w3": 450 * cost}
     assert queue.release_worker("w3") == ["b", "c"]
-    assert queue.waiting_work == 450 and queue.holders() == frozenset()
+    assert queue.waiting_work == 450 * cost and queue.holders() == frozenset() and queue.held_work() == {}
+    assert [j.id for j in queue.lease_many("w1", 5)] == ["b", "c"]
+    queue.take(["c"])  # taken away while held: no longer the worker's work
+    assert queue.held_work() == {"w1": 400 * cost}
     queue.take(["a", "b", "c"])
     assert queue.waiting == 0 and queue.waiting_work == 0
 
@@ -222,10 +238,32 @@ def test_jobs_of_different_sizes_are_shared_by_their_work(served: tuple[TestClie
     state.queue.submit([job(f"run.0.0.test.{i}", examples=1000) for i in range(4)])
     state.queue.submit([job(f"run.0.0.eval.{i}", examples=100, device=i) for i in range(8)])
     first, second = _register(client), _register(client)
-    # 4,800 example passes waiting, 2 idle workers: 2,000 for the first (a third shard would pass 2,400) ...
+    # 4,800 examples waiting, 2 idle workers: 2,400 for the first (a third shard would pass it) ...
     assert _lease(client, *first) == ["run.0.0.test.0", "run.0.0.test.1"]
-    # ... and the 2,800 left for the second: two shards and all eight evaluations, not two shards alone.
-    assert _lease(client, *second) == ["run.0.0.test.2", "run.0.0.test.3", *[f"run.0.0.eval.{i}" for i in range(8)]]
+    # ... and 2,400 of the 2,800 left for the second: two shards and four evaluations, not two shards alone; the
+    # four left go to whichever worker is done first.
+    assert _lease(client, *second) == ["run.0.0.test.2", "run.0.0.test.3", *[f"run.0.0.eval.{i}" for i in range(4)]]
+    assert state.queue.waiting == 4
+
+
+def test_a_rounds_evaluation_and_the_next_rounds_fit_split_by_their_cost(
+    served: tuple[TestClient, OrchestratorState],
+) -> None:
+    client, state = served
+    state.queue.take([f"run.0.0.fit.{i}" for i in range(6)])
+    # As the loop queues them: ten eval jobs of 600 examples (one inference pass each), then the next round's ten
+    # fit jobs of 600 (one epoch, a training pass costing three): 6,000 + 18,000 = 24,000 passes waiting.
+    state.queue.submit([job(f"run.0.0.eval.{i}", examples=600, device=i, phase="eval") for i in range(10)])
+    state.queue.submit([job(f"run.0.1.fit.{i}", examples=600, device=i) for i in range(10)])
+    first, second = _register(client), _register(client)
+    # 12,000 each: the first takes every evaluation and three fit jobs (counted as equal passes, it took the ten
+    # evaluations alone and the second all ten fit jobs, three times the work) ...
+    evaluations = [f"run.0.0.eval.{i}" for i in range(10)]
+    assert _lease(client, *first) == [*evaluations, *[f"run.0.1.fit.{i}" for i in range(3)]]
+    # ... and the second six of the seven left (10,800 of the 12,000 that are its part); the last goes to
+    # whichever worker is done first.
+    assert _lease(client, *second) == [f"run.0.1.fit.{i}" for i in range(3, 9)]
+    assert state.queue.waiting == 1
 
 
 def test_a_batch_post_answers_each_job_on_its_own(served: tuple[TestClient, OrchestratorState]) -> None:

@@ -59,8 +59,11 @@ def test_a_block_is_a_sequence_of_the_jobs_it_holds() -> None:
     assert block[-1] == block[4] and block[1:3] == [block[1], block[2]]
     with pytest.raises(IndexError, match="position 5 out of range for a block of 5"):
         block[5]
-    assert block.work == [job.epochs * job.num_examples for job in block] == [5, 21, 8, 18, 30]
-    assert block.cumulative_work == [0, 5, 26, 34, 52, 82]
+    # Work in inference passes over one example: a training pass costs TRAINING_PASS_COST of them.
+    assert block.work == [3 * job.epochs * job.num_examples for job in block] == [15, 63, 24, 54, 90]
+    assert block.cumulative_work == [0, 15, 78, 102, 156, 246]
+    shards = shard_jobs(job_template(RUN_ID, 0, 7, Phase.TEST, 8, 30.0), test_size=2_345, shard_size=1_000)
+    assert shards.work == [1_000, 1_000, 345]  # a test shard is one inference pass over its examples
 
 
 def test_jobs_built_one_by_one_become_one_block_per_run_of_shared_fields() -> None:

@@ -1,5 +1,6 @@
-"""What a round hands to the workers: its fit jobs, then its eval jobs and test shards together (both evaluate
-the new model, so the round waits for one phase end instead of two), and what the loop makes of the answers."""
+"""What a round hands to the workers: its fit jobs, then its eval jobs and test shards together with the next
+round's fit jobs (all three need the new model, so a round waits for one phase end instead of two), and what
+the loop makes of the answers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from feles.config import parse_spec
+from feles.config import SimulationSpec, parse_spec
 from feles.orchestrator.job_block import JobBlock
 from feles.orchestrator.loop import RunParts, SimulationLoop
 from feles.orchestrator.model_store import ModelStore
@@ -30,11 +31,14 @@ class AnsweringRunner(JobRunner):
     def __init__(self, models: ModelStore) -> None:
         self.models = models
         self.submissions: list[list[Job]] = []
+        #: (call, "phase round" of each block) in the order the loop made them.
+        self.calls: list[tuple[str, list[str]]] = []
         self._done: dict[str, tuple[JobResult, Mapping[str, torch.Tensor]]] = {}
 
     def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
         jobs = [job for block in blocks for job in block]
         self.submissions.append(jobs)
+        self.calls.append(("submit", _phases(blocks)))
         for job in jobs:
             self._done[job.id] = (self._answer(job), dict(self.models.current()) if job.phase is Phase.FIT else {})
 
@@ -44,13 +48,67 @@ class AnsweringRunner(JobRunner):
                          num_steps=1 if job.phase is Phase.FIT else 0, train_seconds=0.0)  # fmt: skip
 
     def wait(self, blocks: Sequence[JobBlock]) -> None:
-        pass
+        self.calls.append(("wait", _phases(blocks)))
 
     def take(self, blocks: Sequence[JobBlock]) -> Outcomes:
+        self.calls.append(("take", _phases(blocks)))
         return Outcomes({job_id: self._done.pop(job_id) for block in blocks for job_id in block.ids})
 
     def stop(self) -> None:
         pass
+
+
+def _phases(blocks: Sequence[JobBlock]) -> list[str]:
+    return [f"{block.template.phase.value} {block.template.round}" for block in blocks]
+
+
+def _spec(tmp_path: Path, num_rounds: int, **stop_conds: object) -> SimulationSpec:
+    return parse_spec(
+        {
+            "simulation": {"dataset": "digits", "model": "logreg", "num_rounds": num_rounds,
+                           "output_folder": str(tmp_path), "test_shard_size": 100, "stop_conds": stop_conds},
+            "devices": {"num": 10, "p_fail": 0.0, "p_available": 1.0},
+            "data": {"num_examples_mean": 20},
+            "algorithms": {"fit": {"params": {"k": 0.5}}, "eval": {"params": {"k": 0.3}}},
+        }
+    )  # fmt: skip
+
+
+def _run(spec: SimulationSpec) -> tuple[SimulationLoop, AnsweringRunner]:
+    models = ModelStore()
+    runner = AnsweringRunner(models)
+    parts = RunParts(spec, "0" * 32, "logreg", runner, models, Progress(), ResultsDocument(spec, "0" * 32))
+    loop = SimulationLoop(parts)
+    loop.run()
+    assert loop.progress.phase is SimulationPhase.SUCCEEDED, loop.progress.message
+    return loop, runner
+
+
+def test_the_next_rounds_fit_goes_out_with_the_evaluation_and_is_taken_after_the_round_is_recorded(
+    tmp_path: Path,
+) -> None:
+    _, runner = _run(_spec(tmp_path, num_rounds=3))
+    evaluation = ["test {r}", "eval {r}"]
+    expected = [("submit", ["fit 0"])]
+    for r in range(3):
+        eval_blocks = [name.format(r=r) for name in evaluation]
+        expected += [("wait", [f"fit {r}"]), ("take", [f"fit {r}"]), ("submit", eval_blocks)]
+        expected += [("submit", [f"fit {r + 1}"])] if r < 2 else []
+        expected += [("wait", eval_blocks), ("take", eval_blocks)]
+    assert runner.calls == expected
+    # The next round's fit trains the model its evaluation evaluates: the one the round's aggregation made.
+    versions = [{job.model_version for job in jobs} for jobs in runner.submissions]
+    assert versions[1] == versions[2] and versions[2] != versions[0]
+
+
+def test_a_round_that_meets_its_stop_condition_withdraws_the_next_rounds_fit(tmp_path: Path) -> None:
+    # The played eval devices all reach 0.9: a target of 0.5 on them stops the repetition after its first round.
+    loop, runner = _run(_spec(tmp_path, num_rounds=5, metric=0.5, target="eval"))
+    assert runner.calls[-3:] == [("wait", ["test 0", "eval 0"]), ("take", ["test 0", "eval 0"]), ("take", ["fit 1"])]
+    assert loop.progress.stop_reason == "TargetAccuracyReached"
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [row["round"] for row in results["rounds"]] == [0]
+    assert results["repetitions"][0]["rounds"] == 1
 
 
 def test_the_eval_jobs_and_test_shards_of_a_round_go_out_together_shards_first(tmp_path: Path) -> None:
@@ -71,7 +129,8 @@ def test_the_eval_jobs_and_test_shards_of_a_round_go_out_together_shards_first(t
     assert loop.progress.phase is SimulationPhase.SUCCEEDED, loop.progress.message
 
     phases = [[job.phase for job in jobs] for jobs in runner.submissions]
-    # Per round: the 5 fit jobs, then the test split's shards (359 digits in shards of 100) before 3 eval jobs.
+    # Per round: the 5 fit jobs, then the test split's shards (359 digits in shards of 100) before 3 eval jobs
+    # (the next round's fit goes out after them).
     assert phases == [[Phase.FIT] * 5, [Phase.TEST] * 4 + [Phase.EVAL] * 3] * 2
     shards = runner.submissions[1][:4]
     assert [job.num_examples for job in shards] == [100, 100, 100, 59]
