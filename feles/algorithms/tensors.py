@@ -64,8 +64,13 @@ def ordered_sum(tensors: Sequence[torch.Tensor], scales: Sequence[float]) -> tor
     rows = ORDERED_SUM_ELEMENTS // max(first.numel(), 1)
     # The sequential cumulative sum is the CPU kernel's; big tensors gain nothing from stacking.
     if first.device.type != "cpu" or rows < ORDERED_SUM_MIN_ROWS:
+        # One float64 buffer for every product: a new one per update (`tensor.to(float64) * scale`, the same
+        # values) was two allocations above malloc's mmap threshold, each paged in and out again.
+        product = torch.empty_like(total)
         for tensor, scale in zip(tensors, scales, strict=True):
-            total += tensor.to(torch.float64) * scale
+            product.copy_(tensor)
+            product.mul_(scale)
+            total += product
         return total
     for start in range(0, len(tensors), rows):
         chunk = torch.stack(list(tensors[start : start + rows])).to(torch.float64)
