@@ -1,7 +1,9 @@
-"""The orchestrator and workers import only what they need: no scikit-learn or pandas at start."""
+"""What the orchestrator and workers do at start: import only what they need (no scikit-learn or pandas), and
+set up TLS only for an https orchestrator."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 
@@ -21,3 +23,14 @@ def test_the_wire_models_import_no_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_worker_verifies_an_https_orchestrator_and_sets_up_no_tls_for_plain_http() -> None:
+    from feles.worker.client import WorkerOptions, _client
+
+    # httpx keeps the TLS context on its connection pool (private attributes: no public accessor).
+    secure = _client(WorkerOptions(orchestrator="https://feles.example:8443"))
+    assert secure._transport._pool._ssl_context.verify_mode is ssl.CERT_REQUIRED  # type: ignore[attr-defined]
+    plain = _client(WorkerOptions(orchestrator="http://127.0.0.1:8080/"))
+    assert plain._transport._pool._ssl_context.verify_mode is ssl.CERT_NONE  # type: ignore[attr-defined]
+    assert str(plain.base_url) == "http://127.0.0.1:8080"
