@@ -112,21 +112,7 @@ def test_a_round_that_meets_its_stop_condition_withdraws_the_next_rounds_fit(tmp
 
 
 def test_the_eval_jobs_and_test_shards_of_a_round_go_out_together_shards_first(tmp_path: Path) -> None:
-    spec = parse_spec(
-        {
-            "simulation": {"dataset": "digits", "model": "logreg", "num_rounds": 2, "output_folder": str(tmp_path),
-                           "test_shard_size": 100},
-            "devices": {"num": 10, "p_fail": 0.0, "p_available": 1.0},
-            "data": {"num_examples_mean": 20},
-            "algorithms": {"fit": {"params": {"k": 0.5}}, "eval": {"params": {"k": 0.3}}},
-        }
-    )  # fmt: skip
-    models = ModelStore()
-    runner = AnsweringRunner(models)
-    parts = RunParts(spec, "0" * 32, "logreg", runner, models, Progress(), ResultsDocument(spec, "0" * 32))
-    loop = SimulationLoop(parts)
-    loop.run()
-    assert loop.progress.phase is SimulationPhase.SUCCEEDED, loop.progress.message
+    _, runner = _run(_spec(tmp_path, num_rounds=2))
 
     phases = [[job.phase for job in jobs] for jobs in runner.submissions]
     # Per round: the 5 fit jobs, then the test split's shards (359 digits in shards of 100) before 3 eval jobs
