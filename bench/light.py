@@ -19,6 +19,10 @@ repeats:
 - RSS: peak over the run of the summed resident set of the process and all its children, sampled from /proc
   every 50 ms; PSS (proportional set size) counts pages shared between processes once, sampled every 0.5 s
   (reading smaps_rollup walks the process's page tables: every 50 ms it slowed the rounds it measured by 10 %).
+- CPU ms/round: CPU time (user + system, from /proc every 50 ms) of the whole tree over the rounds counted for
+  s/round, a round, also printed by role (orchestrator, workers, the rest: `feles run` itself); idle %: the
+  share of the machine's CPU time (all cores) left idle over those rounds. On a noisy machine these say where
+  a change moved the time when the wall clock cannot: a round that needs less CPU, or fewer idle cores.
 
 Usage: python bench/light.py [--repeats 3] [--rounds 30] [--data-dir /usr/share/datasets/fashion-mnist]
 (about 4 minutes on 2 quiet cores with 3 repeats; `--baseline SPEC` is bench/overhead.py's plain loop).
@@ -93,14 +97,32 @@ class Figures:
     exit: float
     rss: float  # bytes
     pss: float  # bytes
+    #: CPU seconds a steady round of the orchestrator, of the workers together and of the rest of the tree.
+    cpu_orchestrator: float
+    cpu_workers: float
+    cpu_other: float
+    #: Share of the machine's CPU time left idle over the steady rounds (any process of the machine counts).
+    idle: float
     accuracies: list[float]
 
 
-class TreeMemory:
-    """Samples the summed RSS and PSS of a process and its descendants until stopped; keeps the peaks."""
+@dataclass(frozen=True)
+class CpuSample:
+    at: float
+    #: CPU seconds so far of the tree's processes by role (orchestrator, workers, other).
+    by_role: dict[str, float]
+    #: Idle seconds so far of the whole machine, all cores together.
+    idle: float
+
+
+class TreeSampler:
+    """Samples a process and its descendants until stopped: the peaks of their summed RSS and PSS, and their CPU
+    time by role (with the machine's idle time), to be read over any span of the run."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.rss, self.pss = pid, 0, 0
+        self.cpu: list[CpuSample] = []
+        self._seen: dict[int, tuple[str, float]] = {}  # pid -> role, CPU seconds (kept once it exits)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -116,7 +138,57 @@ class TreeMemory:
             self.rss = max(self.rss, sum(_rss(pid) for pid in pids))
             if count % PSS_EVERY == 0:
                 self.pss = max(self.pss, sum(_pss(pid) for pid in pids))
+            self._sample_cpu(pids)
             count += 1
+
+    def _sample_cpu(self, pids: list[int]) -> None:
+        for pid in pids:
+            seconds = _cpu_seconds(pid)
+            if seconds is not None:
+                role = self._seen[pid][0] if pid in self._seen else _role(pid)
+                self._seen[pid] = (role, seconds)
+        by_role = dict.fromkeys(ROLES, 0.0)
+        for role, seconds in self._seen.values():
+            by_role[role] += seconds
+        self.cpu.append(CpuSample(time.time(), by_role, _machine_idle_seconds()))
+
+    def over(self, start: float, end: float) -> tuple[dict[str, float], float]:
+        """CPU seconds by role between the samples nearest `start` and `end`, and the machine's idle share."""
+        first = min(self.cpu, key=lambda sample: abs(sample.at - start))
+        last = min(self.cpu, key=lambda sample: abs(sample.at - end))
+        spent = {role: last.by_role[role] - first.by_role[role] for role in ROLES}
+        span = (last.at - first.at) * (os.cpu_count() or 1)
+        return spent, (last.idle - first.idle) / span if span > 0 else float("nan")
+
+
+#: What each process of the tree is, for its CPU time.
+ROLES = ("orchestrator", "workers", "other")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _role(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "other"
+    if b"orchestrator" in command:
+        return "orchestrator"
+    return "workers" if b"worker" in command else "other"
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (None once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _machine_idle_seconds() -> float:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / CLOCK_TICKS  # idle + iowait, all cores
 
 
 def _tree(pid: int) -> list[int]:
@@ -154,22 +226,29 @@ def _log_time(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def launch(command: list[str]) -> tuple[float, float, str, TreeMemory]:
-    """Run a command to its end: launch and exit times, its standard output, its memory peaks."""
+def launch(command: list[str]) -> tuple[float, float, str, TreeSampler]:
+    """Run a command to its end: launch and exit times, its standard output, its memory and CPU samples."""
     launched = time.time()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    memory = TreeMemory(process.pid)
+    sampler = TreeSampler(process.pid)
     stdout, stderr = process.communicate()
     exited = time.time()
-    memory.stop()
+    sampler.stop()
     if process.returncode != 0:
         raise SystemExit(f"{shlex.join(command)} failed ({process.returncode}):\n{stderr[-3000:]}")
-    return launched, exited, stdout, memory
+    return launched, exited, stdout, sampler
+
+
+def cpu_figures(sampler: TreeSampler, ends: list[float]) -> dict[str, float]:
+    """CPU seconds a round by role and the machine's idle share, from the first round's end to the last's."""
+    spent, idle = sampler.over(ends[0], ends[-1])
+    rounds = max(len(ends) - 1, 1)
+    return {f"cpu_{role}": seconds / rounds for role, seconds in spent.items()} | {"idle": idle}
 
 
 def run_plain(spec: Path, data: list[str]) -> Figures:
     command = [sys.executable, str(ROOT / "bench" / "overhead.py"), "--baseline", str(spec), *data]
-    launched, exited, stdout, memory = launch(command)
+    launched, exited, stdout, sampler = launch(command)
     plain = json.loads(stdout)
     ends = plain["round_ends"]
     per_round = (ends[-1] - ends[0]) / max(len(ends) - 1, 1)
@@ -179,15 +258,16 @@ def run_plain(spec: Path, data: list[str]) -> Figures:
         all_workers_round=per_round,
         first_job=plain["first_job_at"] - launched,
         exit=exited - ends[-1],
-        rss=memory.rss,
-        pss=memory.pss,
+        rss=sampler.rss,
+        pss=sampler.pss,
+        **cpu_figures(sampler, ends),
         accuracies=plain["accuracies"],
     )
 
 
 def run_feles(spec: Path, workers: int, data: list[str]) -> Figures:
     command = [sys.executable, "-m", "feles", "run", str(spec), "--workers", str(workers), *data]
-    launched, exited, _, memory = launch(command)
+    launched, exited, _, sampler = launch(command)
     output = Path(yaml.safe_load(spec.read_text())["simulation"]["output_folder"])
     ends = [_log_time(m[1]) for m in map(ROUND_LINE.match, _lines(output / "logs" / "orchestrator.log")) if m]
     firsts = [
@@ -203,8 +283,9 @@ def run_feles(spec: Path, workers: int, data: list[str]) -> Figures:
         all_workers_round=_rounds_after(ends, max(firsts, default=ends[0])),
         first_job=min(firsts) - launched if firsts else float("nan"),
         exit=exited - ends[-1],
-        rss=memory.rss,
-        pss=memory.pss,
+        rss=sampler.rss,
+        pss=sampler.pss,
+        **cpu_figures(sampler, ends),
         accuracies=[row["test_accuracy"] for row in rounds],
     )
 
@@ -227,9 +308,11 @@ def median(runs: list[Figures]) -> Figures:
 
 
 def describe(name: str, figures: Figures) -> str:
+    cpu = figures.cpu_orchestrator + figures.cpu_workers + figures.cpu_other
     return (
         f"{name:<16} {figures.wall:7.2f} {figures.per_round:9.3f} {figures.first_job:9.2f} {figures.exit:6.2f}"
         f" {figures.rss / MIB:9.0f} {figures.pss / MIB:9.0f} {figures.accuracies[-1]:9.4f}"
+        f" {cpu * 1000:10.1f} {figures.idle * 100:6.1f}"
     )
 
 
@@ -259,7 +342,7 @@ def main() -> None:
     print(f"same test accuracy every round on every side and repeat: {'yes' if same else 'NO'}")
     print(f"medians of {args.repeats}:")
     print(f"{'side':<16} {'wall s':>7} {'s/round':>9} {'1st job s':>9} {'exit s':>6} {'RSS MiB':>9} {'PSS MiB':>9}"
-          f" {'accuracy':>9}")  # fmt: skip
+          f" {'accuracy':>9} {'CPU ms/rd':>10} {'idle %':>6}")  # fmt: skip
     for name, figures in medians.items():
         print(describe(name, figures))
     plain, two, one = medians["plain loop"], medians["feles 2 workers"], medians["feles 1 worker"]
@@ -270,6 +353,13 @@ def main() -> None:
     print(verdict("launch to first job, 2 workers", two.first_job, TARGETS["first_job"], False, unit=" s"))
     print(verdict("last round to exit, 2 workers", two.exit, TARGETS["exit"], False, unit=" s"))
     print(verdict("peak RSS of the tree, 2 workers", two.rss / 1024**3, TARGETS["rss_gib"], False, unit=" GiB"))
+    for name, figures in (("2 workers", two), ("1 worker", one)):
+        print(
+            f"CPU a steady round, {name}: orchestrator {figures.cpu_orchestrator * 1000:.1f} ms, workers"
+            f" {figures.cpu_workers * 1000:.1f} ms, feles run {figures.cpu_other * 1000:.1f} ms; plain loop"
+            f" {plain.cpu_other * 1000:.1f} ms; machine idle {figures.idle * 100:.1f} % (plain loop"
+            f" {plain.idle * 100:.1f} %)"
+        )
 
 
 if __name__ == "__main__":
