@@ -267,9 +267,12 @@ def page_is_open(status: SimulationStatus, now: float) -> bool:
 
 
 def page_saw_the_end(status: SimulationStatus) -> bool:
-    """Whether the live page polled after the run finished, so that it shows the final status."""
-    polled, finished = status.page_polled_at, status.finished_at
-    return polled is not None and finished is not None and polled >= finished
+    """Whether the live page has been sent the finished run's status, so that it shows it.
+
+    Not "polled after the end": the orchestrator noted a poll as it began, and stopped at once, it sometimes
+    exited before the answer went out, and the page (which stops polling at the end) never showed the end.
+    """
+    return status.page_saw_end
 
 
 def _finished(status: SimulationStatus) -> bool:

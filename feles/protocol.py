@@ -187,6 +187,11 @@ class SimulationStatus(WireModel):
     page_polled_at: float | None = Field(
         default=None, description="Unix time of the live page's latest data poll; null: no page has polled."
     )
+    page_saw_end: bool = Field(
+        default=False,
+        description="Whether the live page has been sent the finished run's status (written out, not only asked "
+        "for): feles run keeps the orchestrator up for an open page until then.",
+    )
 
 
 class CodecError(ValueError):

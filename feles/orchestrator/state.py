@@ -30,6 +30,9 @@ class Progress:
     finished_at: float | None = None
     #: Written by the live page's data route: `feles run` waits for an open page to see the end, and only then.
     page_polled_at: float | None = None
+    #: Set once a data answer showing the finished run has been sent to the page (after it went out: a poll asked
+    #: for before the end, or answered while the orchestrator stopped, does not count).
+    page_saw_end: bool = False
 
     @property
     def finished(self) -> bool:
@@ -86,4 +89,5 @@ class OrchestratorState:
             started_at=p.started_at,
             finished_at=p.finished_at,
             page_polled_at=p.page_polled_at,
+            page_saw_end=p.page_saw_end,
         )

@@ -31,11 +31,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from feles.config import SimulationSpec
 from feles.orchestrator.limits import only_query
 from feles.orchestrator.results import ResultsDocument
-from feles.protocol import API_PREFIX, SimulationStatus, json_safe
+from feles.orchestrator.state import Progress
+from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus, json_safe
 from feles.records import SCHEMAS, Table, part_files, repetition_of, round_of
 
 log = logging.getLogger("feles.orchestrator.web")
@@ -264,6 +266,14 @@ class SelectionHistory:
         )
 
 
+#: The phases of a run that is over.
+ENDED = frozenset({SimulationPhase.SUCCEEDED, SimulationPhase.FAILED})
+
+
+def _note_end_seen(progress: Progress) -> None:
+    progress.page_saw_end = True
+
+
 def _source(request: Request) -> LiveSource:
     return request.app.state.orchestrator
 
@@ -321,10 +331,16 @@ def live_router(require_token: Callable[..., None]) -> APIRouter:
             progress.page_polled_at = time.time()
         history = _history(request, source)
         available = history.update(source.spec.simulation.output_folder)
-        answer = live_data(
-            source.snapshot(), source.results, since, history.data(records, available), _jobs_done(source)
-        )
+        status = source.snapshot()
+        answer = live_data(status, source.results, since, history.data(records, available), _jobs_done(source))
+        # Noted once the answer has gone out: feles run stops the orchestrator as soon as it reads it.
+        seen = BackgroundTask(_note_end_seen, progress) if progress is not None and status.phase in ENDED else None
         # pydantic writes NaN and infinities as null (a diverged loss), which JSON.parse accepts.
-        return Response(answer.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
+        return Response(
+            answer.model_dump_json(),
+            media_type="application/json",
+            headers={"Cache-Control": "no-store"},
+            background=seen,
+        )
 
     return router

@@ -212,12 +212,26 @@ def test_status_says_when_the_live_page_last_polled() -> None:
         assert before <= polled <= time.time()
 
 
-def test_feles_run_waits_only_for_an_open_page_and_only_until_it_saw_the_end() -> None:
-    def status(polled: float | None, finished: float | None) -> SimulationStatus:
-        return STATUS.model_copy(update={"page_polled_at": polled, "finished_at": finished})
+def test_status_says_whether_the_page_was_sent_the_end_only_once_the_run_is_over() -> None:
+    spec = SimulationSpec.model_validate({"simulation": {"dataset": "digits", "num_rounds": 2}})
+    metrics = OrchestratorMetrics()
+    state = build_state(spec, 60.0, metrics)
+    with TestClient(create_app(state, None, metrics=metrics)) as client:
+        assert client.get("/v1/ui/data").json()["status"]["phase"] == "Pending"
+        assert client.get("/v1/status").json()["page_saw_end"] is False  # a poll before the end: feles run waits
+        state.progress.finished_at, state.progress.phase = time.time(), SimulationPhase.SUCCEEDED
+        assert client.get("/v1/status").json()["page_saw_end"] is False  # over, but the page has not been told
+        assert client.get("/v1/ui/data").json()["status"]["phase"] == "Succeeded"
+        assert client.get("/v1/status").json()["page_saw_end"] is True
 
-    assert not page_is_open(status(None, 100.0), now=100.5)  # no page: nothing to wait for
-    assert not page_is_open(status(90.0, 100.0), now=100.5)  # a page closed long ago
-    assert page_is_open(status(99.5, 100.0), now=100.5)
-    assert not page_saw_the_end(status(99.5, 100.0))
-    assert page_saw_the_end(status(100.2, 100.0))
+
+def test_feles_run_waits_only_for_an_open_page_and_only_until_it_saw_the_end() -> None:
+    def status(polled: float | None, saw_end: bool = False) -> SimulationStatus:
+        return STATUS.model_copy(update={"page_polled_at": polled, "finished_at": 100.0, "page_saw_end": saw_end})
+
+    assert not page_is_open(status(None), now=100.5)  # no page: nothing to wait for
+    assert not page_is_open(status(90.0), now=100.5)  # a page closed long ago
+    assert page_is_open(status(99.5), now=100.5)
+    # Polled after the end is not enough: the answer may not have gone out before the orchestrator stopped.
+    assert not page_saw_the_end(status(100.2))
+    assert page_saw_the_end(status(100.2, saw_end=True))
