@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from feles import protocol
 from feles.orchestrator.model_store import ModelStore
 from feles.protocol import (
     MAX_UPDATE_DISTANCE_RATIO,
@@ -44,7 +45,14 @@ def test_a_prepared_reference_judges_as_the_plain_one_and_names_a_nan_tensor() -
                 check_update(bad, ref)
 
 
-def test_distances_measured_together_are_each_updates_own() -> None:
+@pytest.fixture(params=["stacked", "one by one"])
+def distance_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways update_distances measures: stacked (small models) and one update at a time (bigger ones)."""
+    monkeypatch.setattr(protocol, "STACKED_DISTANCE_ELEMENTS", 10**9 if request.param == "stacked" else 0)
+    return request.param
+
+
+def test_distances_measured_together_are_each_updates_own(distance_path: str) -> None:
     reference = UpdateReference.of({"w": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2), "steps": torch.tensor(3)})
     updates = [
         {"w": reference.tensors["w"] + shift, "b": torch.full((2,), 1.0 - shift), "steps": torch.tensor(4)}
@@ -65,6 +73,23 @@ def test_distances_measured_together_are_each_updates_own() -> None:
         check_update(updates[2], reference, MAX_UPDATE_DISTANCE_RATIO * (reference.norm + 2.0))
     with pytest.raises(CodecError, match="tensor 'b' holds NaN or Inf"):
         check_update(poisoned, reference, math.nan)
+
+
+def test_a_big_models_updates_measure_alike_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = torch.Generator().manual_seed(5)
+    model = {"w": torch.randn(200, 100, generator=generator), "b": torch.randn(100, generator=generator).half()}
+    reference = UpdateReference.of(model)
+    assert reference.elements == 20_100 > protocol.STACKED_DISTANCE_ELEMENTS  # measured one by one by default
+    updates = [{name: t + torch.randn(t.shape, generator=generator).to(t.dtype) for name, t in model.items()}
+               for _ in range(4)]  # fmt: skip
+    expected = [
+        math.sqrt(sum(float((u[name].float() - model[name].float()).double().square().sum()) for name in model))
+        for u in updates
+    ]
+    one_by_one = update_distances(updates, reference)
+    monkeypatch.setattr(protocol, "STACKED_DISTANCE_ELEMENTS", 10**9)
+    assert one_by_one == pytest.approx(expected, rel=1e-6)
+    assert one_by_one == pytest.approx(update_distances(updates, reference), rel=1e-9)
 
 
 def test_only_updates_with_the_models_layout_are_measured_together() -> None:
