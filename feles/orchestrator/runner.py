@@ -64,8 +64,7 @@ class QueueRunner(JobRunner):
         self._stopped = threading.Event()
 
     def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
-        for block in blocks:
-            self.queue.submit(block, payloads)
+        self.queue.submit_blocks(blocks, payloads)
 
     def wait(self, blocks: Sequence[JobBlock]) -> None:
         # Re-issued on lease expiry as often as needed: a job is done when it has a result or was refused.
