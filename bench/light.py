@@ -145,7 +145,10 @@ class TreeSampler:
         for pid in pids:
             seconds = _cpu_seconds(pid)
             if seconds is not None:
-                role = self._seen[pid][0] if pid in self._seen else _role(pid)
+                known = self._seen.get(pid)
+                # A child of `feles run` sampled between its fork and its exec still shows the parent's command
+                # line: "other" is looked at again (it once put a worker's CPU under `feles run`).
+                role = known[0] if known is not None and known[0] != "other" else _role(pid)
                 self._seen[pid] = (role, seconds)
         by_role = dict.fromkeys(ROLES, 0.0)
         for role, seconds in self._seen.values():
