@@ -164,10 +164,7 @@ class JobQueue:
 
     def submit(self, jobs: JobBlock | Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
         """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
-        self.submit_blocks([jobs] if isinstance(jobs, JobBlock) else blocks_of(jobs), payloads)
-
-    def submit_blocks(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes] | None = None) -> None:
-        """Queue blocks of jobs, in order, at once: a worker woken by the first finds them all waiting."""
+        blocks = [jobs] if isinstance(jobs, JobBlock) else blocks_of(jobs)
         with self._mutex:
             for block in blocks:
                 if id(block) in self._blocks:

@@ -71,8 +71,6 @@ class HandedOutFit:
     costs: CostModel
     plan: PhasePlan
     jobs: JobBlock
-    #: The encoded algorithm tensors of the jobs that have some (by job id).
-    payloads: dict[str, bytes]
     since: float
 
 
@@ -220,12 +218,6 @@ class SimulationLoop:
 
     def _hand_out_fit(self, rep: Repetition, round_: int) -> HandedOutFit:
         """Plan a round's fit phase and hand its jobs out (the loop takes their outcomes later)."""
-        fit = self._plan_fit(rep, round_)
-        self.runner.submit([fit.jobs], fit.payloads)
-        return fit
-
-    def _plan_fit(self, rep: Repetition, round_: int) -> HandedOutFit:
-        """Plan a round's fit phase: its jobs, to be handed out."""
         conditions = RoundConditions.draw(self.spec, rep.population, rep.index, round_)
         state = DeviceState(rep.population, conditions, conditions.energy.copy(), rep.history)
         costs = CostModel.of(self.spec, rep.model_parameters, self.fit_model_copies)
@@ -234,7 +226,8 @@ class SimulationLoop:
         payloads = self._payloads(jobs)
         if payloads:
             jobs = jobs.with_tensors(i for i, job_id in enumerate(jobs.ids) if job_id in payloads)
-        return HandedOutFit(conditions, state, costs, plan, jobs, payloads, time.monotonic())
+        self.runner.submit([jobs], payloads)
+        return HandedOutFit(conditions, state, costs, plan, jobs, time.monotonic())
 
     def _run_round(self, rep: Repetition, fit: HandedOutFit, more: bool) -> tuple[RoundOutcome, HandedOutFit | None]:
         """Finish the round whose fit is out: aggregate, evaluate; and hand out the next round's fit (when `more`)
@@ -248,13 +241,10 @@ class SimulationLoop:
         )
         self._aggregate(rep, fit_outcome)
         eval_plan = self._plan(rep, round_, Phase.EVAL, fit.state, fit.costs)
+        # The test shards first: the longest jobs first end the phase soonest.
         eval_blocks = [self._test_jobs(rep, round_), self._device_jobs(rep, eval_plan)]
-        following = self._plan_fit(rep, round_ + 1) if more else None
-        # The next round's fit jobs first, then the test shards: the longest jobs first end the phase soonest, and
-        # the fit results (the model's size each) are posted while the other workers still work; the phase ends
-        # with evaluations, whose results are a few bytes (a worker's last post of a phase is on its critical path).
-        handed_out = ([following.jobs] if following else []) + eval_blocks
-        self.runner.submit(handed_out, following.payloads if following else {})
+        self.runner.submit(eval_blocks, {})
+        following = self._hand_out_fit(rep, round_ + 1) if more else None
         self.runner.wait(eval_blocks)
         outcomes = self.runner.take(eval_blocks)
         evaluation = _phase_outcome(eval_plan, eval_blocks[1], outcomes)

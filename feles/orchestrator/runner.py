@@ -64,7 +64,8 @@ class QueueRunner(JobRunner):
         self._stopped = threading.Event()
 
     def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
-        self.queue.submit_blocks(blocks, payloads)
+        for block in blocks:
+            self.queue.submit(block, payloads)
 
     def wait(self, blocks: Sequence[JobBlock]) -> None:
         # Re-issued on lease expiry as often as needed: a job is done when it has a result or was refused.

@@ -92,14 +92,13 @@ def test_the_next_rounds_fit_goes_out_with_the_evaluation_and_is_taken_after_the
     expected = [("submit", ["fit 0"])]
     for r in range(3):
         eval_blocks = [name.format(r=r) for name in evaluation]
-        # The next round's fit first: the longest jobs, with the big results; the phase ends with evaluations.
-        handed_out = ([f"fit {r + 1}"] if r < 2 else []) + eval_blocks
-        expected += [("wait", [f"fit {r}"]), ("take", [f"fit {r}"]), ("submit", handed_out)]
+        expected += [("wait", [f"fit {r}"]), ("take", [f"fit {r}"]), ("submit", eval_blocks)]
+        expected += [("submit", [f"fit {r + 1}"])] if r < 2 else []
         expected += [("wait", eval_blocks), ("take", eval_blocks)]
     assert runner.calls == expected
     # The next round's fit trains the model its evaluation evaluates: the one the round's aggregation made.
     versions = [{job.model_version for job in jobs} for jobs in runner.submissions]
-    assert len(versions[1]) == 1 and versions[1] != versions[0]
+    assert versions[1] == versions[2] and versions[2] != versions[0]
 
 
 def test_a_round_that_meets_its_stop_condition_withdraws_the_next_rounds_fit(tmp_path: Path) -> None:
@@ -112,16 +111,14 @@ def test_a_round_that_meets_its_stop_condition_withdraws_the_next_rounds_fit(tmp
     assert results["repetitions"][0]["rounds"] == 1
 
 
-def test_a_round_hands_out_the_next_fit_then_its_test_shards_then_its_eval_jobs(tmp_path: Path) -> None:
+def test_the_eval_jobs_and_test_shards_of_a_round_go_out_together_shards_first(tmp_path: Path) -> None:
     _, runner = _run(_spec(tmp_path, num_rounds=2))
 
     phases = [[job.phase for job in jobs] for jobs in runner.submissions]
-    # The 5 fit jobs of round 0; then, in one submission, round 1's fit jobs (the longest jobs, with the big
-    # results) before round 0's test split in shards (359 digits in shards of 100) and its 3 eval jobs; the last
-    # round has no next fit.
-    evaluation = [Phase.TEST] * 4 + [Phase.EVAL] * 3
-    assert phases == [[Phase.FIT] * 5, [Phase.FIT] * 5 + evaluation, evaluation]
-    shards = runner.submissions[1][5:9]
+    # Per round: the 5 fit jobs, then the test split's shards (359 digits in shards of 100) before 3 eval jobs
+    # (the next round's fit goes out after them).
+    assert phases == [[Phase.FIT] * 5, [Phase.TEST] * 4 + [Phase.EVAL] * 3] * 2
+    shards = runner.submissions[1][:4]
     assert [job.num_examples for job in shards] == [100, 100, 100, 59]
     rounds = json.loads((tmp_path / "results.json").read_text())["rounds"]
     assert [row["eval_selected"] for row in rounds] == [3, 3]
