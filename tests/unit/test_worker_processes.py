@@ -39,6 +39,18 @@ def _wait_for_files(folder: Path, pattern: str, count: int, timeout: float = 30.
     return found
 
 
+def _wait_for_pids(folder: Path, pattern: str, count: int, timeout: float = 30.0) -> list[int]:
+    """The pids that `count` processes wrote to files matching `pattern`: write_text creates a file before it
+    writes to it, and reading one still empty failed a CI run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        texts = [path.read_text() for path in _wait_for_files(folder, pattern, count, timeout)]
+        if all(texts):
+            return [int(text) for text in texts]
+        assert time.monotonic() < deadline, f"{pattern}: {texts} after {timeout} s"
+        time.sleep(0.02)
+
+
 def test_each_index_runs_once_in_its_own_process_and_the_worst_code_is_returned(tmp_path: Path) -> None:
     run = _start(
         tmp_path,
@@ -160,7 +172,7 @@ def test_workers_stop_when_the_first_is_killed_outright(tmp_path: Path) -> None:
         run_forked(3, run_one)
         """,
     )
-    pids = [int(path.read_text()) for path in _wait_for_files(tmp_path, "ready-*", 3)]
+    pids = _wait_for_pids(tmp_path, "ready-*", 3)
     run.send_signal(signal.SIGKILL)  # no handler runs: nothing forwards SIGTERM
     run.wait(timeout=30)
     deadline = time.monotonic() + 30
