@@ -20,7 +20,7 @@ from starlette.types import Scope
 
 from feles import __version__
 from feles.api_token import tokens_match
-from feles.orchestrator.batching import WorkLeft, batch_body_limit, lease_limits
+from feles.orchestrator.batching import ResultRoom, WorkLeft, batch_body_limit, lease_limits
 from feles.orchestrator.jobs import Completion, LeaseChange, Refusal
 from feles.orchestrator.limits import DEFAULT_BODY_LIMIT, Admission, only_query
 from feles.orchestrator.metrics import OrchestratorMetrics
@@ -183,8 +183,8 @@ async def next_jobs(
         queue = state.queue
         queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
         left = WorkLeft(queue.waiting_work, queue.held_work(), state.workers.live())
-        size, work = lease_limits(max, state.models.encoded_size(), worker, left)
-        leased = queue.lease_json(worker, size, work)
+        size, work = lease_limits(max, worker, left)
+        leased = queue.lease_json(worker, size, work, ResultRoom.for_model(state.models.encoded_size()))
         if leased is None:
             return None
         count, body = leased

@@ -17,10 +17,11 @@ from enum import Enum
 
 import torch
 
+from feles.orchestrator.batching import ResultRoom, joins_share
 from feles.orchestrator.job_block import JobBlock, batch_json, blocks_of
 from feles.orchestrator.pending import PendingJobs
 from feles.orchestrator.retired import RetiredJobs
-from feles.protocol import Job, JobResult, JobTerms
+from feles.protocol import Job, JobResult, JobTerms, Phase
 
 #: A job's accepted result: its metadata and its tensors.
 Completed = tuple[JobResult, Mapping[str, torch.Tensor]]
@@ -122,6 +123,38 @@ class QueueCounts:
     completed: int = 0
 
 
+@dataclass
+class _Taking:
+    """What one lease has taken so far against its limits: jobs, work (a fair share) and results' room."""
+
+    limit: int
+    max_work: int | None
+    room: ResultRoom | None
+    count: int = 0
+    work: int = 0
+    result_bytes: int = 0
+
+    def most(self, phase: Phase) -> int:
+        """How many more jobs of `phase` the job and result limits let in (the work is the queue's to check)."""
+        most = self.limit - self.count
+        if self.room is not None:
+            most = min(most, (self.room.total - self.result_bytes) // self.room.part(phase))
+        return most
+
+    def work_left(self) -> int | None:
+        return None if self.max_work is None else self.max_work - self.work
+
+    def joins(self, work: int) -> bool:
+        """Whether a job of `work` joins the batch by the fair share."""
+        return self.max_work is None or joins_share(self.work, work, self.max_work)
+
+    def add(self, submitted: _Submitted, start: int, stop: int) -> None:
+        self.count += stop - start
+        self.work += submitted.cumulative_work[stop] - submitted.cumulative_work[start]
+        if self.room is not None:
+            self.result_bytes += (stop - start) * self.room.part(submitted.block.template.phase)
+
+
 class JobQueue:
     """Thread-safe FIFO of jobs; leasing hands a job to a worker until its deadline."""
 
@@ -164,7 +197,10 @@ class JobQueue:
 
     def submit(self, jobs: JobBlock | Iterable[Job], payloads: Mapping[str, bytes] | None = None) -> None:
         """Queue jobs; `payloads` holds the encoded algorithm tensors of the jobs that have some."""
-        blocks = [jobs] if isinstance(jobs, JobBlock) else blocks_of(jobs)
+        self.submit_blocks([jobs] if isinstance(jobs, JobBlock) else blocks_of(jobs), payloads)
+
+    def submit_blocks(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes] | None = None) -> None:
+        """Queue blocks of jobs in order, all at once: no lease sees some of them queued and not the others."""
         with self._mutex:
             for block in blocks:
                 if id(block) in self._blocks:
@@ -183,38 +219,46 @@ class JobQueue:
         jobs = self.lease_many(worker_id, 1)
         return jobs[0] if jobs else None
 
-    def lease_many(self, worker_id: str, limit: int, max_work: int | None = None) -> list[Job]:
+    def lease_many(
+        self, worker_id: str, limit: int, max_work: int | None = None, room: ResultRoom | None = None
+    ) -> list[Job]:
         """Up to `limit` pending jobs in queue order, each leased to `worker_id` on its own (own deadline,
-        own re-issue). With `max_work`, jobs are taken while their summed work (epochs x examples) stays
-        within it; the first job is always taken, however large."""
+        own re-issue). With `max_work`, jobs are taken while their summed work (epochs x examples) stays about
+        within it (a job joins when half of it fits: batching.joins_share); with `room`, while their results fit
+        in one batch results body. The first job is always taken, however large."""
         with self._mutex:
-            leased = self._lease(worker_id, limit, max_work)
+            leased = self._lease(worker_id, _Taking(limit, max_work, room))
         return [submitted.block.job(i) for submitted, start, stop in leased for i in range(start, stop)]
 
-    def lease_json(self, worker_id: str, limit: int, max_work: int | None = None) -> tuple[int, str] | None:
+    def lease_json(
+        self, worker_id: str, limit: int, max_work: int | None = None, room: ResultRoom | None = None
+    ) -> tuple[int, str] | None:
         """lease_many, answered as the number of jobs and the JSON of their JobBatch (rendered from the blocks'
         columns, as pydantic would dump it); None when no job waits."""
         with self._mutex:
-            leased = self._lease(worker_id, limit, max_work)
+            leased = self._lease(worker_id, _Taking(limit, max_work, room))
         if not leased:
             return None
         count = sum(stop - start for _, start, stop in leased)
         return count, batch_json(submitted.block.json_range(start, stop) for submitted, start, stop in leased)
 
-    def _lease(self, worker_id: str, limit: int, max_work: int | None) -> list[tuple[_Submitted, int, int]]:
+    def _lease(self, worker_id: str, taking: _Taking) -> list[tuple[_Submitted, int, int]]:
         """Take jobs off the pending line for `worker_id` and lease them: [block, start, stop) pieces."""
         self._reclaim_expired()
         leased: list[tuple[_Submitted, int, int]] = []
         skipped: list[tuple[_Submitted, int]] = []
-        count = work = 0
         pending = self._pending
         try:
-            while pending and count < limit:
+            while pending:
                 submitted, start, _ = pending.first()
+                most = taking.most(submitted.block.template.phase)
+                if most < 1:
+                    if leased:
+                        break
+                    most = 1  # the first job always goes
                 if submitted.attempts[start] == 0:
                     # A run as submitted: never leased, none of it finished (see _finish), so a slice goes at once.
-                    budget = None if max_work is None else max_work - work
-                    piece = pending.take_first(limit - count, budget, first=not leased)
+                    piece = pending.take_first(most, taking.work_left(), first=not leased)
                     if piece is None:
                         break
                     _, start, stop = piece
@@ -226,15 +270,14 @@ class JobQueue:
                     continue
                 else:
                     stop = start + 1
-                    if leased and max_work is not None and work + submitted.block.work[start] > max_work:
+                    if leased and not taking.joins(submitted.block.work[start]):
                         break
                     pending.pop_first()
                 leased.append((submitted, start, stop))
-                count += stop - start
-                work += submitted.cumulative_work[stop] - submitted.cumulative_work[start]
+                taking.add(submitted, start, stop)
         finally:
             pending.put_first(skipped)
-        self._hand_out(leased, worker_id, count, work)
+        self._hand_out(leased, worker_id, taking.count, taking.work)
         return leased
 
     def _hand_out(self, leased: list[tuple[_Submitted, int, int]], worker_id: str, count: int, work: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -216,8 +217,9 @@ class SimulationLoop:
                     self.runner.take([fit.jobs])  # the next round's fit, handed out ahead: withdrawn unused
                 return
 
-    def _hand_out_fit(self, rep: Repetition, round_: int) -> HandedOutFit:
-        """Plan a round's fit phase and hand its jobs out (the loop takes their outcomes later)."""
+    def _hand_out_fit(self, rep: Repetition, round_: int, after: Sequence[JobBlock] = ()) -> HandedOutFit:
+        """Plan a round's fit phase and hand its jobs out, behind the blocks `after` in one hand-out (the loop takes
+        their outcomes later)."""
         conditions = RoundConditions.draw(self.spec, rep.population, rep.index, round_)
         state = DeviceState(rep.population, conditions, conditions.energy.copy(), rep.history)
         costs = CostModel.of(self.spec, rep.model_parameters, self.fit_model_copies)
@@ -226,7 +228,7 @@ class SimulationLoop:
         payloads = self._payloads(jobs)
         if payloads:
             jobs = jobs.with_tensors(i for i, job_id in enumerate(jobs.ids) if job_id in payloads)
-        self.runner.submit([jobs], payloads)
+        self.runner.submit([*after, jobs], payloads)
         return HandedOutFit(conditions, state, costs, plan, jobs, time.monotonic())
 
     def _run_round(self, rep: Repetition, fit: HandedOutFit, more: bool) -> tuple[RoundOutcome, HandedOutFit | None]:
@@ -243,8 +245,12 @@ class SimulationLoop:
         eval_plan = self._plan(rep, round_, Phase.EVAL, fit.state, fit.costs)
         # The test shards first: the longest jobs first end the phase soonest.
         eval_blocks = [self._test_jobs(rep, round_), self._device_jobs(rep, eval_plan)]
-        self.runner.submit(eval_blocks, {})
-        following = self._hand_out_fit(rep, round_ + 1) if more else None
+        # One hand-out with the next round's fit, so that the first lease sees the whole phase's work: the test
+        # shards handed out alone while the fit was planned were split between the workers, and each came back
+        # for a second batch, a lease and a post more a round.
+        following = self._hand_out_fit(rep, round_ + 1, eval_blocks) if more else None
+        if following is None:
+            self.runner.submit(eval_blocks, {})
         self.runner.wait(eval_blocks)
         outcomes = self.runner.take(eval_blocks)
         evaluation = _phase_outcome(eval_plan, eval_blocks[1], outcomes)

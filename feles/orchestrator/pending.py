@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
+from feles.orchestrator.batching import joins_share
+
 
 class Positions(Protocol):
     """A block's jobs as the waiting line sees them."""
@@ -59,14 +61,19 @@ class PendingJobs(Generic[Block]):
             self._added(block, i, i + 1)
 
     def take_first(self, limit: int, max_work: int | None, first: bool) -> tuple[Block, int, int] | None:
-        """Take up to `limit` positions off the front of the first run while their work fits in `max_work`
-        (the first job of a lease, `first`, is taken whatever its work); None when not even one fits."""
+        """Take up to `limit` positions off the front of the first run while their work fits in `max_work`, the
+        last one when half of it fits (batching.joins_share; the first job of a lease, `first`, is taken whatever
+        its work); None when not even one fits."""
         block, start, stop = self._runs[0]
-        end = min(stop, start + limit)
+        most = min(stop, start + limit)
+        end = most
         cumulative = block.cumulative_work
         if max_work is not None:
-            # The largest end whose jobs' summed work stays within max_work.
-            end = max(start, bisect_right(cumulative, cumulative[start] + max_work, start, end + 1) - 1)
+            # The largest end whose jobs' summed work stays within max_work, and the next job if half of it fits.
+            end = max(start, bisect_right(cumulative, cumulative[start] + max_work, start, most + 1) - 1)
+            if end < most and joins_share(cumulative[end] - cumulative[start], cumulative[end + 1] - cumulative[end],
+                                          max_work):  # fmt: skip
+                end += 1
             if end == start:
                 if not first:
                     return None

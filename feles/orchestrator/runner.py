@@ -33,8 +33,8 @@ class JobRunner(ABC):
 
     @abstractmethod
     def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
-        """Hand out the blocks' jobs, in order; `payloads` holds the encoded algorithm tensors of the jobs that
-        have some (by job id)."""
+        """Hand out the blocks' jobs, in order and at once (a worker sees all of them or none); `payloads` holds
+        the encoded algorithm tensors of the jobs that have some (by job id)."""
 
     @abstractmethod
     def wait(self, blocks: Sequence[JobBlock]) -> None:
@@ -64,8 +64,7 @@ class QueueRunner(JobRunner):
         self._stopped = threading.Event()
 
     def submit(self, blocks: Sequence[JobBlock], payloads: Mapping[str, bytes]) -> None:
-        for block in blocks:
-            self.queue.submit(block, payloads)
+        self.queue.submit_blocks(blocks, payloads)
 
     def wait(self, blocks: Sequence[JobBlock]) -> None:
         # Re-issued on lease expiry as often as needed: a job is done when it has a result or was refused.

@@ -16,13 +16,17 @@ from feles.orchestrator.batching import (
     BATCH_RESULT_BYTES,
     BATCH_WORK,
     MAX_BATCH_JOBS,
+    METADATA_RESULT_BYTES,
     TRAINING_PASS_COST,
+    ResultRoom,
     WorkLeft,
     batch_body_limit,
     batch_cap,
+    joins_share,
     lease_limits,
     result_part_limit,
 )
+from feles.orchestrator.job_block import blocks_of
 from feles.orchestrator.jobs import JobQueue
 from feles.orchestrator.metrics import OrchestratorMetrics
 from feles.orchestrator.server import build_state
@@ -33,6 +37,7 @@ from feles.protocol import (
     CodecError,
     Job,
     JobResult,
+    Phase,
     decode_parts,
     encode_parts,
     encode_result,
@@ -87,24 +92,40 @@ def test_the_batch_body_limit_holds_a_full_batch_of_largest_results() -> None:
     assert batch_body_limit(6_000_000) >= 3 * 6_000_000 + 1024 * 1024
 
 
-def test_a_lease_takes_what_the_worker_asks_within_the_cap_and_a_fair_share_of_the_work() -> None:
-    # (most jobs, most work): the jobs asked for within the model's cap; the work left over the live workers.
-    def limits(requested: int, model_bytes: int, waiting: int, held: dict[str, int], live: int) -> tuple[int, int]:
-        return lease_limits(requested, model_bytes, "w1", WorkLeft(waiting, held, live))
+def test_a_lease_takes_what_the_worker_asks_up_to_the_most_jobs_and_a_fair_share_of_the_work() -> None:
+    # (most jobs, share of the work): the jobs asked for, up to 256; the work left over the live workers.
+    def limits(requested: int, waiting: int, held: dict[str, int], live: int) -> tuple[int, int]:
+        return lease_limits(requested, "w1", WorkLeft(waiting, held, live))
 
-    assert limits(8, 2_600, waiting=10_000, held={}, live=2) == (8, 5_000)
-    assert limits(500, 2_600, waiting=10_000, held={}, live=2) == (228, 5_000)
-    assert limits(64, 6_000_000, waiting=10_000, held={}, live=2) == (1, 5_000)
+    assert limits(8, waiting=10_000, held={}, live=2) == (8, 5_000)
+    assert limits(500, waiting=10_000, held={}, live=2) == (MAX_BATCH_JOBS, 5_000)
     # Ten jobs of 600 passes: the first idle worker takes half, the second (the first one now busy) the rest.
-    assert limits(64, 407_080, waiting=6_000, held={}, live=2) == (13, 3_000)
-    assert limits(64, 407_080, waiting=3_000, held={"w2": 3_000}, live=2) == (13, 3_000)
+    assert limits(64, waiting=6_000, held={}, live=2) == (64, 3_000)
+    assert limits(64, waiting=3_000, held={"w2": 3_000}, live=2) == (64, 3_000)
     # Asking while the other is busy with much: only its part of what is left (of 9,000 + 11,400, 10,200).
-    assert limits(64, 407_080, waiting=9_000, held={"w2": 11_400}, live=2) == (13, 10_200)
+    assert limits(64, waiting=9_000, held={"w2": 11_400}, live=2) == (64, 10_200)
     # What the asking worker still holds counts as its own share.
-    assert limits(64, 407_080, waiting=6_000, held={"w1": 1_000, "w2": 1_000}, live=2) == (13, 3_000)
-    assert limits(64, 2_600, waiting=10**6, held={}, live=2) == (64, BATCH_WORK)
-    assert limits(64, 2_600, waiting=0, held={}, live=0) == (64, 1)  # one job goes
-    assert limits(64, 2_600, waiting=100, held={"w1": 5_000}, live=2) == (64, 1)
+    assert limits(64, waiting=6_000, held={"w1": 1_000, "w2": 1_000}, live=2) == (64, 3_000)
+    assert limits(64, waiting=10**6, held={}, live=2) == (64, BATCH_WORK)
+    assert limits(64, waiting=0, held={}, live=0) == (64, 1)  # one job goes
+    assert limits(64, waiting=100, held={"w1": 5_000}, live=2) == (64, 1)
+
+
+def test_a_job_joins_a_batch_when_half_of_it_fits_in_the_share() -> None:
+    assert joins_share(taken=0, work=100, share=100)
+    assert joins_share(taken=950, work=100, share=1_000)  # 50 of 100 fit: the batch ends 50 over, not 50 under
+    assert not joins_share(taken=951, work=100, share=1_000)
+    assert not joins_share(taken=1_000, work=1, share=1_000)
+
+
+def test_results_of_fit_jobs_count_as_model_sized_and_the_others_as_their_metadata() -> None:
+    room = ResultRoom.for_model(407_080)  # mlp_small
+    assert room.total == BATCH_RESULT_BYTES
+    assert room.part(Phase.FIT) == result_part_limit(407_080)
+    assert room.part(Phase.EVAL) == room.part(Phase.TEST) == METADATA_RESULT_BYTES
+    # A full batch of results without tensors fits in the body limit of any model, the tiniest included.
+    parts = [b"\0" * METADATA_RESULT_BYTES] * MAX_BATCH_JOBS
+    assert len(encode_parts(parts)) <= batch_body_limit(0)
 
 
 # The queue: several leases in one call, each its own.
@@ -141,6 +162,45 @@ def test_lease_many_stops_at_the_work_budget_but_always_hands_out_one(queue: Job
     assert [j.id for j in queue.lease_many("w", 64, budget)] == ["big"]
     assert [j.id for j in queue.lease_many("w", 64, budget)] == ["a", "b"]  # 1,000 + 3 x 1,000 passes
     assert [j.id for j in queue.lease_many("w", 64, budget)] == ["c"]
+
+
+def test_the_job_more_than_half_of_which_fits_ends_the_batch_re_issued_jobs_too(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    cost = TRAINING_PASS_COST
+    queue.submit([job("a", examples=700), job("b", examples=500), job("c", examples=400), job("d", examples=10)])
+    # a fits in 1,000 examples' passes; 300 of b's 500 fit, more than half: b joins, the batch ends 200 over its share
+    # rather than 300 under it (b left over would go as a batch of its own).
+    assert [j.id for j in queue.lease_many("w1", 64, 1_000 * cost)] == ["a", "b"]
+    assert [j.id for j in queue.lease_many("w2", 64, 1_000 * cost)] == ["c", "d"]
+    clock.now += LEASE + 1  # every lease lapses: the jobs wait again one by one, as re-issued jobs do
+    queue.reclaim_expired()
+    assert [j.id for j in queue.lease_many("w3", 64, 1_000 * cost)] == ["a", "b"]
+    assert [j.id for j in queue.lease_many("w3", 64, 100 * cost)] == ["c"]  # 100 of 400: less than half
+    assert [j.id for j in queue.lease_many("w3", 64, 100 * cost)] == ["d"]
+
+
+def test_results_without_tensors_batch_though_a_big_models_fit_jobs_do_not(queue: JobQueue) -> None:
+    room = ResultRoom.for_model(6_000_000)  # the quickstart's CNN: one fit result fills a batch results body
+    queue.submit([job(f"e{i}", device=i, phase="eval") for i in range(5)])
+    queue.submit([job(f"f{i}", device=i) for i in range(2)])
+    assert [j.id for j in queue.lease_many("w", 64, None, room)] == [f"e{i}" for i in range(5)]
+    assert [j.id for j in queue.lease_many("w", 64, None, room)] == ["f0"]  # the first job always goes
+    assert [j.id for j in queue.lease_many("w", 64, None, room)] == ["f1"]
+
+
+def test_a_rounds_evaluation_and_fit_of_mlp_small_go_in_one_batch_within_its_results_room(queue: JobQueue) -> None:
+    # Counted as fit results, 13 results of mlp_small filled a batch; ten eval jobs and twelve fit jobs take
+    # 10 x 64 KiB + 12 x 1.29 MB of the 16 MiB, a thirteenth fit job would not fit.
+    room = ResultRoom.for_model(407_080)
+    queue.submit_blocks([*blocks_of([job(f"e{i}", device=i, phase="eval") for i in range(10)]),
+                         *blocks_of([job(f"f{i}", device=i) for i in range(13)])])  # fmt: skip
+    assert [j.id for j in queue.lease_many("w", 64, None, room)] == [
+        *[f"e{i}" for i in range(10)],
+        *[f"f{i}" for i in range(12)],
+    ]
+    assert 10 * METADATA_RESULT_BYTES + 13 * room.part(Phase.FIT) > BATCH_RESULT_BYTES
+    assert [j.id for j in queue.lease_many("w", 64, None, room)] == ["f12"]
 
 
 def test_the_queue_keeps_the_waiting_work_and_who_holds_jobs(queue: JobQueue, clock: FakeClock) -> None:
@@ -260,10 +320,10 @@ def test_a_rounds_evaluation_and_the_next_rounds_fit_split_by_their_cost(
     # evaluations alone and the second all ten fit jobs, three times the work) ...
     evaluations = [f"run.0.0.eval.{i}" for i in range(10)]
     assert _lease(client, *first) == [*evaluations, *[f"run.0.1.fit.{i}" for i in range(3)]]
-    # ... and the second six of the seven left (10,800 of the 12,000 that are its part); the last goes to
-    # whichever worker is done first.
-    assert _lease(client, *second) == [f"run.0.1.fit.{i}" for i in range(3, 9)]
-    assert state.queue.waiting == 1
+    # ... and the second the seven left: six make 10,800 of the 12,000 that are its part, and the seventh, more
+    # than half of which fits, joins them rather than wait for a worker to be done (a lease and a post more).
+    assert _lease(client, *second) == [f"run.0.1.fit.{i}" for i in range(3, 10)]
+    assert state.queue.waiting == 0
 
 
 def test_a_batch_post_answers_each_job_on_its_own(served: tuple[TestClient, OrchestratorState]) -> None:
