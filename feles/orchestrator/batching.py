@@ -28,7 +28,7 @@ The rule, for a worker asking for up to `requested` jobs:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from feles.protocol import Phase
@@ -47,9 +47,10 @@ METADATA_RESULT_BYTES = RESULT_PART_SLACK
 #: Framing of a batch results body (8 bytes a part) and room to spare.
 BATCH_SLACK_BYTES = 1024 * 1024
 #: What training on an example costs in inference passes over it (forward, backward and step against a
-#: forward pass at a larger batch: 3.75 for mlp_small and 2.2 for the quickstart's CNN at batch 32, 1 thread).
-#: Weighing the fit jobs queued with a round's evaluation by it lets both workers end together: counted as
-#: one, the first idle worker took every eval job and the second all ten fit jobs (75 ms of the other idle).
+#: forward pass at a larger batch: 3.75 for mlp_small and 2.2 for the quickstart's CNN at batch 32, 1 thread)
+#: until the orchestrator has learnt it from the workers' batches (feles.orchestrator.pass_cost). Weighing
+#: the fit jobs queued with a round's evaluation by it lets both workers end together: counted as one, the
+#: first idle worker took every eval job and the second all ten fit jobs (75 ms of the other idle).
 TRAINING_PASS_COST = 3
 #: Most work (inference passes; 8,192 training example passes) in one batch.
 BATCH_WORK = 8192 * TRAINING_PASS_COST
@@ -58,6 +59,13 @@ BATCH_WORK = 8192 * TRAINING_PASS_COST
 def result_part_limit(model_bytes: int) -> int:
     """Largest result of one job inside a batch results body."""
     return RESULT_PART_FACTOR * model_bytes + RESULT_PART_SLACK
+
+
+def job_work(phase: Phase, epochs: Sequence[int], examples: Sequence[int], training_pass_cost: float) -> list[int]:
+    """Each job's work in inference passes over one example: epochs x examples, a fit job's x the training pass
+    cost (TRAINING_PASS_COST, or what feles.orchestrator.pass_cost learnt)."""
+    cost = training_pass_cost if phase is Phase.FIT else 1
+    return [round(cost * e * n) for e, n in zip(epochs, examples, strict=True)]
 
 
 def batch_cap(model_bytes: int) -> int:

@@ -11,13 +11,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from itertools import accumulate
 from typing import overload
 
 from pydantic_core import to_json
 
-from feles.orchestrator.batching import TRAINING_PASS_COST
-from feles.protocol import ExampleRange, Job, JobTerms, Phase
+from feles.protocol import ExampleRange, Job, JobTerms
 
 #: The fields every job of a block shares with its template; the other fields are the block's columns.
 SHARED_FIELDS = ("run_id", "repetition", "round", "phase", "model_version", "lease_seconds")
@@ -81,17 +79,6 @@ class JobBlock(Sequence[Job]):
         examples = self.test_examples[i]
         test_examples = None if examples is None else ExampleRange(start=examples[0], stop=examples[1])
         return JobTerms(self.template.phase, self.num_examples[i], test_examples)
-
-    @cached_property
-    def work(self) -> list[int]:
-        """Each job's work in inference passes over one example: what a lease shares out (batching.py)."""
-        cost = TRAINING_PASS_COST if self.template.phase is Phase.FIT else 1
-        return [cost * epochs * examples for epochs, examples in zip(self.epochs, self.num_examples, strict=True)]
-
-    @cached_property
-    def cumulative_work(self) -> list[int]:
-        """cumulative_work[i] is the summed work of the jobs before position i (len(self) + 1 entries)."""
-        return [0, *accumulate(self.work)]
 
     def with_tensors(self, positions: Iterable[int]) -> JobBlock:
         """The same jobs with has_tensors set at `positions`."""

@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import accumulate
 
 import torch
 
-from feles.orchestrator.batching import ResultRoom, joins_share
+from feles.orchestrator.batching import ResultRoom, job_work, joins_share
 from feles.orchestrator.job_block import JobBlock, batch_json, blocks_of
+from feles.orchestrator.pass_cost import PassCostEstimate
 from feles.orchestrator.pending import PendingJobs
 from feles.orchestrator.retired import RetiredJobs
 from feles.protocol import Job, JobResult, JobTerms, Phase
@@ -81,15 +83,20 @@ class _Submitted:
         "taken",
         "tensors",
         "unfinished",
+        "work",
         "worker",
     )
 
-    def __init__(self, block: JobBlock, sequence: int, payloads: Mapping[str, bytes]) -> None:
+    def __init__(
+        self, block: JobBlock, sequence: int, payloads: Mapping[str, bytes], training_pass_cost: float
+    ) -> None:
         n = len(block)
         self.block = block
         #: Order of submission: jobs put back go first in (sequence, position) order (a batch expires together).
         self.sequence = sequence
-        self.cumulative_work = block.cumulative_work
+        #: Each job's work in inference passes (batching.job_work), at the training pass cost known when queued.
+        self.work = job_work(block.template.phase, block.epochs, block.num_examples, training_pass_cost)
+        self.cumulative_work = [0, *accumulate(self.work)]
         self.index = dict(zip(block.ids, range(n), strict=True))
         self.payloads = {job_id: payloads[job_id] for job_id in payloads if job_id in self.index} if payloads else {}
         #: The worker holding each job now, if any.
@@ -169,6 +176,8 @@ class JobQueue:
         self._clock = clock
         self._on_submit = on_submit
         self._on_round_trip = on_round_trip
+        #: What a training pass costs against an inference pass, learnt from the batches' answers.
+        self.pass_cost = PassCostEstimate()
         self._completed = 0
         # Held directly (`with self._mutex`): entering the Condition runs Python code; the Condition shares the
         # lock for waiting and waking.
@@ -206,7 +215,7 @@ class JobQueue:
                 if id(block) in self._blocks:
                     raise ValueError("this block of jobs is queued already")
                 self._sequence += 1
-                submitted = _Submitted(block, self._sequence, payloads or {})
+                submitted = _Submitted(block, self._sequence, payloads or {}, self.pass_cost.value)
                 self._where.update(dict.fromkeys(block.ids, submitted))
                 self._blocks[id(block)] = submitted
                 self._pending.append(submitted, 0, len(block))
@@ -270,7 +279,7 @@ class JobQueue:
                     continue
                 else:
                     stop = start + 1
-                    if leased and not taking.joins(submitted.block.work[start]):
+                    if leased and not taking.joins(submitted.work[start]):
                         break
                     pending.pop_first()
                 leased.append((submitted, start, stop))
@@ -315,7 +324,7 @@ class JobQueue:
         """The job is no longer held by a worker (done, expired, given back, handed to another or taken)."""
         worker = submitted.worker[i]
         if worker is not None:
-            self._release(worker, 1, submitted.block.work[i])
+            self._release(worker, 1, submitted.work[i])
             submitted.worker[i] = None
 
     def _release(self, worker: str, count: int, work: int) -> None:
@@ -420,9 +429,23 @@ class JobQueue:
                     completions.append(Completion.ACCEPTED)
             self._finish(stored)
             self._completed += len(stored)
+            self._observe_batch(stored, now)
         for seconds in round_trips:
             self._on_round_trip(seconds)
         return completions
+
+    def _observe_batch(self, stored: list[tuple[_Submitted, int]], now: float) -> None:
+        """Teach the pass cost estimate a worker's answered batch: the jobs of one lease, answered together."""
+        if not stored or any(submitted.attempts[i] != 1 for submitted, i in stored):
+            return  # a job re-issued or answered without a lease: the time is not one batch's
+        leased_at = {submitted.leased_at[i] for submitted, i in stored}
+        if len(leased_at) != 1:
+            return  # answers of several leases
+        passes = {Phase.FIT: 0, Phase.EVAL: 0, Phase.TEST: 0}
+        for submitted, i in stored:
+            block = submitted.block
+            passes[block.template.phase] += block.epochs[i] * block.num_examples[i]
+        self.pass_cost.observe(passes[Phase.FIT], passes[Phase.EVAL] + passes[Phase.TEST], now - leased_at.pop())
 
     def _finish(self, jobs: list[tuple[_Submitted, int]]) -> None:
         """Count the jobs done (a result or a rejection), released by their holders; wake who waits for them."""
@@ -435,7 +458,7 @@ class JobQueue:
                 submitted.worker[i] = None
                 count_work = released.setdefault(holder, [0, 0])
                 count_work[0] += 1
-                count_work[1] += submitted.block.work[i]
+                count_work[1] += submitted.work[i]
             elif not submitted.attempts[i]:
                 unleased.add((id(submitted), i))
             submitted.unfinished -= 1

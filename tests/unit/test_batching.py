@@ -203,6 +203,32 @@ def test_a_rounds_evaluation_and_fit_of_mlp_small_go_in_one_batch_within_its_res
     assert [j.id for j in queue.lease_many("w", 64, None, room)] == ["f12"]
 
 
+def test_the_queue_learns_what_a_training_pass_costs_from_the_batches_answered(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    def answer(jobs: list[Job], worker: str) -> None:
+        results = [JobResult(job_id=j.id, worker_id=worker, loss=0.5, num_examples=j.num_examples, num_steps=1,
+                             train_seconds=0) for j in jobs]  # fmt: skip
+        completions = queue.complete_many([(r.job_id, r, {}) for r in results], worker)
+        assert {c.value for c in completions} == {"accepted"}
+
+    assert queue.pass_cost.value == TRAINING_PASS_COST
+    # Each round one worker answers four eval jobs and a fit job, the other four fit jobs, of 100 examples each;
+    # the workers take 10 us an inference pass and 50 us a training pass.
+    for r in range(8):
+        queue.submit([job(f"e{r}.{i}", examples=100, device=i, phase="eval") for i in range(4)])
+        queue.submit([job(f"f{r}.{i}", examples=100, device=i) for i in range(5)])
+        first, second = queue.lease_many("w1", 5), queue.lease_many("w2", 4)
+        clock.now += (400 + 5 * 100) * 1e-5
+        answer(first, "w1")
+        clock.now += (5 * 400) * 1e-5 - (400 + 5 * 100) * 1e-5
+        answer(second, "w2")
+    assert queue.pass_cost.value == pytest.approx(5.0)
+    # Jobs queued from now on weigh a training pass at 5 inference passes: the batch rule shares time, not passes.
+    queue.submit([job("next", examples=100)])
+    assert queue.waiting_work == 500
+
+
 def test_the_queue_keeps_the_waiting_work_and_who_holds_jobs(queue: JobQueue, clock: FakeClock) -> None:
     queue.submit([job("a", examples=100), job("b", examples=200, epochs=2), job("c", examples=50)])
     cost = TRAINING_PASS_COST  # fit jobs: work in inference passes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from feles.orchestrator.batching import TRAINING_PASS_COST, job_work
 from feles.orchestrator.job_block import JobBlock, batch_json, blocks_of
 from feles.orchestrator.round_jobs import device_jobs, job_template, shard_jobs
 from feles.protocol import ExampleRange, Job, JobBatch, Phase
@@ -59,11 +60,16 @@ def test_a_block_is_a_sequence_of_the_jobs_it_holds() -> None:
     assert block[-1] == block[4] and block[1:3] == [block[1], block[2]]
     with pytest.raises(IndexError, match="position 5 out of range for a block of 5"):
         block[5]
-    # Work in inference passes over one example: a training pass costs TRAINING_PASS_COST of them.
-    assert block.work == [3 * job.epochs * job.num_examples for job in block] == [15, 63, 24, 54, 90]
-    assert block.cumulative_work == [0, 15, 78, 102, 156, 246]
+
+
+def test_a_jobs_work_is_its_passes_a_fit_jobs_at_the_training_pass_cost() -> None:
+    block = fit_block()
+    work = job_work(Phase.FIT, block.epochs, block.num_examples, TRAINING_PASS_COST)
+    assert work == [3 * job.epochs * job.num_examples for job in block] == [15, 63, 24, 54, 90]
+    assert job_work(Phase.FIT, block.epochs, block.num_examples, 4.4) == [22, 92, 35, 79, 132]  # rounded
     shards = shard_jobs(job_template(RUN_ID, 0, 7, Phase.TEST, 8, 30.0), test_size=2_345, shard_size=1_000)
-    assert shards.work == [1_000, 1_000, 345]  # a test shard is one inference pass over its examples
+    # A test shard is one inference pass over its examples, whatever a training pass costs.
+    assert job_work(Phase.TEST, shards.epochs, shards.num_examples, 4.4) == [1_000, 1_000, 345]
 
 
 def test_jobs_built_one_by_one_become_one_block_per_run_of_shared_fields() -> None:
