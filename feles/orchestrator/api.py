@@ -183,7 +183,7 @@ async def next_jobs(
         queue = state.queue
         queue.reclaim_expired()  # expired leases count among the jobs waiting for the fair share
         left = WorkLeft(queue.waiting_work, queue.held_work(), state.workers.live())
-        size, work = lease_limits(max, worker, left)
+        size, work = lease_limits(max, worker, left, queue.pass_cost.value)
         leased = queue.lease_json(worker, size, work, ResultRoom.for_model(state.models.encoded_size()))
         if leased is None:
             return None
@@ -225,8 +225,9 @@ async def _long_poll(
     response_class=Response,
     responses={200: {"content": {TENSOR_MEDIA_TYPE: {}}}, 404: {"description": "Unknown or expired version"}},
 )
-def get_model(version: int, state: StateDep) -> Response:
-    """The global model's weights of `version` as safetensors bytes."""
+async def get_model(version: int, state: StateDep) -> Response:
+    """The global model's weights of `version` as safetensors bytes (encoded once per version: served on the event
+    loop, without the thread-pool hop of a plain route, as both workers ask for it at each phase end)."""
     data = state.models.get(version)
     if data is None:
         raise HTTPException(HTTPStatus.NOT_FOUND, f"model version {version} is not available")

@@ -21,8 +21,9 @@ The rule, for a worker asking for up to `requested` jobs:
   their number; a worker that asks while the other is still busy takes only its part of what is left (a
   share of the waiting work over the idle workers alone let it take all of it and the busy one, done soon
   after, idled to the end);
-- at most BATCH_WORK: a worker that joins, or dies, in the middle of a phase finds, or leaves, little work in
-  a single batch.
+- at most BATCH_TRAINING_PASSES training passes' work (at the training pass cost: a fixed bound in inference
+  passes cut the first of two workers' share short once the cost was learnt above 3, and a job was left over):
+  a worker that joins, or dies, in the middle of a phase finds, or leaves, little work in a single batch.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ BATCH_SLACK_BYTES = 1024 * 1024
 #: the fit jobs queued with a round's evaluation by it lets both workers end together: counted as one, the
 #: first idle worker took every eval job and the second all ten fit jobs (75 ms of the other idle).
 TRAINING_PASS_COST = 3
-#: Most work (inference passes; 8,192 training example passes) in one batch.
-BATCH_WORK = 8192 * TRAINING_PASS_COST
+#: Most training example passes' work in one batch (in inference passes: x the training pass cost).
+BATCH_TRAINING_PASSES = 8192
+#: Most work in one batch at TRAINING_PASS_COST (inference passes).
+BATCH_WORK = BATCH_TRAINING_PASSES * TRAINING_PASS_COST
 
 
 def result_part_limit(model_bytes: int) -> int:
@@ -110,9 +113,13 @@ class WorkLeft:
     live_workers: int
 
 
-def lease_limits(requested: int, worker: str, left: WorkLeft) -> tuple[int, int]:
+def lease_limits(
+    requested: int, worker: str, left: WorkLeft, training_pass_cost: float = TRAINING_PASS_COST
+) -> tuple[int, int]:
     """The most jobs and the share of the work one lease request of `worker` gets (results' room aside:
-    ResultRoom); the queue always hands out the first job, however large."""
+    ResultRoom), the work at most BATCH_TRAINING_PASSES training passes' worth at `training_pass_cost`; the queue
+    always hands out the first job, however large."""
     total = left.waiting + sum(left.held.values())
     fair_share = math.ceil(total / max(left.live_workers, 1)) - left.held.get(worker, 0)
-    return max(1, min(requested, MAX_BATCH_JOBS)), max(1, min(BATCH_WORK, fair_share))
+    most_work = round(BATCH_TRAINING_PASSES * training_pass_cost)
+    return max(1, min(requested, MAX_BATCH_JOBS)), max(1, min(most_work, fair_share))

@@ -107,6 +107,10 @@ def test_a_lease_takes_what_the_worker_asks_up_to_the_most_jobs_and_a_fair_share
     # What the asking worker still holds counts as its own share.
     assert limits(64, waiting=6_000, held={"w1": 1_000, "w2": 1_000}, live=2) == (64, 3_000)
     assert limits(64, waiting=10**6, held={}, live=2) == (64, BATCH_WORK)
+    # At most 8,192 training passes' work at the training pass cost learnt (a bound fixed at 3 x 8,192 cut the first
+    # of two workers' share short once the cost was learnt higher, and a job was left over for a batch of its own).
+    left = WorkLeft(waiting=10**6, held={}, live_workers=2)
+    assert lease_limits(64, "w1", left, training_pass_cost=5.5) == (64, 45_056)
     assert limits(64, waiting=0, held={}, live=0) == (64, 1)  # one job goes
     assert limits(64, waiting=100, held={"w1": 5_000}, live=2) == (64, 1)
 
