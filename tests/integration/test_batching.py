@@ -154,7 +154,8 @@ def test_a_batchs_updates_are_judged_each_on_its_own_when_checked_together(api: 
 def test_admission_refuses_oversized_and_unauthenticated_batches_before_reading(api: httpx.Client) -> None:
     worker = Hand(api, "w")
     model_bytes = len(api.get("/v1/models/0").content)
-    limit = min(64, 16 * 1024 * 1024 // (3 * model_bytes + 64 * 1024)) * (3 * model_bytes + 64 * 1024) + 1024 * 1024
+    # 16 MiB of results (or one fit result of 3 x the model + 64 KiB, if larger) and 1 MiB of framing.
+    limit = max(16 * 1024 * 1024, 3 * model_bytes + 64 * 1024) + 1024 * 1024
     too_large = api.post(
         "/v1/jobs/results",
         params={"worker": worker.id},
