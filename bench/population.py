@@ -46,7 +46,7 @@ from feles.data import DataRequest, load_dataset
 from feles.devices import CostModel, DevicePopulation, RoundConditions
 from feles.evaluation import Evaluation, combine
 from feles.models import build_model
-from feles.orchestrator.batching import BATCH_WORK, batch_cap
+from feles.orchestrator.batching import BATCH_WORK, MAX_BATCH_JOBS, ResultRoom
 from feles.orchestrator.checkpoint import Checkpoint, save_checkpoint
 from feles.orchestrator.collector import settle_collector
 from feles.orchestrator.job_block import JobBlock
@@ -58,8 +58,8 @@ from feles.protocol import JobBatch, JobResult, Phase, read_result_metadata
 from feles.strategies.history import DeviceHistory
 
 TARGET_SECONDS = 0.100
-#: Jobs per lease, as GET /v1/jobs/batch hands them out for this model (logreg on digits, 2.6 kB encoded).
-LEASE_BATCH = batch_cap(2_600)
+#: Room for a batch's results, as GET /v1/jobs/batch counts it for this model (logreg on digits, 2.6 kB encoded).
+LEASE_ROOM = ResultRoom.for_model(2_600)
 TARGET_RSS_BYTES = 1 << 30
 STEPS = [
     "conditions",
@@ -145,7 +145,7 @@ def schedule_phase(
     # What the API handlers do per batch: lease on GET /jobs/batch (the queue renders the batch's JSON); on
     # POST /jobs/results, read each result's metadata (as decode_result does; the tensors' decoding is the
     # HTTP's, in bench/throughput.py) and store the batch's results together; then what the loop does with them.
-    while leased := timer("queue bookkeeping", lambda: queue.lease_json("w", LEASE_BATCH, BATCH_WORK)):
+    while leased := timer("queue bookkeeping", lambda: queue.lease_json("w", MAX_BATCH_JOBS, BATCH_WORK, LEASE_ROOM)):
         messages = timer.workers(lambda body=leased[1]: worker_messages(body))
         results = timer("result metadata", lambda m=messages: [read_result_metadata(raw) for raw in m])
         timer("queue bookkeeping", lambda r=results: queue.complete_many([(x.job_id, x, model) for x in r], "w"))

@@ -71,11 +71,6 @@ def job_work(phase: Phase, epochs: Sequence[int], examples: Sequence[int], train
     return [round(cost * e * n) for e, n in zip(epochs, examples, strict=True)]
 
 
-def batch_cap(model_bytes: int) -> int:
-    """Most fit jobs in one batch for a model of `model_bytes` encoded bytes (1: big models do not batch)."""
-    return max(1, min(MAX_BATCH_JOBS, BATCH_RESULT_BYTES // result_part_limit(model_bytes)))
-
-
 def batch_body_limit(model_bytes: int) -> int:
     """Largest batch results body: the results a batch may hold (one fit job's, however large, or as many as
     fit in BATCH_RESULT_BYTES) and the framing."""

@@ -69,6 +69,7 @@ class _Submitted:
     __slots__ = (
         "attempts",
         "block",
+        "cumulative_passes",
         "cumulative_work",
         "deadline",
         "finished",
@@ -97,6 +98,8 @@ class _Submitted:
         #: Each job's work in inference passes (batching.job_work), at the training pass cost known when queued.
         self.work = job_work(block.template.phase, block.epochs, block.num_examples, training_pass_cost)
         self.cumulative_work = [0, *accumulate(self.work)]
+        #: cumulative_passes[i]: the example passes (epochs x examples) of the jobs before position i.
+        self.cumulative_passes = [0, *accumulate(e * n for e, n in zip(block.epochs, block.num_examples, strict=True))]
         self.index = dict(zip(block.ids, range(n), strict=True))
         self.payloads = {job_id: payloads[job_id] for job_id in payloads if job_id in self.index} if payloads else {}
         #: The worker holding each job now, if any.
@@ -140,6 +143,10 @@ class _Taking:
     count: int = 0
     work: int = 0
     result_bytes: int = 0
+    #: Example passes taken of fit jobs and of the others, and whether every job taken is a fresh one.
+    training: int = 0
+    inference: int = 0
+    fresh: bool = True
 
     def most(self, phase: Phase) -> int:
         """How many more jobs of `phase` the job and result limits let in (the work is the queue's to check)."""
@@ -156,10 +163,27 @@ class _Taking:
         return self.max_work is None or joins_share(self.work, work, self.max_work)
 
     def add(self, submitted: _Submitted, start: int, stop: int) -> None:
+        phase = submitted.block.template.phase
         self.count += stop - start
         self.work += submitted.cumulative_work[stop] - submitted.cumulative_work[start]
         if self.room is not None:
-            self.result_bytes += (stop - start) * self.room.part(submitted.block.template.phase)
+            self.result_bytes += (stop - start) * self.room.part(phase)
+        passes = submitted.cumulative_passes[stop] - submitted.cumulative_passes[start]
+        if phase is Phase.FIT:
+            self.training += passes
+        else:
+            self.inference += passes
+        self.fresh = self.fresh and submitted.attempts[start] == 0
+
+
+@dataclass(frozen=True)
+class _LeasedBatch:
+    """A worker's latest batch, all fresh jobs: what the pass cost estimate learns once it is answered whole."""
+
+    leased_at: float
+    count: int
+    training: int
+    inference: int
 
 
 class JobQueue:
@@ -178,6 +202,8 @@ class JobQueue:
         self._on_round_trip = on_round_trip
         #: What a training pass costs against an inference pass, learnt from the batches' answers.
         self.pass_cost = PassCostEstimate()
+        #: Each worker's latest batch of fresh jobs until it is answered whole (a worker runs one batch at a time).
+        self._batches: dict[str, _LeasedBatch] = {}
         self._completed = 0
         # Held directly (`with self._mutex`): entering the Condition runs Python code; the Condition shares the
         # lock for waiting and waking.
@@ -286,14 +312,19 @@ class JobQueue:
                 taking.add(submitted, start, stop)
         finally:
             pending.put_first(skipped)
-        self._hand_out(leased, worker_id, taking.count, taking.work)
+        self._hand_out(leased, worker_id, taking)
         return leased
 
-    def _hand_out(self, leased: list[tuple[_Submitted, int, int]], worker_id: str, count: int, work: int) -> None:
+    def _hand_out(self, leased: list[tuple[_Submitted, int, int]], worker_id: str, taking: _Taking) -> None:
         """Lease the jobs to `worker_id`: each keeps its own deadline, which they share until a heartbeat moves one."""
         if not leased:
             return
         now = self._clock()
+        if taking.fresh:
+            self._batches[worker_id] = _LeasedBatch(now, taking.count, taking.training, taking.inference)
+        else:
+            self._batches.pop(worker_id, None)
+        count, work = taking.count, taking.work
         deadline = now + self.lease_seconds
         for submitted, start, stop in leased:
             if submitted.attempts[start] == 0:
@@ -429,23 +460,22 @@ class JobQueue:
                     completions.append(Completion.ACCEPTED)
             self._finish(stored)
             self._completed += len(stored)
-            self._observe_batch(stored, now)
+            self._observe_batch(worker_id, stored, now)
         for seconds in round_trips:
             self._on_round_trip(seconds)
         return completions
 
-    def _observe_batch(self, stored: list[tuple[_Submitted, int]], now: float) -> None:
-        """Teach the pass cost estimate a worker's answered batch: the jobs of one lease, answered together."""
-        if not stored or any(submitted.attempts[i] != 1 for submitted, i in stored):
-            return  # a job re-issued or answered without a lease: the time is not one batch's
-        leased_at = {submitted.leased_at[i] for submitted, i in stored}
-        if len(leased_at) != 1:
-            return  # answers of several leases
-        passes = {Phase.FIT: 0, Phase.EVAL: 0, Phase.TEST: 0}
-        for submitted, i in stored:
-            block = submitted.block
-            passes[block.template.phase] += block.epochs[i] * block.num_examples[i]
-        self.pass_cost.observe(passes[Phase.FIT], passes[Phase.EVAL] + passes[Phase.TEST], now - leased_at.pop())
+    def _observe_batch(self, worker_id: str | None, stored: list[tuple[_Submitted, int]], now: float) -> None:
+        """Teach the pass cost estimate a worker's batch answered whole: its passes were counted when it was leased,
+        so a batch of 10,000 tiny jobs costs a lookup here, not a walk over its jobs."""
+        batch = self._batches.get(worker_id) if worker_id is not None else None
+        if batch is None or len(stored) != batch.count:
+            return  # a part of the batch, or answers without a lease of their own
+        submitted, i = stored[0]
+        if submitted.leased_at[i] != batch.leased_at:
+            return  # answers of an older lease
+        del self._batches[worker_id]
+        self.pass_cost.observe(batch.training, batch.inference, now - batch.leased_at)
 
     def _finish(self, jobs: list[tuple[_Submitted, int]]) -> None:
         """Count the jobs done (a result or a rejection), released by their holders; wake who waits for them."""
@@ -544,6 +574,7 @@ class JobQueue:
             ]
             for submitted, i in held:
                 self._drop_holder(submitted, i)
+            self._batches.pop(worker_id, None)
             self._pending.put_first(held)
             self._reissued += len(held)
             self._lock.notify_all()

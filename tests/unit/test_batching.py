@@ -21,7 +21,6 @@ from feles.orchestrator.batching import (
     ResultRoom,
     WorkLeft,
     batch_body_limit,
-    batch_cap,
     joins_share,
     lease_limits,
     result_part_limit,
@@ -74,19 +73,24 @@ def job(job_id: str, examples: int = 10, epochs: int = 1, device: int = 0, phase
 # The batch rule.
 
 
-def test_tiny_models_batch_up_to_the_cap_and_big_ones_do_not() -> None:
-    assert batch_cap(0) == MAX_BATCH_JOBS == 256
-    assert batch_cap(2_600) == 228  # logreg on digits: 228 results of 3 x 2.6 kB + 64 KiB fit in 16 MiB
-    assert batch_cap(407_080) == 13  # mlp_small: 13 results of 3 x 407 kB + 64 KiB fit in 16 MiB
-    assert batch_cap(6_000_000) == 1  # the quickstart's CNN
-    assert batch_cap(10**9) == 1
-    for size in (2_600, 407_080, 6_000_000):
-        assert batch_cap(size) * result_part_limit(size) <= max(BATCH_RESULT_BYTES, result_part_limit(size))
+def fit_jobs_in_one_lease(model_bytes: int) -> int:
+    """How many of 300 waiting fit jobs one lease of 256 gets for a model of `model_bytes` encoded bytes."""
+    queue = JobQueue(lease_seconds=LEASE)
+    queue.submit([job(f"f{i}", device=i) for i in range(300)])
+    return len(queue.lease_many("w", MAX_BATCH_JOBS, None, ResultRoom.for_model(model_bytes)))
+
+
+def test_tiny_models_fit_jobs_batch_up_to_their_results_room_and_big_ones_do_not() -> None:
+    assert fit_jobs_in_one_lease(0) == MAX_BATCH_JOBS == 256
+    assert fit_jobs_in_one_lease(2_600) == 228  # logreg on digits: 228 results of 3 x 2.6 kB + 64 KiB in 16 MiB
+    assert fit_jobs_in_one_lease(407_080) == 13  # mlp_small: 13 results of 3 x 407 kB + 64 KiB in 16 MiB
+    assert fit_jobs_in_one_lease(6_000_000) == 1  # the quickstart's CNN: the first job always goes
+    assert fit_jobs_in_one_lease(10**9) == 1
 
 
 def test_the_batch_body_limit_holds_a_full_batch_of_largest_results() -> None:
     for size in (0, 2_600, 407_080, 6_000_000):
-        parts = [b"\0" * result_part_limit(size)] * batch_cap(size)
+        parts = [b"\0" * result_part_limit(size)] * fit_jobs_in_one_lease(size)
         assert len(encode_parts(parts)) <= batch_body_limit(size)
     # A big model's batch body limit is at least the single result route's (3 x model + 1 MiB).
     assert batch_body_limit(6_000_000) >= 3 * 6_000_000 + 1024 * 1024
