@@ -23,6 +23,8 @@ repeats:
   s/round, a round, also printed by role (orchestrator, workers, the rest: `feles run` itself); idle %: the
   share of the machine's CPU time (all cores) left idle over those rounds. On a noisy machine these say where
   a change moved the time when the wall clock cannot: a round that needs less CPU, or fewer idle cores.
+- per repeat: the 2-worker wall and round ratios, each against the plain loop run just before it (a drift of
+  the machine's speed between repeats moves both sides of such a pair alike).
 
 Usage: python bench/light.py [--repeats 3] [--rounds 30] [--data-dir /usr/share/datasets/fashion-mnist]
 (about 4 minutes on 2 quiet cores with 3 repeats; `--baseline SPEC` is bench/overhead.py's plain loop).
@@ -310,6 +312,13 @@ def median(runs: list[Figures]) -> Figures:
     return Figures(**pick, accuracies=runs[0].accuracies)
 
 
+def paired_ratios(sides: dict[str, list[Figures]], figure: str) -> str:
+    """2 workers over the plain loop, repeat by repeat: each pair ran back to back, so a drift of the machine's
+    speed between repeats (20 % within minutes on some machines) moves both sides of a ratio alike."""
+    pairs = zip(sides["feles 2 workers"], sides["plain loop"], strict=True)
+    return ", ".join(f"{getattr(two, figure) / getattr(plain, figure):.2f}" for two, plain in pairs)
+
+
 def describe(name: str, figures: Figures) -> str:
     cpu = figures.cpu_orchestrator + figures.cpu_workers + figures.cpu_other
     return (
@@ -350,8 +359,10 @@ def main() -> None:
         print(describe(name, figures))
     plain, two, one = medians["plain loop"], medians["feles 2 workers"], medians["feles 1 worker"]
     print(verdict("wall, 2 workers / plain", two.wall / plain.wall, TARGETS["wall2"], higher_is_better=False))
+    print(f"  per repeat (each against the plain loop run just before it): {paired_ratios(sides, 'wall')}")
     print(verdict("wall, 1 worker / plain", one.wall / plain.wall, TARGETS["wall1"], higher_is_better=False))
     print(verdict("s/round, 2 workers / plain", two.per_round / plain.per_round, TARGETS["round2"], False))
+    print(f"  per repeat (each against the plain loop run just before it): {paired_ratios(sides, 'per_round')}")
     print(f"s/round once both workers run, 2 workers / plain: {two.all_workers_round / plain.per_round:.2f}")
     print(verdict("launch to first job, 2 workers", two.first_job, TARGETS["first_job"], False, unit=" s"))
     print(verdict("last round to exit, 2 workers", two.exit, TARGETS["exit"], False, unit=" s"))
