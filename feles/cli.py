@@ -399,6 +399,14 @@ def run(
         bool, typer.Option(help="Continue from the checkpoint in the output folder instead of starting over.")
     ] = False,
     device: DeviceOption = TorchDevice.AUTO,
+    give_up_after: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Seconds the workers wait for an orchestrator that fails (HTTP 5xx) or does not answer before they "
+            "exit; once all have, the run stops with an error (its logs kept).",
+        ),
+    ] = 120.0,
 ) -> None:
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
@@ -407,7 +415,7 @@ def run(
     # so this parent, which waits for the run, never imports torch (~1 s and ~250 MiB held to the end).
     config = _spec_to_run(config, _load_any(config, check_plugins=False), resume)
     options = LocalRunOptions(
-        config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume, device.value
+        config, workers, data_dir, lease_seconds, threads, orchestrator_threads, resume, device.value, give_up_after
     )
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

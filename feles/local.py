@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
 
 from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
@@ -48,6 +49,9 @@ class LocalRunOptions:
     orchestrator_threads: int = 1
     resume: bool = False
     device: str | None = None  # the workers' --device; None: theirs ($FELES_DEVICE, else auto)
+    # Workers exit after the orchestrator has failed (5xx) or been unreachable this long; once all have, the run
+    # ends with an error instead of waiting forever on an orchestrator that is up but cannot hand out jobs.
+    give_up_after: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class LocalRun:
         self._spawn(f"worker-{index}", self._worker_arguments(url, f"worker-{index}"))
 
     def _worker_arguments(self, url: str, name: str) -> list[str]:
-        arguments = ["worker", "--orchestrator", url, "--name", name, "--threads", str(self.options.threads)]
+        arguments = ["worker", "--orchestrator", url, "--name", name, "--threads", str(self.options.threads),
+                     "--give-up-after", str(self.options.give_up_after)]  # fmt: skip
         if self.options.device:
             arguments += ["--device", self.options.device]
         if self.options.data_dir:
@@ -188,7 +193,11 @@ class LocalRun:
                     if status is not None and _finished(status):
                         on_status(status)
                         return status
-                    raise LocalRunError(self._with_log(self._worker_names()[0], "every worker has exited"))
+                    orchestrator_log = self.log_dir / "orchestrator.log"
+                    raise LocalRunError(
+                        self._with_log(self._worker_names()[0], "every worker has exited")
+                        + f"\n(the orchestrator's log: {orchestrator_log})"
+                    )
                 self._pause()
 
     def _pause(self) -> None:
@@ -255,9 +264,16 @@ def early_workers(workers: int, cores: int) -> int:
 
 
 def _fetch_status(http: httpx.Client) -> SimulationStatus | None:
+    """The orchestrator's status; None while it does not answer, or answers with anything but a status."""
     try:
-        return SimulationStatus.model_validate(http.get(f"{API_PREFIX}/status").json())
+        response = http.get(f"{API_PREFIX}/status")
     except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        return SimulationStatus.model_validate_json(response.content)
+    except ValidationError:
         return None
 
 

@@ -16,7 +16,7 @@ from feles.config import load_spec
 from feles.data import DataRequest, load_dataset
 from feles.devices import DevicePopulation
 from feles.evaluation import evaluate
-from feles.local import LocalRun, LocalRunOptions
+from feles.local import LocalRun, LocalRunError, LocalRunOptions
 from feles.models import build_model
 from feles.orchestrator.checkpoint import load_checkpoint
 from feles.orchestrator.results import CSV_COLUMNS
@@ -190,3 +190,71 @@ def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> Non
     assert "interrupted" in stderr
     assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
     assert json.loads(results.read_text())["rounds"], "rounds finished before Ctrl-C are kept"
+
+
+FAILING_ORCHESTRATOR = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATUS = sys.argv[2].encode()
+
+
+class Failing(BaseHTTPRequestHandler):
+    # Up, but failing every request (but every second status request): what a bug in a route would look like.
+    status_requests = 0
+
+    def answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        is_status = self.command == "GET" and self.path.split("?")[0] == "/v1/status"
+        Failing.status_requests += is_status
+        ok = is_status and Failing.status_requests % 2 == 0
+        self.send_response(200 if ok else 500)
+        body = STATUS if ok else b"Internal Server Error"
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = answer
+
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Failing).serve_forever()
+"""
+
+
+class RunAgainstAFailingOrchestrator(LocalRun):
+    """feles run's workers and its following of the run, with an orchestrator that answers 500 to nearly all."""
+
+    def _start_orchestrator(self) -> str:
+        from feles.protocol import SimulationPhase, SimulationStatus
+
+        status = SimulationStatus(phase=SimulationPhase.RUNNING, repetition=1, repetitions=1, round=1, rounds=5)
+        script = self.log_dir / "failing_orchestrator.py"
+        script.write_text(FAILING_ORCHESTRATOR)
+        port = _free_port()
+        self.processes["orchestrator"] = subprocess.Popen(
+            [sys.executable, str(script), str(port), status.model_dump_json()]
+        )
+        return f"http://127.0.0.1:{port}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_ends_with_an_error_when_the_orchestrator_keeps_failing(tmp_path: Path) -> None:
+    # Before, workers retried a failing orchestrator forever, and so did feles run, which waited for them.
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 5}})
+    run = RunAgainstAFailingOrchestrator(LocalRunOptions(spec, workers=2, give_up_after=2.0))
+    started = time.monotonic()
+    with pytest.raises(LocalRunError) as failed:
+        run.run()
+    message = str(failed.value)
+    assert "every worker has exited" in message
+    assert "unavailable for 2 s (HTTP 500)" in message, message
+    assert f"the orchestrator's log: {tmp_path / 'out' / 'logs' / 'orchestrator.log'}" in message
+    assert time.monotonic() - started < 60
+    assert all(process.poll() is not None for process in run.processes.values()), "every process is stopped"
