@@ -123,6 +123,7 @@ class SimulationLoop:
             self._finish(SimulationPhase.SUCCEEDED, "")
         except SimulationStopped:
             log.info("simulation stopped before it finished")
+            self._note_interrupted()
         except Exception as error:  # the loop must report any failure, not die silently in its thread
             log.exception("simulation failed")
             self._finish(SimulationPhase.FAILED, f"{type(error).__name__}: {error}")
@@ -136,6 +137,9 @@ class SimulationLoop:
         checkpoint = self.checkpoint
         if checkpoint is None:
             self.records.discard_from(0, 0)
+            # The previous run's results files go with its records and checkpoint: the folder never shows one
+            # run's results beside another's records, even when this run ends before its first round.
+            self.results.write()
             return 0
         if not checkpoint.finished:
             self.records.discard_from(checkpoint.repetition, checkpoint.next_round)
@@ -165,6 +169,17 @@ class SimulationLoop:
             phase, message = SimulationPhase.FAILED, f"{message}; {problem}" if message else problem
         self.progress.message, self.progress.finished_at = message, time.time()
         self.progress.phase = phase
+
+    def _note_interrupted(self) -> None:
+        """Say in the results files that the run stopped before its end (its checkpoint resumes it), rather than
+        leave them saying it runs."""
+        try:
+            self.round_writer.wait()
+            self.results.status = "interrupted"
+            self.results.message = "stopped before the end: resuming continues after the last recorded round"
+            self.results.write()
+        except Exception as error:  # stopping goes on: the checkpoint, not these files, is what resumes
+            log.error("cannot note the interruption in the results: %s", error)
 
     def _start_repetition(self, index: int) -> Repetition:
         spec = self.spec
@@ -207,16 +222,19 @@ class SimulationLoop:
         rep = self._start_repetition(index)
         first = self._resume_repetition(rep, resume) if resume is not None and resume.next_round > 0 else 0
         num_rounds = self.spec.simulation.num_rounds
-        fit = self._hand_out_fit(rep, first)
+        fit: HandedOutFit | Exception | None = self._hand_out_fit(rep, first)
         for round_ in range(first, num_rounds):
+            assert isinstance(fit, HandedOutFit)  # an exception was raised at the end of the previous round
             outcome, fit = self._run_round(rep, fit, round_ + 1 < num_rounds)
             record = round_record(rep, outcome, self.models.version)
             reason = self._stop_reason(record) or ("RoundsCompleted" if round_ + 1 == num_rounds else None)
             self._record(rep, outcome, record, reason)
             if reason:
-                if fit is not None:
+                if isinstance(fit, HandedOutFit):
                     self.runner.take([fit.jobs])  # the next round's fit, handed out ahead: withdrawn unused
                 return
+            if isinstance(fit, Exception):
+                raise fit  # planning the next round failed: this round is recorded first
 
     def _hand_out_fit(self, rep: Repetition, round_: int, after: Sequence[JobBlock] = ()) -> HandedOutFit:
         """Plan a round's fit phase and hand its jobs out, behind the blocks `after` in one hand-out (the loop takes
@@ -232,10 +250,15 @@ class SimulationLoop:
         self.runner.submit([*after, jobs], payloads)
         return HandedOutFit(conditions, state, costs, plan, jobs, time.monotonic())
 
-    def _run_round(self, rep: Repetition, fit: HandedOutFit, more: bool) -> tuple[RoundOutcome, HandedOutFit | None]:
+    def _run_round(
+        self, rep: Repetition, fit: HandedOutFit, more: bool
+    ) -> tuple[RoundOutcome, HandedOutFit | Exception | None]:
         """Finish the round whose fit is out: aggregate, evaluate; and hand out the next round's fit (when `more`)
         with the evaluation, as both need the new model and nothing of each other. The round waits for one phase
-        end, and the workers train the next round while the loop records this one."""
+        end, and the workers train the next round while the loop records this one.
+
+        Where planning the next round fails (a plug-in that raises), this round still ends, and its error comes
+        back in place of the next round's fit, for the loop to raise once this round is recorded."""
         round_ = fit.plan.round
         self.runner.wait([fit.jobs])
         fit_outcome = _phase_outcome(fit.plan, fit.jobs, self.runner.take([fit.jobs]))
@@ -249,8 +272,8 @@ class SimulationLoop:
         # One hand-out with the next round's fit, so that the first lease sees the whole phase's work: the test
         # shards handed out alone while the fit was planned were split between the workers, and each came back
         # for a second batch, a lease and a post more a round.
-        following = self._hand_out_fit(rep, round_ + 1, eval_blocks) if more else None
-        if following is None:
+        following = self._hand_out_next_fit(rep, round_ + 1, eval_blocks) if more else None
+        if not isinstance(following, HandedOutFit):
             self.runner.submit(eval_blocks, {})
         self.runner.wait(eval_blocks)
         outcomes = self.runner.take(eval_blocks)
@@ -260,7 +283,16 @@ class SimulationLoop:
         outcome = RoundOutcome(round_, fit.conditions, fit_outcome, evaluation, test, ended - fit.since)
         rep.simulated_time += outcome.round_time
         rep.energy += outcome.energy
-        return outcome, None if following is None else replace(following, since=ended)
+        return outcome, replace(following, since=ended) if isinstance(following, HandedOutFit) else following
+
+    def _hand_out_next_fit(self, rep: Repetition, round_: int, after: Sequence[JobBlock]) -> HandedOutFit | Exception:
+        """The next round's fit handed out behind `after`, or why it could not be planned (nothing handed out)."""
+        try:
+            return self._hand_out_fit(rep, round_, after)
+        except SimulationStopped:
+            raise
+        except Exception as error:  # the current round's evaluation is handed out and recorded all the same
+            return error
 
     def _plan(self, rep: Repetition, round_: int, phase: Phase, state: DeviceState, costs: CostModel) -> PhasePlan:
         """The phase's plan, its energy already taken off the devices' budgets (the next phase sees what is left)."""

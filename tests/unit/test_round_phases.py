@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from feles.config import SimulationSpec, parse_spec
@@ -18,6 +19,7 @@ from feles.orchestrator.results import ResultsDocument
 from feles.orchestrator.runner import JobRunner, Outcomes
 from feles.orchestrator.state import Progress
 from feles.protocol import Job, JobResult, Phase, SimulationPhase
+from feles.strategies import SelectionContext, Selector
 
 #: What the played workers answer: a test shard's accuracy is its index / 10, an eval job's 0.9.
 EVAL_ACCURACY = 0.9
@@ -127,3 +129,30 @@ def test_the_eval_jobs_and_test_shards_of_a_round_go_out_together_shards_first(t
     assert [row["eval_accuracy"] for row in rounds] == [EVAL_ACCURACY] * 2
     # The shards' accuracies combined as correct counts (0, 10, 20 and 0.3 x 59 ~ 18) over the 359 examples.
     assert rounds[0]["test_accuracy"] == (0 + 10 + 20 + 18) / 359
+
+
+class FailsFromRoundTwo(Selector):
+    """Every available device, until round 2, whose planning raises (a plug-in's bug)."""
+
+    def select_devices(self, context: SelectionContext) -> np.ndarray:
+        if context.round >= 2:
+            raise ValueError("this selector breaks at round 2")
+        return context.available
+
+
+def test_a_plan_that_fails_for_the_next_round_keeps_the_round_before_it(tmp_path: Path) -> None:
+    # Round 2 is planned while round 1 ends: before, its failure lost round 1's evaluation and record.
+    spec = _spec(tmp_path, num_rounds=4)
+    spec.algorithms.fit.selection = f"{__name__}:FailsFromRoundTwo"
+    models = ModelStore()
+    runner = AnsweringRunner(models)
+    parts = RunParts(spec, "0" * 32, "logreg", runner, models, Progress(), ResultsDocument(spec, "0" * 32))
+    loop = SimulationLoop(parts)
+    loop.run()
+    assert loop.progress.phase is SimulationPhase.FAILED
+    assert loop.progress.message == "ValueError: this selector breaks at round 2"
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"] == "failed"
+    assert [row["round"] for row in results["rounds"]] == [0, 1]
+    assert [row["eval_accuracy"] for row in results["rounds"]] == [EVAL_ACCURACY] * 2
+    assert runner.calls[-2:] == [("wait", ["test 1", "eval 1"]), ("take", ["test 1", "eval 1"])]
