@@ -181,6 +181,7 @@ def orchestrator(
     from feles.orchestrator.checkpoint import CheckpointError
     from feles.orchestrator.listener import InheritedSocketError
     from feles.orchestrator.server import OrchestratorOptions, OutputFolderError, serve
+    from feles.plugin_params import PluginParamsError
 
     configure_logging(log_level, log_format.value)
     spec = _load(config)
@@ -207,7 +208,7 @@ def orchestrator(
     except CheckpointError as error:
         _error("cannot resume:", error)
         raise typer.Exit(1) from None
-    except OutputFolderError as error:
+    except (OutputFolderError, PluginParamsError) as error:
         _error("cannot start:", error)
         raise typer.Exit(1) from None
     except InheritedSocketError as error:

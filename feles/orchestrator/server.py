@@ -95,6 +95,10 @@ def build_state(
     return state
 
 
+#: How each command starts over on a folder whose checkpoint it cannot resume.
+START_OVER = "feles run without --resume, feles orchestrator --fresh"
+
+
 def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None:
     """The output folder's checkpoint of this same simulation; an error if it belongs to another one."""
     folder = spec.simulation.output_folder
@@ -107,7 +111,7 @@ def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None
     if _comparable(_with_defaults(checkpoint.spec, folder)) != _comparable(spec.model_dump(mode="json")):
         raise CheckpointError(
             f"{checkpoint_path(folder)} belongs to a different simulation spec; "
-            "use another output folder, or --fresh to discard it and start over"
+            f"use another output folder, or start over, discarding it ({START_OVER})"
         )
     return checkpoint
 
@@ -121,7 +125,7 @@ def _with_defaults(document: dict, folder: str) -> dict:
         field = ".".join(str(part) for part in first["loc"])
         raise CheckpointError(
             f"{checkpoint_path(folder)} holds a spec this version cannot read ({field}: {first['msg']}); "
-            "use another output folder, or --fresh to discard it and start over"
+            f"use another output folder, or start over, discarding it ({START_OVER})"
         ) from None
 
 

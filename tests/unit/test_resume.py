@@ -47,7 +47,9 @@ def test_a_checkpoint_of_an_older_version_without_a_new_key_resumes(tmp_path: Pa
 
 def test_a_checkpoint_of_another_spec_is_refused(tmp_path: Path) -> None:
     write_checkpoint(spec_in(tmp_path, num_rounds=5).model_dump(mode="json"))
-    with pytest.raises(CheckpointError, match="belongs to a different simulation spec"):
+    advice = r"belongs to a different simulation spec; use another output folder, or start over, discarding it "
+    advice += r"\(feles run without --resume, feles orchestrator --fresh\)"
+    with pytest.raises(CheckpointError, match=advice):
         resumable_checkpoint(spec_in(tmp_path, num_rounds=6), fresh=False)
 
 
