@@ -21,6 +21,7 @@ from rich.text import Text
 from feles import __version__
 from feles.api_token import TOKEN_ENV, TokenError, read_token
 from feles.config import SimulationSpec, SpecError, load_spec
+from feles.lifetime import stop_with_launcher
 from feles.logs import configure_logging
 from feles.protocol import SimulationStatus
 
@@ -183,6 +184,7 @@ def orchestrator(
     from feles.orchestrator.server import OrchestratorOptions, OutputFolderError, serve
     from feles.plugin_params import PluginParamsError
 
+    stop_with_launcher()
     configure_logging(log_level, log_format.value)
     spec = _load(config)
     if output_folder is not None:
@@ -307,6 +309,7 @@ def worker(
     from feles.worker.client import WorkerOptions
     from feles.worker.processes import can_fork, run_forked
 
+    stop_with_launcher()
     if processes > 1 and not can_fork():
         _error("--processes above 1 needs a platform that forks (Linux, macOS): start several workers instead")
         raise typer.Exit(2)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
+from feles.lifetime import PARENT_PID_ENV
 from feles.orchestrator.listener import bind_socket
 from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
 from feles.worker.processes import can_fork
@@ -105,7 +106,8 @@ class LocalRun:
     def _spawn(self, name: str, arguments: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         log_file = (self.log_dir / f"{name}.log").open("wb")
         command = [sys.executable, "-m", "feles", *arguments]
-        environment = {**os.environ, TOKEN_ENV: self.token}
+        # PARENT_PID_ENV: the children stop when this process dies, even by SIGKILL, which it cannot pass on.
+        environment = {**os.environ, TOKEN_ENV: self.token, PARENT_PID_ENV: str(os.getpid())}
         self.processes[name] = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, pass_fds=pass_fds
         )

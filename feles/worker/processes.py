@@ -6,7 +6,6 @@ with the first (copy-on-write) instead of importing everything again, each on a 
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -17,6 +16,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import NoReturn
 
+from feles.lifetime import stop_with_parent
+
 log = logging.getLogger("feles.worker")
 
 #: Seconds forked workers get to leave after SIGTERM, when the first one broke or was interrupted, before they are
@@ -24,8 +25,6 @@ log = logging.getLogger("feles.worker")
 STOP_GRACE_SECONDS = 10.0
 #: Exit code of a process killed by a signal, as a shell reports it: 128 + the signal's number.
 SIGNAL_EXIT_BASE = 128
-#: prctl option of Linux (linux/prctl.h): the signal a process gets when its parent dies.
-PR_SET_PDEATHSIG = 1
 
 
 def can_fork() -> bool:
@@ -69,7 +68,7 @@ def run_forked(count: int, run_one: Callable[[int], int]) -> int:
 def _run_child(index: int, parent: int, run_one: Callable[[int], int]) -> NoReturn:
     code = 1
     try:
-        _stop_with_parent(parent)
+        stop_with_parent(parent)  # the first worker: however it dies, no orphan asks a stopped orchestrator
         code = run_one(index)
     except SystemExit as exit_:  # sys.exit() is a success, sys.exit("message") a failure
         code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
@@ -81,18 +80,6 @@ def _run_child(index: int, parent: int, run_one: Callable[[int], int]) -> NoRetu
         logging.shutdown()
         _flush_output()
         os._exit(code)  # never the parent's clean-up: it belongs to the parent
-
-
-def _stop_with_parent(parent: int) -> None:
-    """Linux: SIGTERM to this worker when the first one dies, however it dies (killed with SIGKILL, out of
-    memory), so that no orphan keeps asking a stopped orchestrator for jobs. Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        log.warning("cannot ask to be stopped with the first worker: %s", os.strerror(ctypes.get_errno()))
-    elif os.getppid() != parent:  # it died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _signal(children: dict[int, int], signum: int) -> None:

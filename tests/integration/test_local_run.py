@@ -166,6 +166,14 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _wait_for_a_round(results: Path, run: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """Until `results` holds a round (the run writes it, with no round, as it starts)."""
+    deadline = time.monotonic() + 120
+    while not (results.exists() and json.loads(results.read_text())["rounds"]):
+        assert time.monotonic() < deadline and run.poll() is None, "no round finished"
+        time.sleep(0.2)
+
+
 def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, {"simulation": {"num_rounds": 500}})
     run = subprocess.Popen(
@@ -176,10 +184,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> Non
         text=True,
     )
     results = tmp_path / "out" / "results.json"
-    deadline = time.monotonic() + 120
-    while not results.exists():
-        assert time.monotonic() < deadline and run.poll() is None, "no round finished"
-        time.sleep(0.2)
+    _wait_for_a_round(results, run)
     children = _descendants(run.pid)
     # The orchestrator and 2 workers: the first worker forked the second (feles worker --processes 2), which
     # hears of the stop from it.
@@ -258,3 +263,31 @@ def test_run_ends_with_an_error_when_the_orchestrator_keeps_failing(tmp_path: Pa
     assert f"the orchestrator's log: {tmp_path / 'out' / 'logs' / 'orchestrator.log'}" in message
     assert time.monotonic() - started < 60
     assert all(process.poll() is not None for process in run.processes.values()), "every process is stopped"
+
+
+def test_killing_feles_run_stops_its_processes_too(tmp_path: Path) -> None:
+    # SIGKILL (or the out-of-memory killer) gives feles run no chance to stop its children: they stop themselves.
+    spec = write_spec(tmp_path, {"simulation": {"num_rounds": 500}})
+    run = subprocess.Popen([sys.executable, "-m", "feles", "run", str(spec), "--workers", "2"], cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    results = tmp_path / "out" / "results.json"
+    _wait_for_a_round(results, run)
+    children = _descendants(run.pid)
+    assert len(children) == 3
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 30
+    while [pid for pid in children if _alive(pid)]:
+        assert time.monotonic() < deadline, f"still running after feles run was killed: {children}"
+        time.sleep(0.2)
+    # The orchestrator stopped as on SIGTERM: it says the run was interrupted, and its rounds are kept.
+    document = json.loads(results.read_text())
+    assert document["status"] == "interrupted" and document["rounds"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (exited, not yet reaped by its parent) counts as stopped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
