@@ -31,6 +31,7 @@ from feles.orchestrator.runner import QueueRunner
 from feles.orchestrator.state import OrchestratorState
 from feles.orchestrator.workers import DEFAULT_EXPIRY_SECONDS, WorkerRegistry
 from feles.protocol import SimulationPhase
+from feles.records import records_root
 
 log = logging.getLogger("feles.orchestrator")
 
@@ -103,6 +104,7 @@ def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None
     """The output folder's checkpoint of this same simulation; an error if it belongs to another one."""
     folder = spec.simulation.output_folder
     if fresh:
+        refuse_another_runs_folder(spec)
         checkpoint_path(folder).unlink(missing_ok=True)
         return None
     checkpoint = load_checkpoint(folder)
@@ -114,6 +116,28 @@ def resumable_checkpoint(spec: SimulationSpec, fresh: bool) -> Checkpoint | None
             f"use another output folder, or start over, discarding it ({START_OVER})"
         )
     return checkpoint
+
+
+def refuse_another_runs_folder(spec: SimulationSpec) -> None:
+    """OutputFolderError if the output folder holds the checkpoint of a run with another output_file.
+
+    A folder holds one run's checkpoint and device records: a fresh start discards them. Runs that share a folder
+    and differ in their results file (as the original FELES's configs do) would discard each other's silently, and
+    the analyzer would then show one run's device records for both.
+    """
+    folder = spec.simulation.output_folder
+    try:
+        previous = load_checkpoint(folder)
+    except CheckpointError:
+        return  # unreadable: nothing of it can be lost, and a fresh start discards it
+    other = previous.spec.get("simulation", {}).get("output_file") if previous is not None else None
+    if other is None or other == spec.simulation.output_file:
+        return
+    raise OutputFolderError(
+        f"output folder {folder!r} holds the checkpoint and device records of the run whose results are {other}; "
+        f"starting the run of {spec.simulation.output_file} there would discard them: give it its own "
+        f"simulation.output_folder (or remove {checkpoint_path(folder)} and {records_root(folder)} to discard them)"
+    )
 
 
 def _with_defaults(document: dict, folder: str) -> dict:

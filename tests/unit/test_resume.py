@@ -9,7 +9,7 @@ import torch
 
 from feles.config import SimulationSpec, parse_spec
 from feles.orchestrator.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from feles.orchestrator.server import resumable_checkpoint
+from feles.orchestrator.server import OutputFolderError, resumable_checkpoint
 
 
 def spec_in(folder: Path, **simulation: object) -> SimulationSpec:
@@ -65,3 +65,18 @@ def test_fresh_discards_the_checkpoint(tmp_path: Path) -> None:
     write_checkpoint(spec_in(tmp_path, num_rounds=5).model_dump(mode="json"))
     assert resumable_checkpoint(spec_in(tmp_path), fresh=True) is None
     assert not any(tmp_path.iterdir())
+
+
+def test_a_fresh_run_of_another_results_file_keeps_the_folders_run(tmp_path: Path) -> None:
+    # Two runs sharing a folder, each with its own results file (as the original FELES's configs do): the second
+    # discarded the first's checkpoint and device records without a word.
+    write_checkpoint(spec_in(tmp_path).model_dump(mode="json"))
+    other = spec_in(tmp_path)
+    other.simulation.output_file = "best_round_time.json"
+    refusal = r"holds the checkpoint and device records of the run whose results are results\.json; starting the "
+    refusal += r"run of best_round_time\.json there would discard them"
+    with pytest.raises(OutputFolderError, match=refusal):
+        resumable_checkpoint(other, fresh=True)
+    assert (tmp_path / "checkpoint.safetensors").is_file()
+    assert resumable_checkpoint(spec_in(tmp_path), fresh=True) is None  # its own run starts over
+    assert not (tmp_path / "checkpoint.safetensors").exists()
