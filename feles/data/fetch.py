@@ -97,7 +97,7 @@ def fetch_file(remote: RemoteFile, directory: Path, http: httpx.Client, progress
     kept = f"; the {partial.stat().st_size:,} bytes that arrived are kept in {partial}" if partial.exists() else ""
     raise FetchError(
         f"could not download {remote.name}: " + "; ".join(failures) + kept + ". Run the command again to retry"
-        " (it resumes), or copy the file there by hand from a machine with internet access"
+        f" (it resumes), or copy {remote.name} into {directory} by hand from a machine with internet access"
     )
 
 

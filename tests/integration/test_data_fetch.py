@@ -177,8 +177,9 @@ def test_no_server_is_a_network_error(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     entry = CatalogEntry("tiny", (RemoteFile("a.bin", (f"http://127.0.0.1:{port}/a.bin",), "a" * 64, 3),), "x")
-    with pytest.raises(FetchError, match=r"could not download a\.bin: .*ConnectError"):
+    with pytest.raises(FetchError, match=r"could not download a\.bin: .*ConnectError") as failed:
         fetch_dataset(entry, tmp_path / "data")
+    assert f"or copy a.bin into {tmp_path / 'data'} by hand" in str(failed.value)
 
 
 def test_an_interrupted_download_keeps_only_a_part_file_and_resumes(tmp_path: Path, server: tuple[str, Served]) -> None:
