@@ -141,9 +141,10 @@ def validate(
             typer.echo(f"warning: {line}")
         if show_translation:
             typer.echo(translation.to_yaml(str(config)), nl=False)
+    devices, rounds = spec.devices.num, spec.simulation.num_rounds
     typer.echo(
         f"{config}: valid ({spec.simulation.dataset}, {spec.algorithms.federated_algorithm}, "
-        f"{spec.devices.num} devices, {spec.simulation.num_rounds} rounds)"
+        f"{devices} device{'s' * (devices != 1)}, {rounds} round{'s' * (rounds != 1)})"
     )
 
 

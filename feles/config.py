@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-Probability = float
+
+def _not_a_boolean(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1: `devices: {num: true}` would be one device, not an error.
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_not_boolean", "Input should be a number, not a boolean")
+    return value
+
+
+#: Numbers refuse booleans and nothing else: an int where a float is expected, and a YAML `1e3` (a string to
+#: YAML 1.1), stay valid. Booleans are strict: a string ("no") or a number is not taken for one.
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
+OptionalInt = Annotated[int | None, BeforeValidator(_not_a_boolean)]
+OptionalFloat = Annotated[float | None, BeforeValidator(_not_a_boolean)]
+Bool = Annotated[bool, Strict()]
+Probability = Float
+
 #: Bounds of free-text fields: plug-in names (or import paths) and file system paths. Bounded strings
 #: also keep the Kubernetes API server's cost estimate of the CRD's CEL rules finite.
 NAME_LENGTH = 256
@@ -97,7 +115,6 @@ def unknown_name_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
         ("simulation.initializer", "initializer", spec.simulation.initializer),
         ("algorithms.federated_algorithm", "federated_algorithm", spec.algorithms.federated_algorithm),
         ("algorithms.fit.aggregation", "aggregation", spec.algorithms.fit.aggregation),
-        ("algorithms.eval.aggregation", "aggregation", spec.algorithms.eval.aggregation),
     ]
     for phase in ("fit", "eval"):
         section = getattr(spec.algorithms, phase)
@@ -126,12 +143,12 @@ class Section(BaseModel):
 class StopConditions(Section):
     """Early stopping; null disables a condition."""
 
-    metric: float | None = Field(
+    metric: OptionalFloat = Field(
         default=None,
         ge=0,
         description="Stop when the metric reaches this value (accuracy: at least it; mae, mse: at most it).",
     )
-    loss: float | None = Field(default=None, ge=0, description="Stop when the loss falls to this value.")
+    loss: OptionalFloat = Field(default=None, ge=0, description="Stop when the loss falls to this value.")
     target: Literal["test", "eval"] = Field(
         default="test",
         description="What the conditions watch: the held-out test split (test) or the federated evaluation of "
@@ -140,7 +157,7 @@ class StopConditions(Section):
 
 
 class SimulationSection(Section):
-    repetitions: int = Field(default=1, ge=1, le=1000, description="Independent runs of the whole simulation.")
+    repetitions: Int = Field(default=1, ge=1, le=1000, description="Independent runs of the whole simulation.")
     output_folder: str = Field(
         default="output", min_length=1, max_length=PATH_LENGTH, description="Folder for results files."
     )
@@ -179,16 +196,16 @@ class SimulationSection(Section):
         default="accuracy",
         description="Metric evaluated on devices and test split: accuracy (classification), mae or mse (regression).",
     )
-    test_shard_size: int = Field(
+    test_shard_size: Int = Field(
         default=1000,
         ge=1,
         le=100_000_000,
         description="Test-split examples per test job: workers evaluate each round's model in shards of this size.",
     )
-    num_rounds: int = Field(default=10, ge=1, le=100_000, description="Rounds per repetition.")
+    num_rounds: Int = Field(default=10, ge=1, le=100_000, description="Rounds per repetition.")
     stop_conds: StopConditions = Field(default_factory=StopConditions)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of every random stream of the run.")
-    identical_repetitions: bool = Field(
+    seed: Int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of every random stream of the run.")
+    identical_repetitions: Bool = Field(
         default=False,
         description="Every repetition has repetition 0's devices, data partitions and initial weights, and "
         "its own round-level draws; false draws everything again per repetition.",
@@ -204,15 +221,15 @@ class SimulationSection(Section):
 class PhaseParams(Section):
     """The amount of work of a phase: local iterations = epochs * ceil(num_examples / batch_size)."""
 
-    k: float = Field(
+    k: Float = Field(
         default=0.1,
         gt=0,
         le=1,
         description="Fraction of the devices available in the round to select: floor(k * available), at least 1.",
     )
-    epochs: int = Field(default=1, ge=1, le=10_000, description="Local epochs per job; eval: must be 1 (one pass).")
-    batch_size: int = Field(default=32, ge=1, le=1_000_000, description="Local mini-batch size.")
-    num_examples: int | None = Field(
+    epochs: Int = Field(default=1, ge=1, le=10_000, description="Local epochs per job; eval: must be 1 (one pass).")
+    batch_size: Int = Field(default=32, ge=1, le=1_000_000, description="Local mini-batch size.")
+    num_examples: OptionalInt = Field(
         default=None, ge=1, description="Local examples per job; null uses all of the device's data."
     )
 
@@ -247,14 +264,14 @@ class AlgorithmsSection(Section):
     fit: PhaseSection = Field(default_factory=PhaseSection)
     eval: PhaseSection = Field(default_factory=PhaseSection)
     optimizer: Literal["sgd", "adam", "rmsprop", "adagrad"] = Field(default="sgd", description="Local optimizer.")
-    learning_rate: float | None = Field(
+    learning_rate: OptionalFloat = Field(
         default=None,
         gt=0,
         le=10,
         description="Local learning rate; null: the optimizer's default (sgd 0.01; adam, rmsprop, adagrad 0.001).",
     )
-    momentum: float = Field(default=0.0, ge=0, lt=1, description="SGD momentum.")
-    weight_decay: float = Field(default=0.0, ge=0, lt=1, description="L2 weight decay of the local optimizer.")
+    momentum: Float = Field(default=0.0, ge=0, lt=1, description="SGD momentum.")
+    weight_decay: Float = Field(default=0.0, ge=0, lt=1, description="L2 weight decay of the local optimizer.")
 
     @property
     def local_learning_rate(self) -> float:
@@ -265,10 +282,10 @@ class AlgorithmsSection(Section):
 
 
 class DevicesSection(Section):
-    num: int = Field(default=100, ge=1, le=10_000_000, description="Number of simulated devices.")
+    num: Int = Field(default=100, ge=1, le=10_000_000, description="Number of simulated devices.")
     p_available: Probability = Field(default=0.8, gt=0, le=1, description="Probability a device is available.")
     p_fail: Probability = Field(default=0.1, ge=0, lt=1, description="Probability an available device fails.")
-    energy_failures: bool = Field(
+    energy_failures: Bool = Field(
         default=True,
         description="A job that needs more energy than its device has left fails; false: energy never causes "
         "a failure (the original FELES).",
@@ -276,27 +293,27 @@ class DevicesSection(Section):
 
 
 class ComputationSection(Section):
-    ips_mean: float = Field(default=100, gt=0, description="Mean local iterations per second [iter/s].")
-    ips_var: float = Field(default=50, ge=0, description="Half-width of the uniform ips range [iter/s].")
+    ips_mean: Float = Field(default=100, gt=0, description="Mean local iterations per second [iter/s].")
+    ips_var: Float = Field(default=50, ge=0, description="Half-width of the uniform ips range [iter/s].")
 
 
 class EnergySection(Section):
-    avail_mean: float = Field(default=25_000, ge=0, description="Mean energy available per round [mWh].")
-    avail_var: float = Field(default=20_000, ge=0, description="Half-width of the energy range [mWh].")
-    pow_comp_s: float = Field(default=100, ge=0, description="Energy per second of computation [mWh/s].")
-    pow_net_s: float = Field(default=200, ge=0, description="Energy per second of communication [mWh/s].")
+    avail_mean: Float = Field(default=25_000, ge=0, description="Mean energy available per round [mWh].")
+    avail_var: Float = Field(default=20_000, ge=0, description="Half-width of the energy range [mWh].")
+    pow_comp_s: Float = Field(default=100, ge=0, description="Energy per second of computation [mWh/s].")
+    pow_net_s: Float = Field(default=200, ge=0, description="Energy per second of communication [mWh/s].")
 
 
 class NetworkSection(Section):
-    speed_mean: float = Field(default=100_000, gt=0, description="Mean network speed [parameters/s].")
-    speed_var: float = Field(default=70_000, ge=0, description="Half-width of the speed range [parameters/s].")
+    speed_mean: Float = Field(default=100_000, gt=0, description="Mean network speed [parameters/s].")
+    speed_var: Float = Field(default=70_000, ge=0, description="Half-width of the speed range [parameters/s].")
 
 
 class DataSection(Section):
-    num_examples_mean: int = Field(default=600, ge=1, description="Mean local examples per device.")
-    num_examples_var: int = Field(default=0, ge=0, description="Half-width of the local data size range.")
-    non_iid_partitions: float = Field(default=0, ge=0, description="Dirichlet alpha of the label skew; 0 means IID.")
-    mislabelling_percentage: float = Field(
+    num_examples_mean: Int = Field(default=600, ge=1, description="Mean local examples per device.")
+    num_examples_var: Int = Field(default=0, ge=0, description="Half-width of the local data size range.")
+    non_iid_partitions: Float = Field(default=0, ge=0, description="Dirichlet alpha of the label skew; 0 means IID.")
+    mislabelling_percentage: Float = Field(
         default=0, ge=0, lt=1, description="Fraction of each device's labels replaced by a wrong class."
     )
 
@@ -326,6 +343,15 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     stop_metric = spec.simulation.stop_conds.metric
     if spec.simulation.metric == "accuracy" and stop_metric is not None and stop_metric > 1:
         errors.append(("simulation.stop_conds.metric", f"an accuracy is at most 1 (got {stop_metric})"))
+    eval_aggregation = spec.algorithms.eval.aggregation
+    if eval_aggregation is not None:
+        errors.append(
+            (
+                "algorithms.eval.aggregation",
+                "the eval phase aggregates no model (only the fit phase does): remove it or set "
+                f"algorithms.fit.aggregation (got {_echo(eval_aggregation)})",
+            )
+        )
     eval_epochs = spec.algorithms.eval.params.epochs
     if eval_epochs != 1:
         errors.append(
@@ -348,8 +374,11 @@ def cross_field_errors(spec: SimulationSpec) -> list[tuple[str, str]]:
     ]
     for path, var, mean, mean_path, strict in ranges:
         if var > mean or (strict and var == mean):
-            bound = "smaller than" if strict else "at most"
-            errors.append((path, f"must be {bound} {mean_path} ({mean}) so that every draw is positive"))
+            # A speed or a data size must be positive; an energy budget may be 0 (the device can afford nothing).
+            rule = f"smaller than {mean_path} ({mean}) so that every draw is positive"
+            if not strict:
+                rule = f"at most {mean_path} ({mean}) so that every draw is non-negative"
+            errors.append((path, f"must be {rule}"))
     # Bounds checked here rather than in the fields: the CRD's schema (generated from the fields) stays as it is.
     local = [
         ("data.num_examples_mean", spec.data.num_examples_mean),
@@ -426,8 +455,47 @@ def _echo(value: Any) -> str:
     return text if len(text) <= MAX_ECHO_CHARS else f"{text[: MAX_ECHO_CHARS - 3]}... ({len(text)} characters)"
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping that names one key twice; YAML would keep the last one and drop the first one's settings."""
+
+    def __init__(self, path: str, first: yaml.Mark, second: yaml.Mark) -> None:
+        self.path = path
+        self.first = first
+        self.second = second
+        super().__init__(f"{path}: duplicate key")
+
+    @property
+    def message(self) -> str:
+        first, second = self.first.line + 1, self.second.line + 1
+        return f"duplicate key on line {second} (first on line {first}): only the last would count; write it once"
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: tuple[str, ...] = ()) -> None:
+    """Raise DuplicateKeyError for the first key written twice in one mapping, at any depth."""
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, (*path, str(index)))
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[tuple[str, str], yaml.Mark] = {}
+    for key, value in node.value:
+        name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
+        if name is not None:
+            # The resolved tag tells `1` from `"1"`, which are different keys.
+            first = seen.setdefault((key.tag, name), key.start_mark)
+            if first is not key.start_mark:
+                raise DuplicateKeyError(".".join((*path, name)), first, key.start_mark)
+        _refuse_duplicate_keys(value, (*path, name or "?"))
+
+
 class _SpecLoader(yaml.SafeLoader):
-    """YAML without aliases: `*name` can multiply a 2 KB file into billions of nodes (an alias bomb)."""
+    """YAML without aliases: `*name` can multiply a 2 KB file into billions of nodes (an alias bomb); and
+    without duplicate keys, which YAML parsers resolve by dropping all but the last one silently."""
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _refuse_duplicate_keys(node)
+        return node
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -461,29 +529,57 @@ def parse_spec(document: Any, source: str = "spec") -> SimulationSpec:
 
 
 def load_spec(path: str | Path) -> SimulationSpec:
-    """Read a YAML spec file, following `import:` chains; later definitions win."""
+    """Read a YAML spec file, following `import:` chains; later definitions win. An error at a key that an
+    imported file set names that file."""
     path = Path(path)
-    return parse_spec(read_yaml_with_imports(path, ()), str(path))
+    document, origins = _read_with_origins(path, ())
+    try:
+        return parse_spec(document, str(path))
+    except SpecError as error:
+        errors = [(_with_file(where, origins.get(where), str(path)), message) for where, message in error.errors]
+        raise SpecError(error.source, errors) from None
+
+
+def _with_file(where: str, origin: str | None, source: str) -> str:
+    return f"{where} (from {origin})" if origin is not None and origin != source else where
 
 
 def read_yaml_with_imports(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     """The YAML mapping of `path` deep-merged over the files it imports (relative to itself)."""
+    return _read_with_origins(path, chain)[0]
+
+
+def _read_with_origins(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged mapping of read_yaml_with_imports, and the file that set each of its dotted key paths."""
     resolved = path.resolve()
     if resolved in chain:
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise SpecError(str(path), [("import", f"import cycle: {cycle}")])
     document = read_yaml_mapping(path)
     imports = document.pop("import", None)
+    own = dict.fromkeys(_key_paths(document), str(path))
     if imports is None:
-        return document
+        return document, own
     if isinstance(imports, str):
         imports = [imports]
     if not isinstance(imports, list) or not all(isinstance(item, str) for item in imports):
         raise SpecError(str(path), [("import", "must be a file name or a list of file names")])
     merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for item in imports:
-        merged = deep_merge(merged, read_yaml_with_imports(path.parent / item, (*chain, resolved)))
-    return deep_merge(merged, document)
+        imported, its_origins = _read_with_origins(path.parent / item, (*chain, resolved))
+        merged = deep_merge(merged, imported)
+        origins.update(its_origins)
+    return deep_merge(merged, document), {**origins, **own}
+
+
+def _key_paths(document: dict[Any, Any], prefix: str = "") -> Iterator[str]:
+    """Every key path of a mapping, dotted as validation errors name fields, sections included."""
+    for key, value in document.items():
+        dotted = f"{prefix}{key}"
+        yield dotted
+        if isinstance(value, dict):
+            yield from _key_paths(value, f"{dotted}.")
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -501,6 +597,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         document = yaml.load(stream, Loader=_SpecLoader)
     except UnicodeDecodeError as error:
         raise SpecError(str(path), [("<file>", f"not UTF-8 text: {error.reason} at byte {error.start}")]) from None
+    except DuplicateKeyError as error:
+        raise SpecError(str(path), [(error.path, error.message)]) from None
     except yaml.YAMLError as error:
         raise SpecError(str(path), [("<yaml>", _yaml_message(error))]) from None
     if document is None:

@@ -136,6 +136,7 @@ SAME_PATHS = frozenset(
         "data.non_iid_partitions",
         *(f"algorithms.{phase}.{key}" for phase in ("fit", "eval") for key in ("update", "data")),
         *(f"algorithms.{phase}.params.{key}" for phase in ("fit", "eval") for key in ("batch_size", "num_examples")),
+        "algorithms.fit.params.k",
         "algorithms.fit.params.epochs",
     }
 )

@@ -43,7 +43,7 @@ def test_camel_case_fields() -> None:
 def test_cross_field_rules_of_the_simulation_name_their_field() -> None:
     spec = {"simulation": {**DIGITS, "network": {"speed_mean": 10, "speed_var": 10}, "energy": {"avail_var": 1e9}}}
     speed = "must be smaller than network.speed_mean (10.0) so that every draw is positive"
-    energy = "must be at most energy.avail_mean (25000) so that every draw is positive"
+    energy = "must be at most energy.avail_mean (25000) so that every draw is non-negative"
     assert errors_of(spec) == [
         ("spec.simulation.network.speed_var", speed),
         ("spec.simulation.energy.avail_var", energy),

@@ -169,6 +169,70 @@ def test_assignment_is_validated() -> None:
     assert spec.devices.p_fail == 0.1
 
 
+@pytest.mark.parametrize(
+    ("document", "path", "value"),
+    [
+        ({"simulation": {"num_rounds": True}}, "simulation.num_rounds", True),
+        ({"simulation": {"seed": False}}, "simulation.seed", False),
+        ({"devices": {"num": True}}, "devices.num", True),
+        ({"devices": {"p_fail": False}}, "devices.p_fail", False),
+        ({"computation": {"ips_mean": True}}, "computation.ips_mean", True),
+        ({"algorithms": {"learning_rate": True}}, "algorithms.learning_rate", True),
+        ({"algorithms": {"fit": {"params": {"num_examples": True}}}}, "algorithms.fit.params.num_examples", True),
+        ({"simulation": {"stop_conds": {"loss": False}}}, "simulation.stop_conds.loss", False),
+    ],
+)
+def test_a_boolean_is_not_a_number(document: dict[str, Any], path: str, value: bool) -> None:
+    # pydantic's lax mode would read true as 1 (one device) and false as 0.
+    assert spec_errors(document) == {path: f"Input should be a number, not a boolean (got {value})"}
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "value"),
+    [
+        ({"simulation": {"identical_repetitions": "no"}}, "simulation.identical_repetitions", "'no'"),
+        ({"simulation": {"identical_repetitions": "true"}}, "simulation.identical_repetitions", "'true'"),
+        ({"devices": {"energy_failures": 0}}, "devices.energy_failures", "0"),
+        ({"devices": {"energy_failures": "off"}}, "devices.energy_failures", "'off'"),
+    ],
+)
+def test_only_true_or_false_is_a_boolean(document: dict[str, Any], path: str, value: str) -> None:
+    assert spec_errors(document) == {path: f"Input should be a valid boolean (got {value})"}
+
+
+def test_numbers_stay_lax_where_nothing_is_lost(tmp_path: Path) -> None:
+    # An int where a float is expected, a whole float where an int is, and YAML 1.1's `1e5` (a string to it).
+    path = write(
+        tmp_path / "sim.yaml",
+        "simulation: {num_rounds: 2.0, metric: mae, dataset: diabetes}\n"
+        "network: {speed_mean: 1e5, speed_var: 0}\n"
+        "computation: {ips_mean: 100}\n"
+        "devices: {energy_failures: false}\n",
+    )
+    spec = load_spec(path)
+    assert spec.simulation.num_rounds == 2 and isinstance(spec.simulation.num_rounds, int)
+    assert spec.network.speed_mean == 100_000.0
+    assert spec.computation.ips_mean == 100.0 and isinstance(spec.computation.ips_mean, float)
+    assert spec.simulation.metric == "mae"
+    assert spec.devices.energy_failures is False
+
+
+def test_cli_validate_refuses_booleans_for_numbers_and_strings_for_booleans(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "types.yaml",
+        'simulation: {dataset: digits, num_rounds: true, seed: false, identical_repetitions: "no"}\n'
+        "devices: {num: true}\n",
+    )
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "4 error(s)" in result.output
+    assert "simulation.num_rounds: Input should be a number, not a boolean (got True)" in result.output
+    assert "simulation.seed: Input should be a number, not a boolean (got False)" in result.output
+    assert "simulation.identical_repetitions: Input should be a valid boolean (got 'no')" in result.output
+    assert "devices.num: Input should be a number, not a boolean (got True)" in result.output
+    assert "valid (" not in result.output
+
+
 # --- cross-field rules ------------------------------------------------------------------------------
 
 
@@ -183,6 +247,21 @@ def test_eval_epochs_other_than_one_is_an_error() -> None:
     assert errors == {
         "algorithms.eval.params.epochs": "evaluation is one pass over the device's data: must be 1 (got 2)"
     }
+
+
+@pytest.mark.parametrize("name", ["fednova", "fedavg", "median", "pkg.mod:Aggregation"])
+def test_an_eval_aggregation_is_an_error(name: str) -> None:
+    # Only the fit phase aggregates models: an eval aggregation would be ignored, whatever it names.
+    errors = spec_errors({"algorithms": {"eval": {"aggregation": name}}})
+    assert errors == {
+        "algorithms.eval.aggregation": "the eval phase aggregates no model (only the fit phase does): remove it or "
+        f"set algorithms.fit.aggregation (got {name!r})"
+    }
+
+
+def test_a_fit_aggregation_and_a_null_eval_aggregation_are_valid() -> None:
+    spec = parse_spec({"algorithms": {"fit": {"aggregation": "fednova"}, "eval": {"aggregation": None}}})
+    assert (spec.algorithms.fit.aggregation, spec.algorithms.eval.aggregation) == ("fednova", None)
     assert parse_spec({"algorithms": {"fit": {"params": {"epochs": 5}}}}).algorithms.fit.params.epochs == 5
 
 
@@ -210,6 +289,16 @@ def test_var_must_stay_below_mean(section: str, var_key: str, mean_key: str, mea
     else:
         assert getattr(getattr(parse_spec(equal), section), var_key) == mean
     assert getattr(getattr(parse_spec({section: {var_key: mean - 1}}), section), var_key) == mean - 1
+
+
+def test_avail_var_may_equal_avail_mean_as_energy_draws_only_need_to_be_non_negative() -> None:
+    # The draw is Uniform[mean - var, mean + var]: with var == mean its lowest value is 0, a device that can
+    # afford nothing this round, which the energy model handles; a speed or a data size of 0 it could not.
+    assert parse_spec({"energy": {"avail_mean": 100, "avail_var": 100}}).energy.avail_var == 100
+    errors = spec_errors({"energy": {"avail_mean": 100, "avail_var": 101}})
+    assert errors == {
+        "energy.avail_var": "must be at most energy.avail_mean (100.0) so that every draw is non-negative"
+    }
 
 
 def test_ips_var_equal_to_mean_names_ips_var() -> None:
@@ -429,6 +518,111 @@ def test_errors_after_merging_name_the_merged_field(tmp_path: Path) -> None:
     assert {f for f, _ in info.value.errors} == {"network.speed_var"}
 
 
+def test_an_error_at_a_key_an_imported_file_set_names_that_file(tmp_path: Path) -> None:
+    base = write(tmp_path / "base.yaml", "simulation: {num_rouns: 3}\n")
+    path = write(tmp_path / "child.yaml", "import: base.yaml\nsimulation: {dataset: digits, seedd: 1}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.source == str(path)
+    assert info.value.errors == [
+        (f"simulation.num_rouns (from {base})", "unknown key"),
+        ("simulation.seedd", "unknown key"),  # in the file named first: no file named again
+    ]
+
+
+def test_a_cross_field_error_names_the_imported_file_of_its_field(tmp_path: Path) -> None:
+    base = write(tmp_path / "conf" / "base.yaml", "energy: {avail_var: 300}\n")
+    write(tmp_path / "conf" / "mid.yaml", "import: base.yaml\nsimulation: {seed: 2}\n")
+    path = write(tmp_path / "top.yaml", "import: conf/mid.yaml\nenergy: {avail_mean: 100}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.errors == [
+        (
+            f"energy.avail_var (from {base})",
+            "must be at most energy.avail_mean (100.0) so that every draw is non-negative",
+        )
+    ]
+
+
+def test_a_key_the_importing_file_overrides_is_its_own(tmp_path: Path) -> None:
+    write(tmp_path / "base.yaml", "devices: {p_fail: 0.5}\n")
+    path = write(tmp_path / "sim.yaml", "import: base.yaml\ndevices: {p_fail: 2}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert [where for where, _ in info.value.errors] == ["devices.p_fail"]
+
+
+def test_cli_validate_names_the_imported_file_of_an_unknown_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "base.yaml", "simulation:\n  num_rouns: 3\n")
+    write(tmp_path / "child.yaml", "import: base.yaml\nsimulation:\n  dataset: digits\n")
+    result = CliRunner().invoke(app, ["validate", "child.yaml"])
+    assert result.exit_code == 1
+    assert "invalid spec child.yaml: 1 error(s)\n  simulation.num_rouns (from base.yaml): unknown key" in result.output
+
+
+# --- duplicate keys ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "second", "first"),
+    [
+        ("simulation:\n  dataset: digits\nsimulation:\n  num_rounds: 2\n", "simulation", 3, 1),
+        ("simulation:\n  seed: 1\n  num_rounds: 2\n  seed: 2\n", "simulation.seed", 4, 2),
+        ("devices: {num: 3, num: 4}\n", "devices.num", 1, 1),
+        (
+            "simulation:\n  stop_conds:\n    loss: 0.1\n    target: eval\n    loss: 0.2\n",
+            "simulation.stop_conds.loss",
+            5,
+            3,
+        ),
+        ("simulation:\n  dataset_params:\n    alpha: 1\n    alpha: 2\n", "simulation.dataset_params.alpha", 4, 3),
+        ("import: a.yaml\nimport: b.yaml\n", "import", 2, 1),
+    ],
+)
+def test_a_duplicate_key_is_an_error_naming_it_and_its_lines(
+    tmp_path: Path, text: str, path: str, second: int, first: int
+) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path / "dup.yaml", text))
+    message = f"duplicate key on line {second} (first on line {first}): only the last would count; write it once"
+    assert info.value.errors == [(path, message)]
+
+
+def test_keys_that_differ_in_type_are_not_duplicates(tmp_path: Path) -> None:
+    path = write(tmp_path / "sim.yaml", "simulation:\n  dataset_params: {table: {1: a, '1': b}}\n")
+    assert load_spec(path).simulation.dataset_params == {"table": {1: "a", "1": "b"}}
+
+
+def test_a_duplicate_key_in_an_imported_file_names_that_file(tmp_path: Path) -> None:
+    base = write(tmp_path / "base.yaml", "devices:\n  num: 3\ndevices:\n  p_fail: 0.2\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path / "sim.yaml", "import: base.yaml\n"))
+    assert info.value.source == str(base)
+    assert [where for where, _ in info.value.errors] == ["devices"]
+
+
+def test_a_duplicate_key_in_a_sweep_file_is_an_error(tmp_path: Path) -> None:
+    from feles.sweep import load_sweep
+
+    path = write(tmp_path / "sweep.yaml", "base:\n  simulation: {dataset: digits}\naxes: []\nbase: {}\n")
+    with pytest.raises(SpecError) as info:
+        load_sweep(path)
+    assert info.value.errors == [
+        ("base", "duplicate key on line 4 (first on line 1): only the last would count; write it once")
+    ]
+
+
+def test_cli_validate_refuses_a_duplicate_key(tmp_path: Path) -> None:
+    path = write(tmp_path / "dupkey.yaml", "simulation:\n  dataset: digits\nsimulation:\n  num_rounds: 2\n")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "simulation: duplicate key on line 3 (first on line 1)" in result.output
+    assert "valid (" not in result.output
+
+
 # --- spec_to_yaml -----------------------------------------------------------------------------------
 
 
@@ -476,6 +670,16 @@ def test_cli_validate_accepts_quickstart() -> None:
         f"{spec.devices.num} devices, {spec.simulation.num_rounds} rounds)"
     )
     assert expected in result.output
+
+
+@pytest.mark.parametrize(("count", "devices", "rounds"), [(1, "1 device", "1 round"), (2, "2 devices", "2 rounds")])
+def test_cli_validate_counts_in_the_singular_and_plural(tmp_path: Path, count: int, devices: str, rounds: str) -> None:
+    path = write(
+        tmp_path / "sim.yaml", f"simulation: {{dataset: digits, num_rounds: {count}}}\ndevices: {{num: {count}}}\n"
+    )
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{path}: valid (digits, fedavg, {devices}, {rounds})\n"
 
 
 def test_cli_validate_prints_every_error(tmp_path: Path) -> None:
