@@ -826,9 +826,9 @@ def analyze(
     target: Annotated[
         float | None,
         typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Test accuracy for 'rounds to target' (default: each run's simulation.stop_conds.metric).",
+            help="Test metric to reach for 'rounds to target', in the runs' metric: an accuracy in [0, 1] (reached "
+            "at or above it), or a regression run's mae or mse (reached at or below it). Default: each run's "
+            "simulation.stop_conds.metric.",
             show_default=False,
         ),
     ] = None,
@@ -848,7 +848,7 @@ def analyze(
     Example: feles analyze runA runB runC --report report.html --format markdown
     """
     from feles.analysis.tables import TEXT_RENDERERS, TableFormat, print_rich_table
-    from feles.analyze import LoadError, default_plots_folder
+    from feles.analyze import LoadError, OutputError, TargetError, default_plots_folder
     from feles.analyze import analyze as run_analysis
 
     folder = None if no_plots else (plots or default_plots_folder(results))
@@ -858,12 +858,18 @@ def analyze(
             folder,
             label or (),
             target,
-            lambda message: console.print(f"[yellow]warning:[/yellow] {message}"),
+            # Text, not markup: labels and paths may hold brackets that rich would read as tags.
+            lambda message: console.print(Text.assemble(("warning:", "yellow"), " ", message), highlight=False),
             report,
         )
     except LoadError as error:
-        console.print(f"[red]cannot analyse:[/red] {error}", highlight=False)
+        _error("cannot analyse:", error)
         raise typer.Exit(1) from None
+    except OutputError as error:
+        _error("cannot write:", error)
+        raise typer.Exit(1) from None
+    except TargetError as error:
+        raise typer.BadParameter(str(error), param_hint="'--target'") from None
     if print_table:
         chosen = TableFormat(table_format)
         if chosen is TableFormat.TABLE:
@@ -871,11 +877,11 @@ def analyze(
         else:
             typer.echo(TEXT_RENDERERS[chosen](outcome.summaries), nl=False)
     for note in outcome.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", markup=False, highlight=False)
     if outcome.plots:
-        console.print(f"plots: {', '.join(str(path) for path in outcome.plots)}", highlight=False)
+        console.print(f"plots: {', '.join(str(path) for path in outcome.plots)}", markup=False, highlight=False)
     if outcome.report is not None:
-        console.print(f"report: {outcome.report}", highlight=False)
+        console.print(f"report: {outcome.report}", markup=False, highlight=False)
 
 
 data_app = typer.Typer(help="Datasets: download their files (fetch), show where they are (list).", no_args_is_help=True)

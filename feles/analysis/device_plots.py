@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from feles.analysis.device_records import DeviceRecords, DeviceRun
 from feles.analysis.device_stats import DeviceStats, device_stats
-from feles.analysis.fairness import PHASES, REASONS, failures_by_reason, fairness
+from feles.analysis.fairness import PHASES, REASONS, Fairness, failures_by_reason, fairness
 from feles.analysis.fairness import participation as participation_of
 from feles.analysis.plots import (
     ENERGY_UNITS,
@@ -77,14 +77,16 @@ def participation(runs: Sequence[DeviceRun], figure: Figure) -> None:
             continue
         frequencies = np.bincount(counts)
         k = np.arange(len(frequencies))
-        histogram.step(k, frequencies / len(counts), where="mid", color=_colour(runs, index), linewidth=1.6)
+        # A step of one point (no device ever selected: all at k = 0) draws nothing; a marker shows it.
+        marker = "o" if len(k) == 1 else None
+        histogram.step(
+            k, frequencies / len(counts), where="mid", color=_colour(runs, index), linewidth=1.6, marker=marker
+        )
         ordered = np.sort(counts)
-        total = ordered.sum()
-        share = np.concatenate([[0.0], np.cumsum(ordered) / total]) if total else np.zeros(len(ordered) + 1)
-        lorenz.plot(np.linspace(0, 1, len(ordered) + 1), share, color=_colour(runs, index), linewidth=1.6)
-        jain, gini = np.nanmean([f.jain for f in figures]), np.nanmean([f.gini for f in figures])
-        never = np.mean([len(f.never_selected) for f in figures])
-        notes.append((index, f"Jain {jain:.3f}  Gini {gini:.3f}  never {never:,.0f}"))
+        if ordered.sum():  # without any selection there is no share to draw
+            share = np.concatenate([[0.0], np.cumsum(ordered) / ordered.sum()])
+            lorenz.plot(np.linspace(0, 1, len(ordered) + 1), share, color=_colour(runs, index), linewidth=1.6)
+        notes.append((index, _fairness_note(figures)))
     lorenz.plot([0, 1], [0, 1], color="0.5", linestyle=":", linewidth=1)
     for offset, (index, text) in enumerate(notes):
         lorenz.text(0.03, 0.95 - 0.07 * offset, text, color=_colour(runs, index), transform=lorenz.transAxes, va="top")
@@ -92,6 +94,9 @@ def participation(runs: Sequence[DeviceRun], figure: Figure) -> None:
     histogram.set_ylabel("share of devices selected k times")
     histogram.yaxis.set_major_formatter(PercentFormatter(1.0))
     histogram.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # At least k = 0 and 1 in view: a lone point at k = 0 would otherwise get a range too narrow for an integer tick.
+    histogram.set_xlim(-0.5, max(histogram.get_xlim()[1], 1.5))
+    histogram.set_ylim(bottom=0)
     histogram.set_title("Participation histogram (never-selected devices at k = 0)")
     lorenz.set_xlabel("share of devices, least selected first")
     lorenz.set_ylabel("share of all fit selections")
@@ -99,6 +104,17 @@ def participation(runs: Sequence[DeviceRun], figure: Figure) -> None:
     lorenz.yaxis.set_major_formatter(PercentFormatter(1.0))
     lorenz.set_title("Lorenz curve (dotted: perfectly equal)")
     figure.suptitle("Fairness of the fit selections over all devices")
+
+
+def _fairness_note(figures: Sequence[Fairness]) -> str:
+    """Mean Jain and Gini over the repetitions that selected any device (they are undefined without selections),
+    and the mean never-selected devices."""
+    never = np.mean([len(f.never_selected) for f in figures])
+    shared = [f for f in figures if not (np.isnan(f.jain) or np.isnan(f.gini))]
+    if not shared:
+        return f"no fit selection  never {never:,.0f}"
+    jain, gini = np.mean([f.jain for f in shared]), np.mean([f.gini for f in shared])
+    return f"Jain {jain:.3f}  Gini {gini:.3f}  never {never:,.0f}"
 
 
 def failures(runs: Sequence[DeviceRun], figure: Figure) -> None:

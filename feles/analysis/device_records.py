@@ -93,8 +93,19 @@ def load_device_records(run: Run) -> DeviceRecords | None:
     return data if data.repetitions else None  # a run that has not finished a round yet
 
 
+#: Why a run whose results.json holds no round has no device records, by its status.
+NO_ROUND = {
+    "failed": "the run failed before its first round",
+    "interrupted": "the run was interrupted before its first round",
+    "running": "the run has recorded no round yet",
+}
+
+
 def missing_note(run: Run) -> str:
     """The one line saying why a run has no device analyses."""
     folder = records_folder(run)
+    if not run.rounds:  # nothing to record, whichever FELES ran it
+        why = NO_ROUND.get(str(run.document.get("status")), "the run recorded no round")
+        return f"{run.label}: no device records ({why}); device analyses skipped"
     why = "empty: no round recorded yet" if folder.is_dir() else "missing: an older FELES wrote it"
     return f"{run.label}: no device records ({folder} {why}); device analyses skipped"

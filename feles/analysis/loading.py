@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from feles.sweep import MANIFEST
 
 #: Keys every results document has (feles.orchestrator.results.ResultsDocument.to_dict).
 REQUIRED_KEYS = frozenset({"feles_version", "spec", "rounds"})
@@ -82,23 +85,28 @@ def read_document(path: Path) -> dict[str, Any]:
 
 
 def load_runs(
-    paths: Sequence[Path], labels: Sequence[str] = (), warn: Callable[[str], None] = lambda message: None
+    paths: Sequence[Path],
+    labels: Sequence[str] = (),
+    warn: Callable[[str], None] = lambda message: None,
+    sweeps: Sequence[Path] = (),
 ) -> list[Run]:
     """Every results document under `paths` (a folder: its JSON files, recursively), labelled.
 
     A file named explicitly must be a results document; JSON files found in a folder that are not are
-    skipped with a warning. `labels`, when given, name the runs in the order they are found.
+    skipped with a warning. `labels`, when given, name the runs in the order they are found. Files inside
+    `sweeps` (the folders of `feles sweep` under `paths`, whose cells feles.analyze groups) are left out, and a
+    folder holding only sweeps gives no run rather than an error.
     """
     found: list[tuple[Path, dict[str, Any]]] = []
     for path in paths:
         if path.is_file():
             found.append((path, read_document(path)))
         elif path.is_dir():
-            found.extend(_documents_under(path, warn))
+            found.extend(_documents_under(path, warn, sweeps))
         else:
             raise LoadError(f"{path}: no such file or folder")
     found = _unique(found)
-    if not found:
+    if not found and not sweeps:
         raise LoadError(f"no FELES results file found in {', '.join(str(path) for path in paths)}")
     if labels and len(labels) != len(found):
         names = "".join(f"\n  {path}" for path, _ in found)
@@ -118,45 +126,60 @@ def _unique(found: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[s
     return unique
 
 
-def _documents_under(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, dict[str, Any]]]:
+def _documents_under(
+    folder: Path, warn: Callable[[str], None], sweeps: Sequence[Path] = ()
+) -> list[tuple[Path, dict[str, Any]]]:
+    inside = [sweep.absolute() for sweep in sweeps]
     documents = []
     for path in sorted(folder.rglob("*.json")):
-        if not path.is_file() or path.name.startswith("."):
-            continue  # the orchestrator's half-written temporary files start with a dot
+        if not path.is_file() or path.name.startswith(".") or path.name == MANIFEST:
+            continue  # the orchestrator's half-written temporary files start with a dot; sweep.json is no run
+        if any(path.absolute().is_relative_to(sweep) for sweep in inside):
+            continue
         try:
             documents.append((path, read_document(path)))
         except LoadError as error:
             warn(f"skipped {error}")
-    if not documents:
+    if not documents and not any(sweep.is_relative_to(folder.absolute()) for sweep in inside):
         raise LoadError(f"{folder}: no FELES results file under it (looked for *.json recursively)")
     return documents
 
 
 def default_labels(found: Sequence[tuple[Path, dict[str, Any]]]) -> list[str]:
-    """`name (algorithm)`, name being the file stem, or its folder for results.json; more of the path if ambiguous."""
+    """`name (algorithm)`, name being the file stem, or its folder for results.json; when any two would be the
+    same, every run's name is its path relative to the runs' common folder instead (one rule for all)."""
     algorithms = [str(document["spec"].get("algorithms", {}).get("federated_algorithm", "?")) for _, document in found]
-    paths = [path for path, _ in found]
-    depths = [1] * len(paths)
-    while True:
-        labels = [
-            _with_algorithm(_name(path, depth), algorithm)
-            for path, depth, algorithm in zip(paths, depths, algorithms, strict=True)
-        ]
-        clashing = [i for i, label in enumerate(labels) if labels.count(label) > 1 and depths[i] < len(paths[i].parts)]
-        if not clashing:
-            return labels
-        for i in clashing:
-            depths[i] += 1
+    return distinct_names([path for path, _ in found], lambda index, name: _with_algorithm(name, algorithms[index]))
+
+
+def distinct_names(paths: Sequence[Path], decorate: Callable[[int, str], str] = lambda index, name: name) -> list[str]:
+    """A name per path (decorated): its last part (a results.json by its folder, a file by its stem); if any two
+    are the same, the path relative to their common folder for every path; then the whole relative path."""
+    places = [path.absolute() for path in paths]
+    if len(places) > 1:
+        common = Path(os.path.commonpath([_place(path).parent for path in places]))
+    else:
+        common = places[0].parent if places else Path()
+    namings: list[Callable[[Path], str]] = [
+        lambda path: _place(path).name,
+        lambda path: _place(path).relative_to(common).as_posix(),
+        lambda path: path.relative_to(common).as_posix(),
+    ]
+    names: list[str] = []
+    for naming in namings:
+        names = [decorate(index, naming(path)) for index, path in enumerate(places)]
+        if len(set(names)) == len(names):
+            break
+    return names
+
+
+def _place(path: Path) -> Path:
+    """What names a results file: its folder for the default file name, else the file without its suffix."""
+    if path.suffix == ".json":
+        return path.parent if path.stem == DEFAULT_STEM else path.with_suffix("")
+    return path
 
 
 def _with_algorithm(name: str, algorithm: str) -> str:
     """`name (algorithm)`, or just the name when it already says the algorithm (e.g. a folder per algorithm)."""
     return name if algorithm.lower() in name.lower() else f"{name} ({algorithm})"
-
-
-def _name(path: Path, depth: int) -> str:
-    """The last `depth` parts of the path without the suffix, dropping the default file name."""
-    parts = [*(part for part in path.parent.parts if part != path.anchor), path.stem]
-    if path.stem == DEFAULT_STEM and len(parts) > 1:
-        parts = parts[:-1]
-    return "/".join(parts[-depth:])

@@ -28,6 +28,30 @@ def metric_label(metrics: Sequence[str]) -> str:
     return METRIC_ABBREVIATIONS.get(name, name)
 
 
+class TargetError(ValueError):
+    """A target that is no value of the runs' metric; the message says why."""
+
+
+def check_target(target: float | None, metrics: Sequence[str]) -> None:
+    """Raise TargetError unless `target` (None: none) is a value of the runs' one metric: an accuracy in [0, 1],
+    or an error (mae, mse) of at least 0."""
+    if target is None:
+        return
+    if not math.isfinite(target):
+        raise TargetError(f"{target} is not a number")
+    names = sorted(set(metrics))
+    if len(names) > 1:
+        raise TargetError(
+            f"the runs measure different metrics ({', '.join(names)}) and a target is a value of one: "
+            "analyse the runs of each metric apart"
+        )
+    metric = names[0] if names else "accuracy"
+    if higher_is_better(metric) and not 0 <= target <= 1:
+        raise TargetError(f"{target:g} is not an accuracy: the runs measure accuracy, between 0 and 1")
+    if target < 0:
+        raise TargetError(f"{target:g} is not a {metric}: the runs measure {metric}, an error of at least 0")
+
+
 @dataclass(frozen=True)
 class Stat:
     """Mean and sample standard deviation (0 for a single value) of n values; mean None when n is 0."""

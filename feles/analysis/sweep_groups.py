@@ -32,8 +32,11 @@ class SweepGroup:
     records: DeviceRecords | None
 
 
-def sweep_groups(folder: Path, warn: Callable[[str], None] = lambda message: None) -> list[SweepGroup]:
-    """The settings of a sweep folder in grid order; cells without results yet are left out with a warning."""
+def sweep_groups(
+    folder: Path, warn: Callable[[str], None] = lambda message: None, name: str | None = None
+) -> list[SweepGroup]:
+    """The settings of a sweep folder in grid order, labelled by their axis values (after `name: ` when given,
+    to tell several sweeps apart); cells without results yet are left out with a warning."""
     sweep = read_sweep_folder(folder)
     groups: dict[tuple[tuple[str, str], ...], list[SweepCell]] = {}
     for cell in sweep.cells:
@@ -46,8 +49,9 @@ def sweep_groups(folder: Path, warn: Callable[[str], None] = lambda message: Non
             if cell not in finished:
                 warn(f"skipped sweep cell {cell.name}: no results yet ({cell.results} missing)")
         if finished:
-            label = ", ".join(f"{sweep.labels.get(path, path)}={json.loads(value)}" for path, value in key)
-            found.append(_group(finished, label or folder.name))
+            values = ", ".join(f"{sweep.labels.get(path, path)}={json.loads(value)}" for path, value in key)
+            label = f"{name}: {values}" if name and values else (values or name or folder.name)
+            found.append(_group(finished, label))
     return found
 
 

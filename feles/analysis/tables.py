@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from feles.analysis.summary import RunSummary, Stat, metric_label
 
@@ -85,7 +86,8 @@ def rich_table(summaries: Sequence[RunSummary]) -> Table:
     for index, (header, _) in enumerate(columns):
         table.add_column(header, justify="left" if index == 0 else "right", overflow="fold")
     for summary in summaries:
-        table.add_row(*(cell(summary) for _, cell in columns))
+        # Text, not str: rich would read a label's brackets (and the [running] marker) as markup and drop them.
+        table.add_row(*(Text(cell(summary)) for _, cell in columns))
     return table
 
 

@@ -90,3 +90,31 @@ def test_analyze_report_of_runs_with_and_without_device_records(results_folder: 
     assert f"report: {report}" in done.stderr
     if not (results_folder / "out" / "devices").is_dir():
         assert "note: out (fedavg): no device records" in done.stderr.replace("\n", "")
+
+
+def test_analyze_of_a_run_that_failed_before_its_first_round(tmp_path: Path) -> None:
+    """A run whose dataset is missing: results.json says failed, there is no round and no devices/ folder."""
+    (tmp_path / "empty").mkdir()
+    spec = write_spec(tmp_path, {"simulation": {"dataset": "mnist", "data_dir": str(tmp_path / "empty")}})
+    outcome = LocalRun(LocalRunOptions(spec, workers=1)).run()
+    assert outcome.status.phase.value == "Failed"
+    assert not (tmp_path / "out" / "devices").exists()
+    done = analyze(str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "out (fedavg) [failed]" in done.stdout
+    note = "note: out (fedavg): no device records (the run failed before its first round); device analyses skipped"
+    assert note in done.stderr.replace("\n", "")
+    assert "older FELES" not in done.stderr
+
+
+def test_analyze_of_an_interrupted_run_marks_it_in_the_terminal_table(results_folder: Path, tmp_path: Path) -> None:
+    document = json.loads((results_folder / "out" / "results.json").read_text())
+    document["status"] = "running"
+    (tmp_path / "long").mkdir()
+    (tmp_path / "long" / "results.json").write_text(json.dumps(document))
+    done = analyze(str(tmp_path / "long"), "--no-plots", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "long (fedavg) [running]" in done.stdout
+    labelled = analyze(str(tmp_path / "long"), "--no-plots", "-l", "A [x]", cwd=tmp_path)
+    assert "A [x] [running]" in labelled.stdout
+    assert "note: A [x]: no device records" in labelled.stderr

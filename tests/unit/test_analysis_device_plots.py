@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,14 @@ from feles.analysis.device_records import DeviceRun, load_device_records
 from feles.analysis.loading import load_runs
 from feles.analysis.plots import PLOTS
 from feles.analyze import analyze
-from tests.unit.device_records_documents import synthetic_tables, write_run
+from feles.records import Table, part_path, write_part
+from tests.unit.device_records_documents import (
+    availability_table,
+    population_table,
+    records_table,
+    synthetic_tables,
+    write_run,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -90,3 +98,24 @@ def test_analyze_of_runs_without_records_draws_only_the_results_figures(results:
     analysis = analyze([results / "old"], tmp_path / "plots")
     assert sorted(path.name for path in analysis.plots) == sorted(f"{kind}.png" for kind in PLOTS)
     assert analysis.device_runs == [] and len(analysis.notes) == 1
+
+
+def test_participation_of_a_run_that_never_selected_a_device(device_runs: list[DeviceRun], tmp_path: Path) -> None:
+    """No device was ever available: no selection, so Jain and Gini are undefined; no numpy warning, no NaN."""
+    write_run(tmp_path / "idle", (records_table([]), availability_table([[], [], []]), population_table(5)), [[0.1]])
+    for round_ in range(3):  # the orchestrator writes a part per round, empty when nobody was selected
+        write_part(part_path(tmp_path / "idle", Table.RECORDS, 0, round_), records_table([]))
+    (run,) = load_runs([tmp_path / "idle"])
+    data = load_device_records(run)
+    assert data is not None
+    idle = DeviceRun(run, data, "C3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = device_plot("participation", [*device_runs, idle])
+    histogram, lorenz = figure.axes[:2]
+    notes = [text.get_text() for text in lorenz.texts]
+    assert notes[-1] == "no fit selection  never 5"
+    assert not any("nan" in note for note in notes)
+    assert len(lorenz.get_lines()) == len(device_runs) + 1  # no Lorenz curve for it, the equality line
+    assert histogram.get_lines()[-1].get_ydata().tolist() == [1.0]  # every device at k = 0
+    assert histogram.get_xlim()[0] < 0 < 1 <= histogram.get_xlim()[1]

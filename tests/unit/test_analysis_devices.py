@@ -19,6 +19,7 @@ from feles.analysis.summary import summarise
 from feles.analysis.time_energy import device_times, mean_by_round, round_consumption, round_times
 from feles.analysis.work import configured_vs_executed
 from feles.records import AVAILABILITY_SCHEMA, POPULATION_SCHEMA, RECORDS_SCHEMA
+from tests.unit.analyze_documents import results_document, write_document
 from tests.unit.device_records_documents import (
     availability_table,
     failed,
@@ -318,3 +319,14 @@ def test_a_records_folder_without_any_part_counts_as_no_records(tmp_path: Path) 
     (run,) = load_runs([tmp_path / "started"])
     assert load_device_records(run) is None
     assert "empty: no round recorded yet" in missing_note(run)
+
+
+def test_a_run_that_failed_before_its_first_round_is_noted_as_such(tmp_path: Path) -> None:
+    path = write_document(tmp_path / "failed" / "results.json", results_document([], status="failed"))
+    (run,) = load_runs([path])
+    assert load_device_records(run) is None
+    assert missing_note(run) == (
+        "failed (fedavg): no device records (the run failed before its first round); device analyses skipped"
+    )
+    running = Run(path, "r", results_document([], status="running"))
+    assert "(the run has recorded no round yet)" in missing_note(running)

@@ -91,3 +91,36 @@ def test_a_setting_whose_cells_lack_records_gets_no_device_analyses(tmp_path: Pa
 def test_labels_name_results_files_not_sweep_settings(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="axis values"):
         analyze([write_sweep(tmp_path / "sweep", CELLS)], plots=None, labels=["a", "b"])
+
+
+def test_a_folder_holding_sweeps_groups_their_cells_and_names_each_sweep(tmp_path: Path) -> None:
+    write_sweep(tmp_path / "out" / "sw", CELLS)
+    write_sweep(tmp_path / "out" / "sw2", CELLS)
+    write_document(tmp_path / "out" / "small" / "results.json", results_document(accuracy_run([0.1])))
+    warnings: list[str] = []
+    analysis = analyze([tmp_path / "out"], plots=None, warn=warnings.append)
+    assert warnings == []  # sweep.json is the sweep's manifest, no skipped results document
+    assert [run.label for run in analysis.runs] == [
+        "small (fedavg)", "sw: sel=random", "sw: sel=best", "sw2: sel=random", "sw2: sel=best",
+    ]  # fmt: skip
+    assert [summary.repetitions for summary in analysis.summaries] == [1, 2, 2, 2, 2]
+
+
+def test_a_folder_holding_only_a_sweep_is_that_sweep(tmp_path: Path) -> None:
+    write_sweep(tmp_path / "out" / "sw", CELLS)
+    assert [run.label for run in analyze([tmp_path / "out"], plots=None).runs] == ["sel=random", "sel=best"]
+
+
+def test_a_nested_sweep_without_results_yet_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    folder = write_sweep(tmp_path / "out" / "sw", CELLS)
+    for name in CELLS:
+        (folder / name / "results.json").unlink()
+    write_document(tmp_path / "out" / "small" / "results.json", results_document(accuracy_run([0.1])))
+    warnings: list[str] = []
+    assert [run.label for run in analyze([tmp_path / "out"], plots=None, warn=warnings.append).runs] == [
+        "small (fedavg)"
+    ]
+    assert warnings[-1] == f"skipped sweep {folder}: no cell of the sweep has results yet"
+    (tmp_path / "out" / "small" / "results.json").unlink()
+    with pytest.raises(LoadError, match="no FELES results file found in"):
+        analyze([tmp_path / "out"], plots=None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from feles.analysis.loading import LoadError, Run, is_results_document, load_runs
-from feles.analysis.summary import Stat, summarise
+from feles.analysis.summary import Stat, TargetError, check_target, summarise
 from feles.analyze import analyze, default_plots_folder
 from tests.unit.analyze_documents import accuracy_run, results_document, round_record, write_document
 
@@ -66,6 +66,28 @@ def test_labels_are_folder_or_stem_plus_algorithm_and_unambiguous(tmp_path: Path
     write_document(tmp_path / "y" / "same" / "results.json", results_document(accuracy_run([0.5])))
     labels = [run.label for run in load_runs([tmp_path])]
     assert labels == ["alpha01 (scaffold)", "fedprox", "quickstart (fedavg)", "x/same (fedavg)", "y/same (fedavg)"]
+
+
+def test_labels_follow_one_rule_the_path_under_the_common_folder_for_every_run_when_two_clash(tmp_path: Path) -> None:
+    write_document(tmp_path / "out" / "a" / "seed-1" / "results.json", results_document(accuracy_run([0.5])))
+    write_document(tmp_path / "out" / "a" / "seed-2" / "results.json", results_document(accuracy_run([0.5])))
+    write_document(tmp_path / "out" / "b" / "seed-1" / "results.json", results_document(accuracy_run([0.5])))
+    write_document(tmp_path / "out" / "small" / "results.json", results_document(accuracy_run([0.5])))
+    labels = [run.label for run in load_runs([tmp_path / "out"])]
+    assert labels == ["a/seed-1 (fedavg)", "a/seed-2 (fedavg)", "b/seed-1 (fedavg)", "small (fedavg)"]
+    # Without a clash, the short names; a file and a folder of the same name, the relative file paths.
+    assert [run.label for run in load_runs([tmp_path / "out" / "a"])] == ["seed-1 (fedavg)", "seed-2 (fedavg)"]
+    write_document(tmp_path / "x" / "r.json", results_document(accuracy_run([0.5])))
+    write_document(tmp_path / "x" / "r" / "results.json", results_document(accuracy_run([0.5])))
+    assert [run.label for run in load_runs([tmp_path / "x"])] == ["r/results.json (fedavg)", "r.json (fedavg)"]
+
+
+def test_a_sweep_manifest_in_a_folder_is_no_skipped_results_document(tmp_path: Path) -> None:
+    write_document(tmp_path / "sw" / "sweep.json", {"format": 1, "labels": {}, "cells": []})
+    write_document(tmp_path / "sw" / "cell" / "results.json", results_document(accuracy_run([0.5])))
+    warnings: list[str] = []
+    assert [run.label for run in load_runs([tmp_path], warn=warnings.append)] == ["cell (fedavg)"]
+    assert warnings == []
 
 
 def test_given_labels_name_the_runs_in_order_and_must_match_their_number(tmp_path: Path) -> None:
@@ -171,3 +193,46 @@ def test_documents_round_trip_through_json(tmp_path: Path) -> None:
     path = write_document(tmp_path / "results.json", document)
     assert json.loads(path.read_text()) == document
     assert summarise(load_runs([path])[0]).rounds_to_target == Stat(2.0, 0.0, 1)
+
+
+def mae_run(*maes_per_repetition: list[float], metric: float | None = None) -> Run:
+    """A regression run: rounds of test_mae, the document's metric mae."""
+    repetitions = [
+        [round_record(rep, round_, 0.0, test_mae=mae) for round_, mae in enumerate(maes)]
+        for rep, maes in enumerate(maes_per_repetition)
+    ]
+    for rounds in repetitions:
+        for record in rounds:
+            del record["test_accuracy"]
+    document = results_document(repetitions, metric=metric)
+    document["metric"] = "mae"
+    return make_run(document)
+
+
+def test_an_error_target_is_reached_at_or_below_it() -> None:
+    run = mae_run([80.0, 50.0, 45.0], [70.0, 60.0, 55.0])
+    assert summarise(run, target=50.0).rounds_to_target == Stat(2.0, 0.0, 1)  # the second never gets to 50
+    assert summarise(run, target=70.0).rounds_to_target == Stat(1.5, pytest.approx(0.7071068), 2)
+    assert summarise(run, target=10.0).target_reached == 0
+    assert summarise(mae_run([80.0, 40.0], metric=45.0)).rounds_to_target == Stat(2.0, 0.0, 1)  # the spec's
+
+
+@pytest.mark.parametrize(
+    ("target", "metrics", "message"),
+    [
+        (1.5, ["accuracy"], "1.5 is not an accuracy: the runs measure accuracy, between 0 and 1"),
+        (-0.1, ["accuracy", "accuracy"], "-0.1 is not an accuracy"),
+        (-1.0, ["mae"], "-1 is not a mae: the runs measure mae, an error of at least 0"),
+        (math.nan, ["mse"], "nan is not a number"),
+        (0.5, ["accuracy", "mae"], "the runs measure different metrics (accuracy, mae)"),
+    ],
+)
+def test_a_target_must_be_a_value_of_the_runs_metric(target: float, metrics: list[str], message: str) -> None:
+    with pytest.raises(TargetError) as raised:
+        check_target(target, metrics)
+    assert str(raised.value).startswith(message)
+
+
+def test_targets_that_fit_the_runs_metric_pass() -> None:
+    for target, metrics in ((None, ["accuracy", "mae"]), (0.0, ["accuracy"]), (1.0, ["accuracy"]), (50.0, ["mae"])):
+        check_target(target, metrics)

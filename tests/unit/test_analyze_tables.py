@@ -105,3 +105,10 @@ def _markdown_cells(line: str) -> list[str]:
     """The cells of a Markdown table line, honouring escaped pipes."""
     cells = line.strip().removeprefix("|").removesuffix("|").replace("\\|", "\0").split("|")
     return [cell.strip().replace("\0", "\\|") for cell in cells]
+
+
+def test_rich_table_shows_brackets_in_labels_and_the_status_marker_literally() -> None:
+    document = results_document(accuracy_run([0.5]), status="running")
+    buffer = io.StringIO()
+    print_rich_table([summarise(Run(Path("r.json"), "A [x] [bold]b[/bold]", document))], Console(file=buffer))
+    assert "A [x] [bold]b[/bold] [running]" in buffer.getvalue()
