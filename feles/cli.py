@@ -530,6 +530,13 @@ def sweep(
         return
     sweep_spec, cells = _load_sweep(sweep_path)
     folder = output or Path(sweep_spec.base.simulation.output_folder)
+    if not summary:
+        from feles.sweep_local import folder_error, folder_problem
+
+        problem = folder_problem(folder)
+        if problem is not None:  # before any cell runs, and a dry run says so too
+            _error("cannot run the sweep:", folder_error(folder, problem))
+            raise typer.Exit(1)
     if dry_run:
         _print_grid(sweep_path, cells, folder)
         return
@@ -563,7 +570,7 @@ def _load_sweep(path: Path) -> tuple[SweepSpec, list[Cell]]:
         sweep_spec = load_sweep(path)
         cells = expand(sweep_spec, check=plugin_errors, source=str(path))
     except SpecError as error:
-        console.print(f"[red]invalid sweep[/red] {error}", markup=True, highlight=False)
+        _error("invalid sweep", error)  # not markup: values may hold brackets
         raise typer.Exit(1) from None
     return sweep_spec, cells
 
@@ -580,13 +587,18 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
     from rich.live import Live
 
     from feles.sweep import SweepError
-    from feles.sweep_local import SweepRun, progress_table
+    from feles.sweep_local import SweepFolderError, SweepRun, progress_table
 
     folder = options.folder
     try:
         runner = SweepRun(sweep_spec, cells, options)
     except SweepError as error:
-        console.print(f"[red]cannot resume[/red] {error}", highlight=False)
+        _error("cannot resume", error)
+        raise typer.Exit(1) from None
+    try:
+        runner.prepare()
+    except SweepFolderError as error:
+        _error("cannot run the sweep:", error)
         raise typer.Exit(1) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with Live(
@@ -599,8 +611,11 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
             interrupted = True
         else:
             interrupted = False
+    if not console.is_terminal:  # a file or a pipe: the table's last line (its caption) ends without a newline
+        console.line()
     if interrupted:
-        console.print(f"interrupted: every cell can resume; run the same command again (folder {folder})")
+        message = f"interrupted: every cell can resume; run the same command again (folder {folder})"
+        console.print(message, markup=False, highlight=False)
         raise typer.Exit(130)
     _print_comparison(folder)
     failed = runner.failed_cells()

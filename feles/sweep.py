@@ -255,6 +255,7 @@ def axis_problems(sweep: SweepSpec) -> list[tuple[str, str]]:
             seen.setdefault(item.path, where)
     if sweep.seeds is not None and SEED_PATH in seen:
         problems.append(("seeds", f"{SEED_PATH} already varies in {seen[SEED_PATH]}: give seeds once"))
+    problems.extend(repeated_values(sweep))
     labels = [axis.label for axis in grid_axes(sweep)]
     for label in sorted({label for label in labels if labels.count(label) > 1}):
         problems.append(("axes", f"two axes are named {label!r} in cell names: give one of them a name"))
@@ -264,6 +265,54 @@ def axis_problems(sweep: SweepSpec) -> list[tuple[str, str]]:
     if size > MAX_CELLS:
         problems.append(("axes", f"the grid has {size} cells, at most {MAX_CELLS}"))
     return problems
+
+
+#: Why a repeated axis value or seed is refused.
+ONCE = "give each value once: a repeat adds no cell, it only counts the same cells again"
+
+
+def repeated_values(sweep: SweepSpec) -> list[tuple[str, str]]:
+    """Values an axis (or `seeds`) gives more than once: the same cells would run under one name and count again
+    in the comparison's mean and std. Values equal as YAML values repeat (1 and 1.0 too, mappings in any order)."""
+    problems = []
+    for index, (axis, grid) in enumerate(zip(sweep.axes, grid_axes(sweep), strict=False)):
+        for row, positions in _repeats(grid.rows):
+            pairs = [f"{path}={_shown(value)}" for path, value in zip(grid.paths, row, strict=True)]
+            if axis.zip is None:
+                what, where = _shown(row[0]), f"axes[{index}].values"
+            else:
+                what, where = f"({', '.join(pairs)})", f"axes[{index}].zip"
+            places = ", ".join(f"values[{position}]" for position in positions)
+            message = f"{what} is given {len(positions)} times in axis {grid.label} ({places}): {ONCE}"
+            problems.append((where, message))
+    for (seed,), positions in _repeats([(seed,) for seed in sweep.seeds or ()]):
+        places = ", ".join(f"seeds[{position}]" for position in positions)
+        problems.append(("seeds", f"{seed} is given {len(positions)} times ({places}): {ONCE}"))
+    return problems
+
+
+def _repeats(rows: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], list[int]]]:
+    """Each row given more than once, with its positions, in the order of first appearance."""
+    positions: dict[str, tuple[tuple[Any, ...], list[int]]] = {}
+    for position, row in enumerate(rows):
+        positions.setdefault(_canonical(_comparable(row)), (row, []))[1].append(position)
+    return [(row, found) for row, found in positions.values() if len(found) > 1]
+
+
+def _comparable(value: Any) -> Any:
+    """`value` with its whole floats as ints, so that values equal as numbers compare equal (1.0 and 1)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(key): _comparable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_comparable(item) for item in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: JSON, which reads as YAML ("random", 0.1, {"epochs": 1})."""
+    return json.dumps(value, default=str)
 
 
 def path_problem(path: str) -> str | None:

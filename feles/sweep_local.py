@@ -8,6 +8,7 @@ interrupt (Ctrl-C, SIGTERM) stops every running cell's processes; each keeps its
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -108,6 +109,30 @@ def plan(cells: list[Cell], folder: Path, fresh: bool = False, retry_failed: boo
     return decisions
 
 
+class SweepFolderError(RuntimeError):
+    """The sweep's folder cannot hold its cells: the message names it and the reason."""
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot become a sweep's folder, as far as can be told without writing anything; None if it can.
+
+    A path under a file, or under a folder this process may not write into, is refused before any cell runs;
+    what only writing tells (a read-only or special file system) `SweepRun.prepare` reports the same way.
+    """
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return "it is a file, not a folder" if existing == folder else f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable" if existing != folder else "it is not writable"
+    return None
+
+
+def folder_error(folder: Path, reason: object) -> SweepFolderError:
+    return SweepFolderError(f"output folder {str(folder)!r} cannot hold the cells: {reason}")
+
+
 @dataclass(frozen=True)
 class SweepRunOptions:
     folder: Path
@@ -137,8 +162,11 @@ class CellProgress:
 
 #: Seconds between two rounds of stopping the running cells after an interrupt.
 STOP_POLL_SECONDS = 0.5
+#: The phase of a cell stopped mid-run by an interrupt (resumable), and of one an interrupt kept from starting.
+INTERRUPTED = "interrupted"
+NOT_STARTED = "not started"
 #: Phases of a cell that end it in this run.
-DONE_PHASES = ("skipped", "Succeeded", "Failed", "interrupted")
+DONE_PHASES = ("skipped", "Succeeded", "Failed", INTERRUPTED, NOT_STARTED)
 
 
 class SweepRun:
@@ -153,20 +181,30 @@ class SweepRun:
         self.running: dict[str, LocalRun] = {}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
+        self.prepared = False
+        self.launched: set[str] = set()  # the cells whose processes this run started
 
     def prepare(self) -> None:
         """Write sweep.json and the spec of each cell to run (its folder as output folder) before anything runs.
 
-        The folders of skipped cells stay untouched.
+        The folders of skipped cells stay untouched. SweepFolderError when the folder cannot hold the cells.
         """
         folder = self.options.folder
-        folder.mkdir(parents=True, exist_ok=True)
+        problem = folder_problem(folder)
+        if problem is not None:
+            raise folder_error(folder, problem)
         cells = [cell for cell, _ in self.plan]
-        (folder / MANIFEST).write_text(json.dumps(manifest(self.sweep, cells), indent=2) + "\n", encoding="utf-8")
-        for cell, action in self.plan:
-            if action in (Action.START, Action.RESUME):
-                (folder / cell.name).mkdir(exist_ok=True)
-                (folder / cell.name / CELL_SPEC).write_text(spec_to_yaml(self.cell_spec(cell)), encoding="utf-8")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MANIFEST).write_text(json.dumps(manifest(self.sweep, cells), indent=2) + "\n", encoding="utf-8")
+            for cell, action in self.plan:
+                if action in (Action.START, Action.RESUME):
+                    (folder / cell.name).mkdir(exist_ok=True)
+                    (folder / cell.name / CELL_SPEC).write_text(spec_to_yaml(self.cell_spec(cell)), encoding="utf-8")
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename and Path(error.filename) != folder else ""
+            raise folder_error(folder, f"{error.strerror or error}{where}") from None
+        self.prepared = True
 
     def cell_spec(self, cell: Cell) -> SimulationSpec:
         spec = cell.spec.model_copy(deep=True)
@@ -174,8 +212,10 @@ class SweepRun:
         return spec
 
     def run(self, on_change: Callable[[], None] = lambda: None) -> dict[str, CellProgress]:
-        """Run every cell that needs it; on KeyboardInterrupt/SystemExit stop them all, then re-raise."""
-        self.prepare()
+        """Run every cell that needs it (prepared first, unless done); on KeyboardInterrupt/SystemExit stop them
+        all, then re-raise."""
+        if not self.prepared:
+            self.prepare()
         pending = [(cell, action) for cell, action in self.plan if action in (Action.START, Action.RESUME)]
         pool = ThreadPoolExecutor(max_workers=self.options.parallel, thread_name_prefix="cell")
         futures = [pool.submit(self._run_cell, cell, action, on_change) for cell, action in pending]
@@ -240,6 +280,8 @@ class SweepRun:
         try:
             if self.stopping.is_set():
                 return
+            with self.lock:
+                self.launched.add(cell.name)
             outcome = local.run(show)
             self._update(cell.name, on_change, phase=outcome.status.phase.value, message=outcome.status.message or "")
         except Exception as error:  # one cell's failure, whatever it is, must not end the others
@@ -255,14 +297,27 @@ class SweepRun:
         ]
 
     def _mark_interrupted(self) -> None:
-        """After an interrupt: cells not finished are interrupted (a Ctrl-C also reaches their processes)."""
+        """After an interrupt: the cells stopped mid-run are interrupted (whatever their processes said as they were
+        stopped: a Ctrl-C also reaches them), those never launched are not started; a re-run does both."""
+        if not self.stopping.is_set():
+            return
         with self.lock:
             for name, progress in self.progress.items():
-                finished = progress.phase in DONE_PHASES
-                if self.stopping.is_set() and progress.phase == "Failed":
-                    finished = read_state(self.options.folder / name).results_status == "failed"
-                if not finished:
-                    self.progress[name] = replace(progress, phase="interrupted")
+                if name not in self.launched:
+                    if progress.phase not in DONE_PHASES:
+                        self.progress[name] = replace(progress, phase=NOT_STARTED, message="")
+                    continue
+                failed = progress.phase == "Failed"
+                if failed and read_state(self.options.folder / name).results_status == "failed":
+                    continue  # it failed on its own before the interrupt
+                if progress.phase not in DONE_PHASES or failed:
+                    self.progress[name] = replace(progress, phase=INTERRUPTED, message=self._resumes(name))
+
+    def _resumes(self, name: str) -> str:
+        """What a re-run does with an interrupted cell, from what its folder holds."""
+        if read_state(self.options.folder / name).checkpoint:
+            return "a re-run resumes it from its last finished round"
+        return "a re-run starts it over (no round finished)"
 
 
 def _initial(cell: Cell, action: Action) -> CellProgress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -99,6 +100,9 @@ def test_ctrl_c_leaves_every_cell_resumable_and_a_rerun_completes_the_grid(tmp_p
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 130, stderr
     assert "interrupted" in stderr and "every cell can resume" in stderr
+    # The stopped cells read as interrupted and resumable, not as crashed by their stopped processes.
+    assert "a re-run resumes it" in stderr and "every worker has exited" not in stderr, stderr
+    assert re.search(r"^4 cells: 2 succeeded, [12] interrupted(;|$)", stderr, re.MULTILINE), stderr
     interrupted = [name for name in long if status(grid / name) == "interrupted"]  # the orchestrator says so
     assert interrupted, "a long cell was running"
     assert all((grid / name / "checkpoint.safetensors").is_file() for name in interrupted)

@@ -215,6 +215,70 @@ def test_axis_problems(axes: list[dict[str, Any]], seeds: list[int] | None, wher
     assert any(found == where and message in text for found, text in raised.value.errors), raised.value.errors
 
 
+def test_a_value_or_seed_given_twice_is_refused_naming_the_axis_and_the_value() -> None:
+    # Given twice, a value adds no cell: it counted the same cells twice in the comparison's mean and std.
+    axes = [{**SELECTION, "values": ["random", "best_round_time", "random"]}]
+    with pytest.raises(SweepError) as raised:
+        expand(sweep(axes=axes, seeds=[1, 2, 2, 2]), source="grid.yaml")
+    once = "give each value once: a repeat adds no cell, it only counts the same cells again"
+    assert raised.value.errors == [
+        ("axes[0].values", f'"random" is given 2 times in axis sel (values[0], values[2]): {once}'),
+        ("seeds", f"2 is given 3 times (seeds[1], seeds[2], seeds[3]): {once}"),
+    ]
+    assert str(raised.value).startswith("grid.yaml: 2 error(s)")
+
+
+@pytest.mark.parametrize(
+    ("axis", "where", "message"),
+    [
+        # Equal as YAML values: a mapping in another key order, a whole number written as a float.
+        (
+            {
+                "path": "algorithms.fit.params",
+                "values": [{"epochs": 1, "batch_size": 8}, {"batch_size": 8, "epochs": 1}],
+            },
+            "axes[0].values",
+            '{"epochs": 1, "batch_size": 8} is given 2 times in axis params (values[0], values[1])',
+        ),
+        (
+            {"path": "devices.num", "values": [10, 10.0]},
+            "axes[0].values",
+            "10 is given 2 times in axis num (values[0], values[1])",
+        ),
+        (
+            {
+                "zip": [
+                    {"path": "algorithms.learning_rate", "values": [0.1, 0.01, 0.1]},
+                    {"path": "algorithms.momentum", "values": [0.9, 0.0, 0.9]},
+                ],
+                "name": "opt",
+            },
+            "axes[0].zip",
+            "(algorithms.learning_rate=0.1, algorithms.momentum=0.9) is given 2 times in axis opt "
+            "(values[0], values[2])",
+        ),
+    ],
+)
+def test_equal_values_repeat(axis: dict[str, Any], where: str, message: str) -> None:
+    with pytest.raises(SweepError) as raised:
+        expand(sweep(axes=[axis]))
+    assert [(found, text.partition(": give")[0]) for found, text in raised.value.errors] == [(where, message)]
+
+
+def test_a_zipped_field_may_repeat_a_value_in_distinct_combinations() -> None:
+    zipped = {
+        "zip": [
+            {"path": "algorithms.learning_rate", "values": [0.1, 0.1]},
+            {"path": "algorithms.momentum", "values": [0.9, 0.0]},
+        ],
+        "name": "opt",
+    }
+    assert [cell.name for cell in expand(sweep(axes=[zipped], seeds=[1]))] == ["opt-0p1-0p9-seed-1", "opt-0p1-0-seed-1"]
+    # Values that only read the same in cell names (1 and "1", true and 1) are distinct values.
+    axis = {"path": "algorithms.fit.selection_params.tag", "values": [1, "1", True]}
+    assert len(expand(sweep(axes=[axis]))) == 3
+
+
 def test_free_form_maps_accept_any_key() -> None:
     assert path_problem("algorithms.algorithm_params.mu") is None
     assert path_problem("algorithms.fit.selection_params.anything.deeper") is None

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from feles import sweep_local
 from feles.config import spec_to_yaml
+from feles.local import LocalRunError, LocalRunOptions
+from feles.protocol import SimulationPhase, SimulationStatus
 from feles.sweep import Best, SweepError, expand, parse_sweep
 from feles.sweep_local import (
     Action,
     CellProgress,
     CellState,
+    SweepFolderError,
     SweepRun,
     SweepRunOptions,
     decide,
+    folder_problem,
     plan,
     progress_table,
     read_state,
@@ -161,3 +169,85 @@ def test_a_regression_sweep_run_ranks_by_its_error(tmp_path: Path) -> None:
     assert (runner.objective.metric, runner.objective.higher_is_better) == ("mae", False)
     runner.prepare()
     assert json.loads((tmp_path / "sweep.json").read_text())["best"] == {"metric": "mae", "mode": "min"}
+
+
+# --- The sweep's folder ---
+
+
+def test_a_folder_that_is_a_file_or_under_one_cannot_hold_the_cells(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    assert folder_problem(tmp_path / "new" / "deeper") is None  # created as the sweep starts
+    assert folder_problem(afile) == "it is a file, not a folder"
+    assert folder_problem(afile / "sub") == f"{afile} is a file, not a folder"
+    runner = SweepRun(SWEEP, CELLS, SweepRunOptions(folder=afile))
+    with pytest.raises(SweepFolderError) as raised:
+        runner.prepare()
+    assert str(raised.value) == f"output folder {str(afile)!r} cannot hold the cells: it is a file, not a folder"
+    assert afile.read_text() == "mine"
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs sysfs")
+def test_a_folder_only_writing_refuses_is_reported_by_prepare() -> None:
+    # sysfs takes no new folder, from anyone (root included), which only trying tells.
+    folder = Path("/sys/feles-test/out")
+    with pytest.raises(SweepFolderError, match=r"^output folder '/sys/feles-test/out' cannot hold the cells: "):
+        SweepRun(SWEEP, CELLS, SweepRunOptions(folder=folder)).prepare()
+
+
+# --- Ctrl-C ---
+
+
+class StoppedRun:
+    """A cell's run that reports round 3 of 10, keeps a checkpoint (unless told not to), then gets Ctrl-C and ends
+    as a stopped run does: its processes gone, a LocalRunError saying so."""
+
+    checkpoint = True
+
+    def __init__(self, options: LocalRunOptions) -> None:
+        self.folder = options.config.parent
+        self.stopped = threading.Event()
+
+    def run(self, show: Callable[[SimulationStatus], None]) -> None:
+        show(
+            SimulationStatus(
+                phase=SimulationPhase.RUNNING, repetition=0, repetitions=1, round=3, rounds=10, metric_value=0.5
+            )
+        )
+        if self.checkpoint:
+            (self.folder / "checkpoint.safetensors").write_bytes(b"x")
+        (self.folder / "results.json").write_text(json.dumps({"status": "interrupted"}))
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        self.stopped.wait(30)
+        raise LocalRunError("worker-0 every worker has exited (log: logs/worker-0.log)")
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "message", "action"),
+    [
+        (True, "a re-run resumes it from its last finished round", Action.RESUME),
+        (False, "a re-run starts it over (no round finished)", Action.START),
+    ],
+)
+def test_ctrl_c_shows_the_running_cell_interrupted_and_the_others_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpoint: bool, message: str, action: Action
+) -> None:
+    write_cell(tmp_path / CELLS[0].name, spec_to_yaml(CELLS[0].spec), "succeeded")
+    monkeypatch.setattr(sweep_local, "LocalRun", StoppedRun)
+    monkeypatch.setattr(StoppedRun, "checkpoint", checkpoint)
+    runner = SweepRun(SWEEP, CELLS, SweepRunOptions(folder=tmp_path, parallel=1))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    shown = {name: (cell.phase, cell.round, cell.message) for name, cell in runner.progress.items()}
+    assert shown == {
+        "alpha-0p5-seed-1": ("skipped", 0, "succeeded before"),
+        "alpha-0p5-seed-2": ("interrupted", 3, message),  # not the stopped processes' "every worker has exited"
+        "alpha-10-seed-1": ("not started", 0, ""),
+        "alpha-10-seed-2": ("not started", 0, ""),
+    }
+    assert progress_table(runner.progress).caption == "4 cells: 1 skipped, 1 interrupted, 2 not started"
+    # What a re-run does: resume the interrupted cell, start the others.
+    assert [planned for _, planned in plan(CELLS, tmp_path)] == [Action.SKIP, action, Action.START, Action.START]
