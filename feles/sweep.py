@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, model_va
 
 from feles.config import (
     NAME_LENGTH,
+    Int,
     Section,
     SimulationSpec,
     SpecError,
@@ -164,13 +165,13 @@ class SweepSpec(Section):
     axes: list[Axis] = Field(
         default_factory=list, max_length=MAX_AXES, description="The grid's dimensions; cells: every combination."
     )
-    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] | None = Field(
+    seeds: list[Annotated[Int, Field(ge=0, le=2**32 - 1)]] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_VALUES,
         description="Seeds: the last axis, over simulation.seed; comparisons average over it.",
     )
-    parallelism: int = Field(default=2, ge=1, le=1000, description="Simulations running at once, at most.")
+    parallelism: Int = Field(default=2, ge=1, le=1000, description="Simulations running at once, at most.")
     best: Best = Field(default_factory=Best, description="How to rank finished cells.")
 
 
@@ -208,7 +209,15 @@ def parse_sweep(document: Any, source: str = "sweep") -> SweepSpec:
     try:
         return SweepSpec.model_validate(document)
     except ValidationError as error:
-        raise SweepError(source, validation_errors(error)) from None
+        raise SweepError(source, _spec_hint(document) + validation_errors(error)) from None
+
+
+def _spec_hint(document: dict[Any, Any]) -> list[tuple[str, str]]:
+    """A line saying so when the document looks like a simulation spec rather than a sweep file."""
+    if "base" in document or "axes" in document or not set(document) & set(SimulationSpec.model_fields):
+        return []
+    hint = "this is a simulation spec, not a sweep: a sweep file holds base: (a spec, or a spec file's name) and "
+    return [("<root>", hint + "axes: (the values to vary); run one spec with feles run")]
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

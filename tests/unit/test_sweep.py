@@ -407,3 +407,25 @@ def test_the_example_and_the_docs_grid_are_valid_sweeps() -> None:
     documented = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
     cells = expand(parse_sweep(documented), check=plugin_errors)
     assert len(cells) == 36 and cells[0].name == "sel-random-alpha-0p1-opt-0p1-0p9-seed-1"
+
+
+def test_a_simulation_spec_given_as_a_sweep_says_so_first() -> None:
+    with pytest.raises(SweepError) as refused:
+        parse_sweep(BASE)
+    where, message = refused.value.errors[0]
+    assert where == "<root>"
+    assert message.startswith("this is a simulation spec, not a sweep: a sweep file holds base:")
+    assert [where for where, _ in refused.value.errors[1:]] == ["simulation", "devices"]  # unknown keys, as before
+
+
+def test_a_sweep_file_with_a_mistake_gets_no_such_hint() -> None:
+    with pytest.raises(SweepError) as refused:
+        parse_sweep({"base": BASE, "axes": [SELECTION], "parallelism": 0})
+    assert [where for where, _ in refused.value.errors] == ["parallelism"]
+
+
+@pytest.mark.parametrize("fields", [{"parallelism": True}, {"seeds": [1, True]}])
+def test_a_boolean_is_no_count_or_seed(fields: dict[str, Any]) -> None:
+    # Lax parsing read `parallelism: true` as 1 and a seed `true` as seed 1.
+    with pytest.raises(SweepError, match="Input should be a number, not a boolean"):
+        sweep(**fields)
