@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, Vali
 from pydantic_core import PydanticCustomError
 
 
-def _not_a_boolean(value: Any) -> Any:
+def not_a_boolean(value: Any) -> Any:
     # pydantic's lax mode reads true as 1: `devices: {num: true}` would be one device, not an error.
     if isinstance(value, bool):
         raise PydanticCustomError("number_not_boolean", "Input should be a number, not a boolean")
@@ -21,10 +21,10 @@ def _not_a_boolean(value: Any) -> Any:
 
 #: Numbers refuse booleans and nothing else: an int where a float is expected, and a YAML `1e3` (a string to
 #: YAML 1.1), stay valid. Booleans are strict: a string ("no") or a number is not taken for one.
-Int = Annotated[int, BeforeValidator(_not_a_boolean)]
-Float = Annotated[float, BeforeValidator(_not_a_boolean)]
-OptionalInt = Annotated[int | None, BeforeValidator(_not_a_boolean)]
-OptionalFloat = Annotated[float | None, BeforeValidator(_not_a_boolean)]
+Int = Annotated[int, BeforeValidator(not_a_boolean)]
+Float = Annotated[float, BeforeValidator(not_a_boolean)]
+OptionalInt = Annotated[int | None, BeforeValidator(not_a_boolean)]
+OptionalFloat = Annotated[float | None, BeforeValidator(not_a_boolean)]
 Bool = Annotated[bool, Strict()]
 Probability = Float
 

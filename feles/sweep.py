@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, WithJsonSchema, model_validator
 
 from feles.config import (
     NAME_LENGTH,
@@ -28,6 +28,7 @@ from feles.config import (
     SimulationSpec,
     SpecError,
     deep_merge,
+    not_a_boolean,
     parse_spec,
     read_yaml_with_imports,
     validation_errors,
@@ -165,7 +166,8 @@ class SweepSpec(Section):
     axes: list[Axis] = Field(
         default_factory=list, max_length=MAX_AXES, description="The grid's dimensions; cells: every combination."
     )
-    seeds: list[Annotated[Int, Field(ge=0, le=2**32 - 1)]] | None = Field(
+    # The bounds before the check of booleans: Annotated[Int, Field(...)] loses them from the JSON schema (the CRD).
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(not_a_boolean)]] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_VALUES,
