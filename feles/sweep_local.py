@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -218,8 +218,11 @@ class SweepRun:
             self.prepare()
         pending = [(cell, action) for cell, action in self.plan if action in (Action.START, Action.RESUME)]
         pool = ThreadPoolExecutor(max_workers=self.options.parallel, thread_name_prefix="cell")
-        futures = [pool.submit(self._run_cell, cell, action, on_change) for cell, action in pending]
+        futures: list[Future[None]] = []
         try:
+            # Submitted inside the try: a Ctrl-C while the first cells already run must stop them too.
+            for cell, action in pending:
+                futures.append(pool.submit(self._run_cell, cell, action, on_change))
             wait(futures)
         except BaseException:
             self.stopping.set()
