@@ -4,29 +4,41 @@ Builds a worker's state for a small simulation (Fashion-MNIST when its files are
 and runs, through the worker's own `run_job`, N fit jobs (1 epoch, batch 32), N eval jobs and one test job
 of the whole test split, for each model and algorithm (FedAvg, FedProx): first on the CPU, then on CUDA
 (after a warm-up), then on CUDA again in reverse order. It also trains the fit jobs stacked on CUDA
-(feles.worker.job_groups.run_jobs). It prints the seconds of each side, the speed-up over the CPU and the
-largest differences, and exits
+(feles.worker.job_groups.run_jobs). Then whole simulations through `feles run` (mlp_small, FedAvg, 40 devices,
+--rounds rounds): on the CPU with 1 worker, on CUDA with 1 worker and on CUDA with 2 forked workers; the two
+CUDA runs must agree in every figure of every round and in the final model, bit for bit. It prints the seconds
+of each side, the speed-up over the CPU and the largest differences, and exits
 
-  0  every difference within the tolerances below, and CUDA twice gave the same bits;
-  1  a difference over its tolerance, or two CUDA runs of the same jobs differ (non-deterministic kernels);
+  0  every job's difference within the tolerances below, CUDA twice gave the same bits, and the CUDA runs with
+     1 and 2 workers are identical;
+  1  a difference over its tolerance, two CUDA runs of the same jobs differ (non-deterministic kernels), the
+     CUDA runs with 1 and 2 workers differ, or a run failed;
   2  no CUDA GPU (torch sees none): nothing to check.
 
 Tolerances (docs/accelerators.md): weights and losses 1e-4 absolute; accuracy 0.002 (an example whose two
 best logits nearly tie may flip). `--cpu-only` is the self-check of this script on machines without a GPU:
-the "accelerated" side is a second CPU worker state, so the differences must be exactly 0.
+the "accelerated" side is a second CPU worker state, so the differences must be exactly 0. The whole runs'
+CPU-vs-CUDA differences are printed, not checked: SGD carries the last bits of every round into the next, so
+they grow with the rounds.
 
 Usage: python bench/gpu_check.py [--jobs 20] [--models cnn mlp_small] [--algorithms fedavg fedprox]
-                                 [--dataset fashion_mnist] [--cpu-only]
+                                 [--dataset fashion_mnist] [--rounds 5] [--cpu-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+import yaml
+from safetensors.torch import load_file
 
 from feles.algorithms import build_client
 from feles.config import SimulationSpec
@@ -175,6 +187,89 @@ def check_model(dataset: str, model: str, algorithm: str, count: int, accelerate
     return differences.within() and stacked_differences.within() and repeatable and exact
 
 
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    rounds: list[dict]
+    model: dict[str, torch.Tensor]
+
+
+#: A round's figures that measure the host, not the simulation.
+HOST_FIELDS = {"wall_time"}
+
+
+def run_simulation(folder: Path, dataset: str, rounds: int, device: str, workers: int) -> Run | None:
+    """`feles run` of a small simulation in `folder`: its seconds, its rounds and its final model; None if it failed."""
+    spec = {
+        "simulation": {"dataset": dataset, "model": "mlp_small", "num_rounds": rounds, "seed": 5,
+                       "output_folder": str(folder)},
+        "algorithms": {"learning_rate": 0.05, "momentum": 0.9, "fit": {"params": {"k": 0.25, "batch_size": 32}},
+                       "eval": {"params": {"k": 0.25}}},
+        "devices": {"num": 40, "p_available": 1.0, "p_fail": 0.0},
+        "data": {"num_examples_mean": 300, "num_examples_var": 100, "non_iid_partitions": 0.5},
+    }  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    command = [sys.executable, "-m", "feles", "run", str(folder / "spec.yaml"), "--workers", str(workers),
+               "--device", device]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(f"  {' '.join(command[2:])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        for log in sorted((folder / "logs").glob("*.log")):
+            print(f"  --- {log.name}:\n{log.read_text()[-2000:]}")
+        return None
+    rows = json.loads((folder / "results.json").read_text())["rounds"]
+    checkpoint = load_file(folder / "checkpoint.safetensors")
+    model = {name: tensor for name, tensor in checkpoint.items() if name.startswith("model/")}
+    return Run(seconds, [{k: v for k, v in row.items() if k not in HOST_FIELDS} for row in rows], model)
+
+
+def largest_round_differences(a: Run, b: Run) -> dict[str, float]:
+    """Per figure, the largest absolute difference over the rounds; the final models' largest weight difference."""
+    largest: dict[str, float] = {}
+    for row_a, row_b in zip(a.rounds, b.rounds, strict=True):
+        for name, value in row_a.items():
+            if isinstance(value, float) and isinstance(row_b[name], float):
+                largest[name] = max(largest.get(name, 0.0), abs(value - row_b[name]))
+    largest["final model weights"] = max(float((t - b.model[n]).abs().max()) for n, t in a.model.items())
+    return largest
+
+
+def identical(a: Run, b: Run) -> bool:
+    return a.rounds == b.rounds and all(torch.equal(t, b.model[n]) for n, t in a.model.items())
+
+
+def check_runs(dataset: str, rounds: int, accelerated: torch.device) -> bool:
+    """Whole simulations: CPU with 1 worker, the accelerator with 1 and with 2 workers."""
+    device = accelerated.type
+    print(f"\nwhole simulations, feles run: mlp_small, FedAvg, 40 devices, {rounds} rounds, on {dataset}")
+    with tempfile.TemporaryDirectory(prefix="feles-gpu-check-") as scratch:
+        folder = Path(scratch)
+        cpu = run_simulation(folder / "cpu-1", dataset, rounds, "cpu", 1)
+        one = run_simulation(folder / "accelerated-1", dataset, rounds, device, 1)
+        two = run_simulation(folder / "accelerated-2", dataset, rounds, device, 2)
+    if cpu is None or one is None or two is None:
+        return False
+    print(f"  cpu 1 worker {cpu.seconds:.1f} s, {device} 1 worker {one.seconds:.1f} s, "
+          f"{device} 2 workers {two.seconds:.1f} s (launch to exit)")  # fmt: skip
+    same = identical(one, two)
+    print(f"  {device} with 1 and 2 workers: {'identical (every round, final model)' if same else 'DIFFERENT'}")
+    if not same:
+        print(f"    largest differences: {largest_round_differences(one, two)}")
+    differences = largest_round_differences(cpu, one)
+    print(f"  {device} vs cpu, largest over the rounds: "
+          + (", ".join(f"{name} {value:.2e}" for name, value in differences.items() if value) or "none"))  # fmt: skip
+    pairs = zip(cpu.rounds, one.rounds, strict=True)
+    accuracies = " ".join(f"{a['test_accuracy']:.4f}/{b['test_accuracy']:.4f}" for a, b in pairs)
+    print(f"  test accuracy by round, cpu/{device}: {accuracies}")
+    if device == "cpu" and any(differences.values()):
+        print("  the cpu-only self-check needs the very same results on both sides: it got differences")
+        return False
+    return same
+
+
 def default_dataset() -> str:
     return "fashion_mnist" if all((DEFAULT_DIR / f"{name}.gz").exists() for name in FILES.values()) else "digits"
 
@@ -185,6 +280,7 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["cnn", "mlp_small"])
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHM_PARAMS), choices=list(ALGORITHM_PARAMS))
     parser.add_argument("--dataset", default=None, help="default: fashion_mnist when its files are there, else digits")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the whole simulations (0: none)")
     parser.add_argument("--cpu-only", action="store_true", help="self-check on a machine without a GPU")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as a worker: the CPU side is one worker's speed
@@ -204,6 +300,8 @@ def main() -> int:
         for model in args.models
         for algorithm in args.algorithms
     ]
+    if args.rounds > 0:
+        ok.append(check_runs(dataset, args.rounds, accelerated))
     print("\nresult:", "PASS" if all(ok) else "FAIL (see the lines above)")
     return 0 if all(ok) else 1
 

@@ -1,4 +1,4 @@
-"""bench/gpu_check.py: its --cpu-only self-check passes here, and without a GPU it exits 2 saying why."""
+"""bench/gpu_check.py: its --cpu-only self-check passes here (jobs and whole runs), and without a GPU it exits 2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gpu_check.py"
-QUICK = ["--jobs", "2", "--models", "mlp_small", "--dataset", "digits"]
+QUICK = ["--jobs", "2", "--models", "mlp_small", "--dataset", "digits", "--rounds", "2"]
 
 
 def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -23,6 +23,8 @@ def test_the_cpu_only_self_check_finds_no_difference_and_passes() -> None:
     assert "largest differences, cpu vs cpu: weights 0.00e+00" in done.stdout
     assert "identical bits" in done.stdout
     assert "2 fit jobs stacked on cpu" in done.stdout
+    assert "cpu with 1 and 2 workers: identical (every round, final model)" in done.stdout
+    assert "cpu vs cpu, largest over the rounds: none" in done.stdout
     assert done.stdout.rstrip().endswith("result: PASS")
 
 
