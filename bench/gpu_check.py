@@ -15,20 +15,24 @@ of each side, the speed-up over the CPU and the largest differences, and exits
      CUDA runs with 1 and 2 workers differ, or a run failed;
   2  no CUDA GPU (torch sees none): nothing to check.
 
-Tolerances (docs/accelerators.md): weights and losses 1e-4 absolute; accuracy 0.002 (an example whose two
-best logits nearly tie may flip). `--cpu-only` is the self-check of this script on machines without a GPU:
+Tolerances (docs/accelerators.md), absolute: a job's largest weight difference 1e-3 (a ReLU or max-pool choice
+that flips moves a few weights by up to about 2e-4) and the median over the jobs of it 1e-5 (most jobs differ
+by about 1e-6; TF32 lifts them all); losses 1e-4; accuracy 0.002 (an example whose two best logits nearly tie
+may flip). `--tf32` turns TF32 on, the negative control: the check must then fail. `--cpu-only` is the
+self-check of this script on machines without a GPU:
 the "accelerated" side is a second CPU worker state, so the differences must be exactly 0. The whole runs'
 CPU-vs-CUDA differences are printed, not checked: SGD carries the last bits of every round into the next, so
 they grow with the rounds.
 
 Usage: python bench/gpu_check.py [--jobs 20] [--models cnn mlp_small] [--algorithms fedavg fedprox]
-                                 [--dataset fashion_mnist] [--rounds 5] [--cpu-only]
+                                 [--dataset fashion_mnist] [--rounds 5] [--cpu-only] [--tf32]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,7 +54,12 @@ from feles.worker.job_groups import run_jobs
 from feles.worker.state import WorkerState
 from feles.worker.trainer import run_job
 
-WEIGHT_TOLERANCE = 1e-4
+#: A job's largest weight difference: most jobs differ by about 1e-6, but a job in which a ReLU or a max-pool
+#: choice flips (an input within float error of the kink) differs by up to about 2e-4 where that unit's
+#: gradient goes (measured on an H200: one cnn job in 20; docs/accelerators.md).
+WEIGHT_TOLERANCE = 1e-3
+#: The median over the jobs of their largest weight difference: what every job shows (TF32 would lift it).
+TYPICAL_WEIGHT_TOLERANCE = 1e-5
 LOSS_TOLERANCE = 1e-4
 ACCURACY_TOLERANCE = 0.002
 EXAMPLES, BATCH = 128, 32
@@ -64,25 +73,38 @@ class Differences:
     loss: float = 0.0
     accuracy: float = 0.0
     where: dict[str, str] = field(default_factory=dict)
+    #: Each job's largest weight difference (jobs with weights: fit jobs).
+    per_job: list[float] = field(default_factory=list)
 
     def add(self, job: Job, a: Output, b: Output) -> None:
         (ra, ta), (rb, tb) = a, b
         self._max("loss", abs(ra.loss - rb.loss), job)
         self._max("accuracy", abs((ra.metric or 0.0) - (rb.metric or 0.0)), job)
-        for name, tensor in ta.items():
-            self._max("weights", float((tensor - tb[name]).abs().max()), job)
+        if ta:
+            self.per_job.append(max(float((tensor - tb[name]).abs().max()) for name, tensor in ta.items()))
+            self._max("weights", self.per_job[-1], job)
 
     def _max(self, kind: str, value: float, job: Job) -> None:
         if value > getattr(self, kind):
             setattr(self, kind, value)
             self.where[kind] = job.id
 
+    @property
+    def typical(self) -> float:
+        return statistics.median(self.per_job) if self.per_job else 0.0
+
     def within(self) -> bool:
-        return self.weights <= WEIGHT_TOLERANCE and self.loss <= LOSS_TOLERANCE and self.accuracy <= ACCURACY_TOLERANCE
+        return (
+            self.weights <= WEIGHT_TOLERANCE
+            and self.typical <= TYPICAL_WEIGHT_TOLERANCE
+            and self.loss <= LOSS_TOLERANCE
+            and self.accuracy <= ACCURACY_TOLERANCE
+        )
 
     def line(self) -> str:
         return (
-            f"weights {self.weights:.2e} (<= {WEIGHT_TOLERANCE:g}), loss {self.loss:.2e} (<= {LOSS_TOLERANCE:g}), "
+            f"weights {self.weights:.2e} (<= {WEIGHT_TOLERANCE:g}), median job {self.typical:.2e} "
+            f"(<= {TYPICAL_WEIGHT_TOLERANCE:g}), loss {self.loss:.2e} (<= {LOSS_TOLERANCE:g}), "
             f"accuracy {self.accuracy:.4f} (<= {ACCURACY_TOLERANCE:g})"
             + (f"; largest in {self.where}" if self.where else "")
         )
@@ -282,6 +304,9 @@ def main() -> int:
     parser.add_argument("--dataset", default=None, help="default: fashion_mnist when its files are there, else digits")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the whole simulations (0: none)")
     parser.add_argument("--cpu-only", action="store_true", help="self-check on a machine without a GPU")
+    parser.add_argument(
+        "--tf32", action="store_true", help="turn TF32 on (as torch's default for convolutions): the check must fail"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # as a worker: the CPU side is one worker's speed
     if args.cpu_only:
@@ -293,6 +318,8 @@ def main() -> int:
     else:
         accelerated = resolve_device("cuda")
         prepare_device(accelerated)
+        if args.tf32:  # the negative control: what the tolerances are there to catch
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
         print(f"GPU: {torch.cuda.get_device_name(accelerated)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     dataset = args.dataset or default_dataset()
     ok = [
