@@ -15,6 +15,11 @@ scheduling, the HTTP handling, the aggregation and the writes of a round togethe
 results files are identical across the unbatched and batched runs (they must be: a job's result never depends
 on its batch); for stacked runs, the largest relative difference of any round's figures from the batched run.
 
+The jobs/s target is absolute, so it also depends on the machine's speed. Each repeat therefore also times the
+ceiling on this machine: one process running a round's jobs (the same devices' sizes, batch sizes and epochs)
+through the worker's own `run_job`, with no HTTP and no orchestrator, one torch thread. Each mode is printed
+as a share of `workers` such processes (what `workers` cores could do if the jobs' own work were all there is).
+
 Usage: python bench/throughput.py [--devices 100000] [--k 0.1] [--rounds 4] [--repeat 2]
                                   [--modes unbatched batched stacked] [--stack-jobs 64]
 """
@@ -34,10 +39,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 import yaml
 from report import header, verdict
 
+from feles.algorithms import build_client
+from feles.config import SimulationSpec
+from feles.protocol import Job, Phase
+from feles.strategies import LOCAL_DATA_OPTIMIZERS
 from feles.worker.client import DEFAULT_MAX_JOBS
+from feles.worker.state import WorkerState
+from feles.worker.trainer import run_job
 
 TARGET_JOBS_PER_SECOND = 5000.0
 #: Jobs a worker asks for per request in each mode, and whether it stacks alike fit jobs.
@@ -125,6 +138,34 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, stack_jobs: int, work
     }
 
 
+def in_process_rate(spec_document: dict[str, Any], k: float, eval_k: float) -> float:
+    """Jobs a second of this process running one round's fit and eval jobs through `run_job`: the ceiling of a core."""
+    spec = SimulationSpec.model_validate(spec_document)
+    sections = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
+    local_data = {phase: LOCAL_DATA_OPTIMIZERS.get(s.data)(s.data_params) for phase, s in sections.items()}
+    state = WorkerState("bench", "bench", spec, spec.simulation.model, None, build_client(spec.algorithms), local_data)
+    partitions = state.repetition_data(0).partitions
+    devices, rng = spec.devices.num, np.random.default_rng(0)
+    common = {"run_id": "bench", "repetition": 0, "round": 0, "model_version": 0, "epochs": 1, "lease_seconds": 60}
+    jobs = [
+        Job(id=f"{phase.value}-{device}", phase=phase, device=int(device), seed=int(device),
+            num_examples=len(indices[device]), batch_size=section.params.batch_size, **common)
+        for phase, fraction, indices, section in (
+            (Phase.FIT, k, partitions.indices, spec.algorithms.fit),
+            (Phase.EVAL, eval_k, partitions.test_indices, spec.algorithms.eval),
+        )
+        for device in rng.choice(devices, round(devices * fraction), replace=False)
+        if len(indices[device])
+    ]  # fmt: skip
+    weights = {name: tensor.detach().clone() for name, tensor in state.module(0).state_dict().items()}
+    for job in jobs[:200]:  # warm-up
+        run_job(state, job, weights)
+    started = time.perf_counter()
+    for job in jobs:
+        run_job(state, job, weights)
+    return len(jobs) / (time.perf_counter() - started)
+
+
 def largest_relative_difference(rows: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float:
     """Largest |a - b| / max(|b|, 1e-12) over the numeric figures of every round (wall times left out)."""
     largest = 0.0
@@ -153,10 +194,14 @@ def main() -> None:
     print(f"workers: {args.workers} x "
           f"{shlex.join([sys.executable, '-c', WORKER_CODE, 'URL', 'NAME', 'MAX_JOBS', 'STACK_JOBS'])}")  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in args.modes}
+    ceilings: list[float] = []
+    torch.set_num_threads(1)  # as a worker
     with tempfile.TemporaryDirectory(prefix="feles-throughput-") as folder:
         spec_path = Path(folder) / "spec.yaml"
-        spec_path.write_text(yaml.safe_dump(spec_for(args.devices, args.k, args.eval_k, args.rounds)))
+        spec_document = spec_for(args.devices, args.k, args.eval_k, args.rounds)
+        spec_path.write_text(yaml.safe_dump(spec_document))
         for index in range(args.repeat):
+            ceilings.append(in_process_rate(spec_document, args.k, args.eval_k))
             for mode in args.modes:  # interleaved: the machine's load hits every mode alike
                 max_jobs, stacked = MODES[mode]
                 stack_jobs = args.stack_jobs if stacked else 1
@@ -165,14 +210,19 @@ def main() -> None:
     first = next(iter(runs.values()))[0]
     print(f"{args.devices:,} devices, {first['jobs'][0]:,} jobs a round, {args.rounds} rounds, "
           f"{args.workers} workers; median over runs of the steady rounds (2..n)")  # fmt: skip
-    print("  mode        jobs/s    s/round   orchestrator CPU s/round   round wall times (s)")
+    ceiling = statistics.median(ceilings)
+    each = ", ".join(f"{c:,.0f}" for c in ceilings)
+    print(f"  in one process through run_job, no HTTP: {ceiling:,.0f} jobs/s ({each}); "
+          f"{args.workers} such processes: {args.workers * ceiling:,.0f}")  # fmt: skip
+    print("  mode        jobs/s    s/round   orchestrator CPU s/round   share of the ceiling   round wall times (s)")
     rates: dict[str, float] = {}
     for mode, done in runs.items():
         rate = statistics.median(sum(r["jobs"][1:]) / sum(r["walls"][1:]) for r in done)
         wall = statistics.median(statistics.median(r["walls"][1:]) for r in done)
         cpu = statistics.median(statistics.median(r["cpu"]) for r in done)
         walls = " | ".join(", ".join(f"{w:.2f}" for w in r["walls"]) for r in done)
-        print(f"  {mode:<10} {rate:8,.0f}  {wall:8.2f}   {cpu:24.2f}   {walls}")
+        share = rate / (args.workers * ceiling)
+        print(f"  {mode:<10} {rate:8,.0f}  {wall:8.2f}   {cpu:24.2f}   {share:20.2f}   {walls}")
         rates[mode] = rate
     for mode in rates:
         if mode != "unbatched" and "unbatched" in rates:
