@@ -37,6 +37,9 @@ app = typer.Typer(
     add_completion=False,
     # Plain tracebacks: they land in log files and pod logs, where boxes and colours are noise.
     pretty_exceptions_enable=False,
+    # Click's plain help: rich's option tables cut long option names short ("--orchestrator-th…") in 80 columns.
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 console = Console(stderr=True, soft_wrap=True)
 

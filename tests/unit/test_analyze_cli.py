@@ -89,7 +89,7 @@ def test_a_target_for_runs_of_different_metrics_is_a_usage_error(run: Path, regr
 
 
 def test_the_help_says_what_a_target_means_for_each_metric() -> None:
-    text = CliRunner().invoke(app, ["analyze", "--help"], env={"COLUMNS": "300"}).output
+    text = " ".join(CliRunner().invoke(app, ["analyze", "--help"], env={"COLUMNS": "300"}).output.split())
     assert "an accuracy in [0, 1] (reached at or above it)" in text
     assert "a regression run's mae or mse (reached at or below it)" in text
 
