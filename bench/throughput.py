@@ -82,6 +82,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_idle_seconds() -> float:
+    """Idle seconds so far of the whole machine, all cores together (/proc/stat: idle + iowait)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return (int(fields[3]) + int(fields[4])) / os.sysconf("SC_CLK_TCK")
+
+
 def _jobs(row: dict[str, Any]) -> int:
     # Every device is available and none fails: each selected device is one job; plus the test shard(s).
     return row["fit_selected"] - row["fit_failed"] + row["eval_selected"] - row["eval_failed"] + 1
@@ -97,6 +103,8 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, stack_jobs: int, work
     orchestrator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     started: list[subprocess.Popen[bytes]] = []
     cpu_at_round: list[float] = []
+    workers_cpu_at_round: list[float] = []
+    idle_at_round: list[float] = []
     try:
         while not (port_file.exists() and port_file.read_text().strip()):
             if orchestrator.poll() is not None:
@@ -116,6 +124,8 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, stack_jobs: int, work
                 document = json.loads(results.read_text())
                 while len(cpu_at_round) < len(document["rounds"]):
                     cpu_at_round.append(_cpu_seconds(orchestrator.pid))
+                    workers_cpu_at_round.append(sum(_cpu_seconds(worker.pid) for worker in started))
+                    idle_at_round.append(_machine_idle_seconds())
     finally:
         for process in [*started, orchestrator]:
             if process.poll() is None:
@@ -134,6 +144,8 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, stack_jobs: int, work
         "jobs": [_jobs(row) for row in rounds],
         # CPU seconds of rounds 2..n: the first sample is taken when round 1 ends.
         "cpu": [later - earlier for earlier, later in itertools.pairwise(cpu_at_round)],
+        "workers_cpu": [later - earlier for earlier, later in itertools.pairwise(workers_cpu_at_round)],
+        "idle": [later - earlier for earlier, later in itertools.pairwise(idle_at_round)],
         "rounds": [{key: value for key, value in row.items() if key != "wall_time"} for row in rounds],
     }
 
@@ -224,6 +236,14 @@ def main() -> None:
         share = rate / (args.workers * ceiling)
         print(f"  {mode:<10} {rate:8,.0f}  {wall:8.2f}   {cpu:24.2f}   {share:20.2f}   {walls}")
         rates[mode] = rate
+    print("  a steady round's core-seconds (median): workers (of it, the jobs' run_job at the ceiling's pace),")
+    print("  orchestrator, machine idle; the rest is other processes and the sampling's slack")
+    for mode, done in runs.items():
+        workers_cpu = statistics.median(statistics.median(r["workers_cpu"]) for r in done)
+        jobs = statistics.median(statistics.median(r["jobs"][1:]) for r in done)
+        cpu = statistics.median(statistics.median(r["cpu"]) for r in done)
+        idle = statistics.median(statistics.median(r["idle"]) for r in done)
+        print(f"  {mode:<10} workers {workers_cpu:.2f} ({jobs / ceiling:.2f}), orchestrator {cpu:.2f}, idle {idle:.2f}")
     for mode in rates:
         if mode != "unbatched" and "unbatched" in rates:
             print(f"  {mode} / unbatched: {rates[mode] / rates['unbatched']:.2f}x")
