@@ -113,6 +113,9 @@ def _runs_and_records(
     names = distinct_names(sweeps) if len(sweeps) > 1 else [None] * len(sweeps)
     for folder, name in zip(sweeps, names, strict=True):
         groups = sweep_groups(folder, warn, name)
+        if name is None and {group.run.label for group in groups} & {run.label for run in runs}:
+            # A setting named like a plain run: the sweep's name goes first, as when there are several.
+            groups = sweep_groups(folder, lambda message: None, distinct_names([folder])[0])
         if not groups and folder in paths:
             raise LoadError(f"{folder}: no cell of the sweep has results yet")
         if not groups:

@@ -83,6 +83,15 @@ def test_analyze_takes_a_sweep_folder_beside_plain_runs(tmp_path: Path) -> None:
     assert [device_run.label for device_run in analysis.device_runs] == ["sel=random", "sel=best"]
 
 
+def test_a_setting_named_like_a_plain_run_is_named_after_its_sweep_too(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", CELLS)
+    plain = write_document(tmp_path / "plain" / "results.json", results_document(accuracy_run([0.1])))
+    warnings: list[str] = []
+    analysis = analyze([plain.parent, sweep], plots=None, labels=["sel=random"], warn=warnings.append)
+    assert [run.label for run in analysis.runs] == ["sel=random", "sweep: sel=random", "sweep: sel=best"]
+    assert warnings == []
+
+
 def test_a_setting_whose_cells_lack_records_gets_no_device_analyses(tmp_path: Path) -> None:
     analysis = analyze([write_sweep(tmp_path / "sweep", CELLS, records=False)], plots=None)
     assert analysis.device_runs == [] and len(analysis.notes) == 2
