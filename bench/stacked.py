@@ -6,7 +6,12 @@ Fashion-MNIST-shaped (1x28x28, 10 classes; random pixels: timing and agreement d
 examples each, 1 epoch of batch 32 (2 steps), SGD 0.05 with momentum 0.9. The two sides alternate, each
 repeated; the median is printed. Torch runs on one thread, as a worker does by default.
 
+With `--device cuda` both sides train on the GPU (the worker's deterministic CUDA settings, the examples and
+the models on the device; the batch order still drawn on the CPU), where the cost of a tiny job is its kernel
+launches rather than its arithmetic.
+
 Usage: python bench/stacked.py [--models mlp_small logreg] [--devices 10 50 100] [--repeat 3] [--examples 64]
+                               [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from report import header
 
 from feles.algorithms import ClientAlgorithm, LocalTask
 from feles.models import build_model
+from feles.worker.accelerator import DeviceUnavailable, prepare_device, resolve_device
 from feles.worker.stacked import LocalRule, StackedTask, train_stacked
 
 SHAPE = (1, 28, 28)
@@ -30,10 +36,13 @@ EPOCHS, BATCH = 1, 32
 Weights = dict[str, torch.Tensor]
 
 
-def jobs(count: int, examples: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def jobs(count: int, examples: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     generator = torch.Generator().manual_seed(count)
     return [
-        (torch.rand(examples, *SHAPE, generator=generator), torch.randint(0, 10, (examples,), generator=generator))
+        (
+            torch.rand(examples, *SHAPE, generator=generator).to(device),
+            torch.randint(0, 10, (examples,), generator=generator).to(device),
+        )
         for _ in range(count)
     ]
 
@@ -58,13 +67,18 @@ Side = Callable[[torch.nn.Module, Weights, list], list[Weights]]
 
 
 def timed(side: Side, model: torch.nn.Module, weights: Weights, data: list) -> tuple[float, list[Weights]]:
+    cuda = next(model.parameters()).device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
     started = time.perf_counter()
     results = side(model, weights, data)
+    if cuda:  # kernels run asynchronously: the time is when the last one is done
+        torch.cuda.synchronize()
     return time.perf_counter() - started, results
 
 
 def largest_difference(a: list[Weights], b: list[Weights]) -> float:
-    return max(float((x[name] - y[name]).abs().max()) for x, y in zip(a, b, strict=True) for name in x)
+    return max(float((x[name].cpu() - y[name].cpu()).abs().max()) for x, y in zip(a, b, strict=True) for name in x)
 
 
 def main() -> None:
@@ -73,19 +87,26 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", type=int, default=[10, 50, 100])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--examples", type=int, default=64)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both sides train")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    header("stacked training vs one by one (CPU, 1 thread)")
+    try:
+        device = resolve_device(args.device)
+    except DeviceUnavailable as error:
+        raise SystemExit(str(error)) from None
+    prepare_device(device)
+    header(f"stacked training vs one by one ({device}, 1 CPU thread)")
     print(f"jobs: {args.examples} examples, {EPOCHS} epoch of batch {BATCH}, SGD lr {RULE.lr} momentum {RULE.momentum}")
     print("| model | devices | one by one s/job | stacked s/job | speed-up | largest weight difference |")
     print("|---|---|---|---|---|---|")
     for name in args.models:
         torch.manual_seed(0)
-        model = build_model(name, SHAPE, 10)
+        model = build_model(name, SHAPE, 10).to(device)
         weights = {key: value.clone() for key, value in model.state_dict().items()}
-        stacked(model, weights, jobs(2, args.examples))  # warm-up: vmap's first call traces
+        stacked(model, weights, jobs(2, args.examples, device))  # warm-up: vmap's first call traces
+        one_by_one(model, weights, jobs(2, args.examples, device))  # and the kernels' first launches
         for count in args.devices:
-            data = jobs(count, args.examples)
+            data = jobs(count, args.examples, device)
             alone, together, difference = [], [], 0.0
             for _ in range(args.repeat):
                 seconds, reference = timed(one_by_one, model, weights, data)
