@@ -53,6 +53,9 @@ class LocalRunOptions:
     # Workers exit after the orchestrator has failed (5xx) or been unreachable this long; once all have, the run
     # ends with an error instead of waiting forever on an orchestrator that is up but cannot hand out jobs.
     give_up_after: float = 120.0
+    # The workers' --stack-jobs: alike fit jobs of a leased batch trained together (within float tolerance of one
+    # by one, and so depending on which jobs meet on a worker); 1: off, bit for bit.
+    stack_jobs: int = 1
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,8 @@ class LocalRun:
                      "--give-up-after", str(self.options.give_up_after)]  # fmt: skip
         if self.options.device:
             arguments += ["--device", self.options.device]
+        if self.options.stack_jobs > 1:
+            arguments += ["--stack-jobs", str(self.options.stack_jobs)]
         if self.options.data_dir:
             arguments += ["--data-dir", self.options.data_dir]
         return arguments

@@ -65,6 +65,26 @@ def test_same_results_with_1_2_and_4_workers(tmp_path: Path) -> None:
     assert len(results[0]) == 4
 
 
+def test_stacked_workers_learn_what_one_by_one_workers_learn_within_float_tolerance(tmp_path: Path) -> None:
+    results = []
+    for stack_jobs in (1, 8):
+        folder = tmp_path / f"stack{stack_jobs}"
+        folder.mkdir()
+        # Devices of one size: their fit jobs are alike, so a worker's batch trains together.
+        spec = write_spec(folder, {"simulation": {"num_rounds": 3}, "data": {"num_examples_var": 0}})
+        outcome = LocalRun(LocalRunOptions(spec, workers=2, stack_jobs=stack_jobs)).run()
+        assert outcome.status.phase.value == "Succeeded"
+        results.append(comparable_rounds(outcome.results_path))
+    one_by_one, stacked = results
+    assert len(stacked) == len(one_by_one) == 3
+    for mine, theirs in zip(stacked, one_by_one, strict=True):
+        for key, value in theirs.items():
+            if isinstance(value, float):
+                assert mine[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+            else:
+                assert mine[key] == value, key
+
+
 def test_workers_forked_from_one_start_up_or_started_apart_give_the_same_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,6 +90,32 @@ def test_feles_run_hands_its_device_to_every_worker(
             assert arguments[arguments.index("--device") + 1] == device
 
 
+@pytest.mark.parametrize("fork", [True, False])
+@pytest.mark.parametrize("stack_jobs", [1, 16])
+def test_feles_run_hands_stack_jobs_to_every_worker(
+    stack_jobs: int, fork: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"simulation: {{output_folder: {tmp_path / 'out'}}}\n")
+    local = LocalRun(LocalRunOptions(spec, workers=2, stack_jobs=stack_jobs))
+    local.log_dir.mkdir(parents=True)
+    spawned: dict[str, list[str]] = {}
+    monkeypatch.setattr(local, "_spawn", lambda name, arguments, pass_fds=(): spawned.setdefault(name, arguments))
+    monkeypatch.setattr("feles.local.can_fork", lambda: fork)
+    local._start_workers("http://127.0.0.1:9")()
+    for arguments in spawned.values():
+        if stack_jobs == 1:  # off: the workers train one by one, bit for bit
+            assert "--stack-jobs" not in arguments
+        else:
+            assert arguments[arguments.index("--stack-jobs") + 1] == "16"
+
+
+def test_feles_run_refuses_stack_jobs_below_1_naming_the_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "spec.yaml"), "--stack-jobs", "0"])
+    assert result.exit_code == 2
+    assert "--stack-jobs" in result.output
+
+
 def test_results_leave_the_worker_as_cpu_copies_that_later_jobs_do_not_change() -> None:
     state = digits_state()
     weights = initial_weights(state)
