@@ -26,6 +26,7 @@ from feles.logs import configure_logging
 from feles.protocol import SimulationStatus
 
 if TYPE_CHECKING:
+    from feles.local import LocalRun
     from feles.original_config import LoadedSpec
     from feles.sweep import Cell, SweepSpec
     from feles.sweep_local import SweepRunOptions
@@ -439,6 +440,7 @@ def run(
     )  # fmt: skip
     local = LocalRun(options)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    _interrupt_on_sigint(local)
     try:
         with RunProgress(local.spec) as show:
             outcome = local.run(show, on_page=lambda url: console.print(f"live view: {url}", highlight=False))
@@ -460,6 +462,19 @@ def run(
         f"results: {outcome.results_path} and {outcome.results_path.with_suffix('.csv')}"
     )
     _exit_after_exit_handlers(0)
+
+
+def _interrupt_on_sigint(local: LocalRun) -> None:
+    """Ctrl-C raises KeyboardInterrupt as usual and also asks the run to stop, so that it stops even if the
+    exception is lost; left alone where SIGINT was ignored at start (a background job of a script)."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        local.request_interrupt()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def _spec_to_run(config: Path, loaded: LoadedSpec, resume: bool) -> Path:

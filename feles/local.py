@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
@@ -78,6 +79,13 @@ class LocalRun:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         # One token per run, handed to the children through the environment (never on a command line).
         self.token = generate_token()
+        # Set by request_interrupt (feles run's SIGINT handler): the follow loop stops at its next poll, also when
+        # the KeyboardInterrupt the handler raised was lost (one raised inside a finalizer is only printed).
+        self.interrupt_requested = threading.Event()
+
+    def request_interrupt(self) -> None:
+        """Stop the run at the next poll, as a KeyboardInterrupt would (the processes stopped, the results kept)."""
+        self.interrupt_requested.set()
 
     def run(
         self,
@@ -183,6 +191,8 @@ class LocalRun:
         # verify=False: plain http to 127.0.0.1, and the CA bundle took 24 to 100 ms of start-up to load.
         with httpx.Client(base_url=url, timeout=10, headers=headers, verify=False) as http:
             while True:
+                if self.interrupt_requested.is_set():
+                    raise KeyboardInterrupt
                 self._check_alive("orchestrator")
                 status = _fetch_status(http)
                 if status is None and not answered and time.monotonic() > deadline:

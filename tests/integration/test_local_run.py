@@ -202,6 +202,9 @@ def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test run in the background inherits an ignored SIGINT, which Python then leaves ignored: the run
+        # went on to its 500th round (seen when the suite ran as a background job).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     results = tmp_path / "out" / "results.json"
     _wait_for_a_round(results, run)
@@ -211,7 +214,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_results(tmp_path: Path) -> Non
     assert len(children) == 3
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130
+    assert run.returncode == 130, stderr
     assert "interrupted" in stderr
     assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
     assert json.loads(results.read_text())["rounds"], "rounds finished before Ctrl-C are kept"
