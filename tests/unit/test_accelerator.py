@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -67,14 +68,13 @@ def test_feles_worker_refuses_an_unknown_device_naming_the_option() -> None:
     assert "--device" in result.output and "'tpu'" in result.output
 
 
-@pytest.mark.parametrize("fork", [True, False])
-@pytest.mark.parametrize("device", ["cpu", "cuda", "auto", None])
-def test_feles_run_hands_its_device_to_every_worker(
-    device: str | None, fork: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _worker_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool, **options: Any
+) -> dict[str, list[str]]:
+    """The command line of each worker process `feles run` with 2 workers and `options` would start."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"simulation: {{output_folder: {tmp_path / 'out'}}}\n")
-    local = LocalRun(LocalRunOptions(spec, workers=2, device=device))
+    local = LocalRun(LocalRunOptions(spec, workers=2, **options))
     local.log_dir.mkdir(parents=True)
     spawned: dict[str, list[str]] = {}
     monkeypatch.setattr(local, "_spawn", lambda name, arguments, pass_fds=(): spawned.setdefault(name, arguments))
@@ -83,7 +83,15 @@ def test_feles_run_hands_its_device_to_every_worker(
     # Forked: one process starts both workers (--processes 2); otherwise a process each.
     assert len(spawned) == (1 if fork else 2)
     assert fork == ("--processes" in spawned["worker-0"])
-    for arguments in spawned.values():
+    return spawned
+
+
+@pytest.mark.parametrize("fork", [True, False])
+@pytest.mark.parametrize("device", ["cpu", "cuda", "auto", None])
+def test_feles_run_hands_its_device_to_every_worker(
+    device: str | None, fork: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for arguments in _worker_arguments(tmp_path, monkeypatch, fork, device=device).values():
         if device is None:  # no option: each worker reads $FELES_DEVICE, else auto
             assert "--device" not in arguments
         else:
@@ -95,15 +103,7 @@ def test_feles_run_hands_its_device_to_every_worker(
 def test_feles_run_hands_stack_jobs_to_every_worker(
     stack_jobs: int, fork: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(f"simulation: {{output_folder: {tmp_path / 'out'}}}\n")
-    local = LocalRun(LocalRunOptions(spec, workers=2, stack_jobs=stack_jobs))
-    local.log_dir.mkdir(parents=True)
-    spawned: dict[str, list[str]] = {}
-    monkeypatch.setattr(local, "_spawn", lambda name, arguments, pass_fds=(): spawned.setdefault(name, arguments))
-    monkeypatch.setattr("feles.local.can_fork", lambda: fork)
-    local._start_workers("http://127.0.0.1:9")()
-    for arguments in spawned.values():
+    for arguments in _worker_arguments(tmp_path, monkeypatch, fork, stack_jobs=stack_jobs).values():
         if stack_jobs == 1:  # off: the workers train one by one, bit for bit
             assert "--stack-jobs" not in arguments
         else:
