@@ -80,6 +80,17 @@ StackJobsOption = Annotated[
         "one-by-one training within float tolerance, not bit for bit (docs/accelerators.md). 1: off.",
     ),
 ]
+RunStackJobsOption = Annotated[
+    int,
+    typer.Option(
+        "--stack-jobs",
+        min=1,
+        max=4096,
+        help="Each worker trains up to this many alike fit jobs together (torch.func; 2x to 10x faster for tiny "
+        "jobs on a GPU). Results then match one-by-one training within float tolerance, not bit for bit, and "
+        "depend on the number of workers (docs/accelerators.md). 1: off.",
+    ),
+]
 LogLevelOption = Annotated[str, typer.Option(help="Log level: debug, info, warning, error.")]
 LogFormatOption = Annotated[LogFormat, typer.Option(help="Log lines as text, or one JSON object per line.")]
 TokenFileOption = Annotated[
@@ -417,16 +428,7 @@ def run(
             "exit; once all have, the run stops with an error (its logs kept).",
         ),
     ] = 120.0,
-    stack_jobs: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=4096,
-            help="Each worker trains up to this many alike fit jobs together (torch.func; 2x to 10x faster for tiny "
-            "jobs on a GPU). Results then match one-by-one training within float tolerance, not bit for bit, and "
-            "depend on the number of workers (docs/accelerators.md). 1: off.",
-        ),
-    ] = 1,
+    stack_jobs: RunStackJobsOption = 1,
 ) -> None:
     """Run a whole simulation on this machine: orchestrator + N workers on 127.0.0.1."""
     from feles.local import LocalRun, LocalRunError, LocalRunOptions
@@ -531,6 +533,7 @@ def sweep(
         bool, typer.Option(help="Start every cell over, discarding their checkpoints and results.")
     ] = False,
     retry_failed: Annotated[bool, typer.Option(help="Run the cells that failed before again, from round 1.")] = False,
+    stack_jobs: RunStackJobsOption = 1,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every cell's spec and list the grid; run nothing.")
     ] = False,
@@ -587,6 +590,7 @@ def sweep(
         threads=threads,
         fresh=fresh,
         retry_failed=retry_failed,
+        stack_jobs=stack_jobs,
     )
     _run_sweep(sweep_spec, cells, options)
 

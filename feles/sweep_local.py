@@ -143,6 +143,7 @@ class SweepRunOptions:
     threads: int = 1
     fresh: bool = False
     retry_failed: bool = False
+    stack_jobs: int = 1  # each cell's workers' --stack-jobs (feles run --stack-jobs); 1: off, bit for bit
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ class SweepRun:
             lease_seconds=self.options.lease_seconds,
             threads=self.options.threads,
             resume=action is Action.RESUME,
+            stack_jobs=self.options.stack_jobs,
         )
         local = LocalRun(options)
         with self.lock:

@@ -82,3 +82,10 @@ def test_an_output_folder_only_writing_refuses_is_one_line_and_exit_1(
     result = feles_sweep(tmp_path, str(path), "--output", "/sys/feles-test/out", monkeypatch=monkeypatch)
     [line] = refused(result)
     assert line.startswith("cannot run the sweep: output folder '/sys/feles-test/out' cannot hold the cells: ")
+
+
+def test_stack_jobs_below_1_is_refused_naming_the_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = write_sweep(tmp_path, [{"path": "data.non_iid_partitions", "values": [0.5, 10.0]}], [1])
+    done = feles_sweep(tmp_path, str(spec), "--stack-jobs", "0", monkeypatch=monkeypatch)
+    assert done.exit_code == 2
+    assert "--stack-jobs" in done.output

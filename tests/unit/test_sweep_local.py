@@ -251,3 +251,28 @@ def test_ctrl_c_shows_the_running_cell_interrupted_and_the_others_not_started(
     assert progress_table(runner.progress).caption == "4 cells: 1 skipped, 1 interrupted, 2 not started"
     # What a re-run does: resume the interrupted cell, start the others.
     assert [planned for _, planned in plan(CELLS, tmp_path)] == [Action.SKIP, action, Action.START, Action.START]
+
+
+class RecordedRun:
+    """A cell's run that only records the options it was given, then fails as a broken run would."""
+
+    options: list[LocalRunOptions] = []
+
+    def __init__(self, options: LocalRunOptions) -> None:
+        RecordedRun.options.append(options)
+
+    def run(self, show: Callable[[SimulationStatus], None]) -> None:
+        raise LocalRunError("orchestrator exited with code 1")
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("stack_jobs", [1, 8])
+def test_every_cell_runs_with_the_sweeps_stack_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack_jobs: int
+) -> None:
+    monkeypatch.setattr(sweep_local, "LocalRun", RecordedRun)
+    monkeypatch.setattr(RecordedRun, "options", [])
+    SweepRun(SWEEP, CELLS, SweepRunOptions(folder=tmp_path, parallel=1, stack_jobs=stack_jobs)).run()
+    assert [options.stack_jobs for options in RecordedRun.options] == [stack_jobs] * len(CELLS)
