@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from feles.data.bundled import bundled_table
 from feles.data.dataset import (
     DATASETS,
     DataRequest,
@@ -37,12 +38,8 @@ class Diabetes(DatasetSource):
     task: ClassVar[Task] = "regression"
 
     def load(self, request: DataRequest) -> FederatedDataset:
-        from sklearn.datasets import load_diabetes  # lazy: importing feles must not import scikit-learn
-
         params = read_params("diabetes", request.params, {"test_fraction": fraction_rule(0.2)})
-        # scaled=False: the raw features; scikit-learn's scaled ones are standardised over all 442 patients,
-        # test split included, which would leak the test set's statistics into training.
-        features, target = load_diabetes(return_X_y=True, scaled=False)
+        features, target = diabetes_table()
         test = held_out_indices(len(target), params["test_fraction"])
         train = np.setdiff1d(np.arange(len(target)), test)
         mean, std = features[train].mean(axis=0), features[train].std(axis=0)
@@ -54,6 +51,18 @@ class Diabetes(DatasetSource):
             num_classes=1,
             input_shape=(features.shape[1],),
         )
+
+
+def diabetes_table() -> tuple[np.ndarray, np.ndarray]:
+    """The 442 patients' 10 raw features and their targets (float64), as `load_diabetes(return_X_y=True,
+    scaled=False)`: scikit-learn's scaled features are standardised over all patients, test split included, which
+    would leak the test set's statistics into training."""
+    features, target = bundled_table("diabetes_data_raw.csv.gz"), bundled_table("diabetes_target.csv.gz")
+    if features is None or target is None:
+        from sklearn.datasets import load_diabetes
+
+        return load_diabetes(return_X_y=True, scaled=False)
+    return features, target
 
 
 def held_out_indices(num_examples: int, fraction: float) -> np.ndarray:
