@@ -323,10 +323,12 @@ def worker(
 
     With --metrics-port P and --processes, worker i serves its metrics on P + i (0: each a free port).
     """
+    from feles.http_transport import import_httpcore
     from feles.worker.client import WorkerOptions
     from feles.worker.processes import can_fork, run_forked
 
     stop_with_launcher()
+    import_httpcore()  # before forking: the workers share it rather than each importing it (httpx does so late)
     if processes > 1 and not can_fork():
         _error("--processes above 1 needs a platform that forks (Linux, macOS): start several workers instead")
         raise typer.Exit(2)

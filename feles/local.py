@@ -11,16 +11,20 @@ from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import ValidationError
 
 from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
+from feles.http_transport import import_httpcore
 from feles.lifetime import PARENT_PID_ENV
 from feles.orchestrator.listener import bind_socket
 from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
 from feles.worker.processes import can_fork
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Seconds a process gets to exit after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10.0
@@ -186,10 +190,8 @@ class LocalRun:
         self, url: str, on_status: Callable[[SimulationStatus], None], on_ready: Callable[[], None]
     ) -> SimulationStatus:
         """Poll the orchestrator's status until the run ends; `on_ready` runs once, when it first answers."""
-        headers = {"Authorization": f"Bearer {self.token}"}
         answered, deadline = False, time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        # verify=False: plain http to 127.0.0.1, and the CA bundle took 24 to 100 ms of start-up to load.
-        with httpx.Client(base_url=url, timeout=10, headers=headers, verify=False) as http:
+        with _status_client(url, self.token, timeout=10) as http:
             while True:
                 if self.interrupt_requested.is_set():
                     raise KeyboardInterrupt
@@ -229,8 +231,7 @@ class LocalRun:
     def _let_the_page_see_the_end(self, url: str) -> None:
         """Keep the orchestrator up until the open live page has polled once after the end (at most the grace)."""
         deadline = time.monotonic() + LIVE_PAGE_GRACE_SECONDS
-        headers = {"Authorization": f"Bearer {self.token}"}
-        with httpx.Client(base_url=url, timeout=2, headers=headers, verify=False) as http:
+        with _status_client(url, self.token, timeout=2) as http:
             while time.monotonic() < deadline:
                 status = _fetch_status(http)
                 if status is None or page_saw_the_end(status):
@@ -280,8 +281,21 @@ def early_workers(workers: int, cores: int) -> int:
     return min(workers, max(1, cores - 1))
 
 
+def _status_client(url: str, token: str, timeout: float) -> httpx.Client:
+    """A client of the orchestrator's API. httpx is imported here, after the processes have started: at the top
+    of this module it delayed them by its import (~75 ms)."""
+    import httpx
+
+    import_httpcore()
+    # verify=False: plain http to 127.0.0.1, and the CA bundle took 24 to 100 ms of start-up to load.
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.Client(base_url=url, timeout=timeout, headers=headers, verify=False)
+
+
 def _fetch_status(http: httpx.Client) -> SimulationStatus | None:
     """The orchestrator's status; None while it does not answer, or answers with anything but a status."""
+    import httpx
+
     try:
         response = http.get(f"{API_PREFIX}/status")
     except httpx.TransportError:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import torch
 
+from feles.http_transport import import_httpcore
 from feles.protocol import (
     API_PREFIX,
     TENSOR_MEDIA_TYPE,
@@ -325,6 +326,7 @@ def _client(options: WorkerOptions) -> httpx.Client:
     # TLS settings only for https: loading the CA bundle cost 24 to 100 ms of start-up per client (two a
     # worker), and a plain-http orchestrator (feles run, a cluster's Service) never uses them.
     verify = url.startswith("https://")
+    import_httpcore()  # without trio (done already where `--processes` forked this worker)
     return httpx.Client(base_url=url, timeout=options.wait + 30, headers=headers, verify=verify)
 
 

@@ -34,3 +34,22 @@ def test_a_worker_verifies_an_https_orchestrator_and_sets_up_no_tls_for_plain_ht
     plain = _client(WorkerOptions(orchestrator="http://127.0.0.1:8080/"))
     assert plain._transport._pool._ssl_context.verify_mode is ssl.CERT_NONE  # type: ignore[attr-defined]
     assert str(plain.base_url) == "http://127.0.0.1:8080"
+
+
+def test_a_worker_client_leaves_trio_unimported_and_importable() -> None:
+    pytest.importorskip("trio")  # installed with selenium; httpcore imports it wherever it is installed
+    code = (
+        "import sys; from feles.worker.client import WorkerOptions, _client; "
+        "_client(WorkerOptions(orchestrator='http://127.0.0.1:8080')); "
+        "print('trio' in sys.modules, 'httpcore' in sys.modules); import trio; print(trio.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "trio"]
+
+
+def test_feles_run_imports_httpx_only_once_its_processes_are_started() -> None:
+    code = "import sys, feles.local; print('httpx' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
