@@ -50,7 +50,7 @@ from feles.protocol import Job, Phase
 from feles.strategies import LOCAL_DATA_OPTIMIZERS
 from feles.worker.client import DEFAULT_MAX_JOBS
 from feles.worker.state import WorkerState
-from feles.worker.trainer import run_job
+from feles.worker.trainer import device_examples, run_job
 
 TARGET_JOBS_PER_SECOND = 5000.0
 #: Jobs a worker asks for per request in each mode, and whether it stacks alike fit jobs.
@@ -150,16 +150,13 @@ def run_once(spec_path: Path, output: Path, max_jobs: int, stack_jobs: int, work
     }
 
 
-def in_process_rate(spec_document: dict[str, Any], k: float, eval_k: float) -> float:
-    """Jobs a second of this process running one round's fit and eval jobs through `run_job`: the ceiling of a core."""
-    spec = SimulationSpec.model_validate(spec_document)
-    sections = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
-    local_data = {phase: LOCAL_DATA_OPTIMIZERS.get(s.data)(s.data_params) for phase, s in sections.items()}
-    state = WorkerState("bench", "bench", spec, spec.simulation.model, None, build_client(spec.algorithms), local_data)
+def round_jobs(state: WorkerState, k: float, eval_k: float) -> list[Job]:
+    """One round's fit and eval jobs of a random k and eval_k of the devices (those with examples)."""
+    spec = state.spec
     partitions = state.repetition_data(0).partitions
     devices, rng = spec.devices.num, np.random.default_rng(0)
     common = {"run_id": "bench", "repetition": 0, "round": 0, "model_version": 0, "epochs": 1, "lease_seconds": 60}
-    jobs = [
+    return [
         Job(id=f"{phase.value}-{device}", phase=phase, device=int(device), seed=int(device),
             num_examples=len(indices[device]), batch_size=section.params.batch_size, **common)
         for phase, fraction, indices, section in (
@@ -169,6 +166,20 @@ def in_process_rate(spec_document: dict[str, Any], k: float, eval_k: float) -> f
         for device in rng.choice(devices, round(devices * fraction), replace=False)
         if len(indices[device])
     ]  # fmt: skip
+
+
+def bench_state(spec_document: dict[str, Any]) -> WorkerState:
+    """A worker's state for the spec, as a worker builds it."""
+    spec = SimulationSpec.model_validate(spec_document)
+    sections = {Phase.FIT: spec.algorithms.fit, Phase.EVAL: spec.algorithms.eval}
+    local_data = {phase: LOCAL_DATA_OPTIMIZERS.get(s.data)(s.data_params) for phase, s in sections.items()}
+    return WorkerState("bench", "bench", spec, spec.simulation.model, None, build_client(spec.algorithms), local_data)
+
+
+def in_process_rate(spec_document: dict[str, Any], k: float, eval_k: float) -> float:
+    """Jobs a second of this process running one round's fit and eval jobs through `run_job`: the ceiling of a core."""
+    state = bench_state(spec_document)
+    jobs = round_jobs(state, k, eval_k)
     weights = {name: tensor.detach().clone() for name, tensor in state.module(0).state_dict().items()}
     for job in jobs[:200]:  # warm-up
         run_job(state, job, weights)
@@ -176,6 +187,56 @@ def in_process_rate(spec_document: dict[str, Any], k: float, eval_k: float) -> f
     for job in jobs:
         run_job(state, job, weights)
     return len(jobs) / (time.perf_counter() - started)
+
+
+def bare_torch_rate(spec_document: dict[str, Any], k: float, eval_k: float) -> float:
+    """Jobs a second of the same jobs' arithmetic in plain eager torch, with nothing of FELES around it: a floor
+    under any implementation's per-job cost on this machine.
+
+    Each job's examples are gathered before the clock starts; timed per fit job are what its training cannot do
+    without (the global weights copied in, a seeded batch order, per batch the forward pass, the loss, the
+    backward pass and the SGD update, the loss read out, the trained weights copied out), per eval job one forward
+    pass, its loss and its accuracy.
+    """
+    state = bench_state(spec_document)
+    jobs = round_jobs(state, k, eval_k)
+    learning_rate = state.spec.algorithms.local_learning_rate
+    prepared = []
+    for job in jobs:
+        x, y = device_examples(state, job)
+        prepared.append((job.phase is Phase.FIT, job.seed, job.batch_size, x.flatten(1).float(), y))
+    model = torch.nn.Linear(prepared[0][3].shape[1], state.repetition_data(0).dataset.num_classes)
+    weights = [tensor.detach().clone() for tensor in model.parameters()]
+
+    def run(fit: bool, seed: int, batch_size: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            for parameter, value in zip(model.parameters(), weights, strict=True):
+                parameter.copy_(value)
+        if not fit:
+            with torch.no_grad():
+                outputs = model(x)
+                torch.nn.functional.cross_entropy(outputs, y).item()
+                (outputs.argmax(1) == y).sum().item()
+            return
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+        for start in range(0, len(y), batch_size):
+            batch = order[start : start + batch_size]
+            for parameter in model.parameters():
+                parameter.grad = None
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            loss.backward()
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.add_(parameter.grad, alpha=-learning_rate)
+            loss.item()
+        [parameter.detach().clone() for parameter in model.parameters()]
+
+    for job in prepared[:200]:  # warm-up
+        run(*job)
+    started = time.perf_counter()
+    for job in prepared:
+        run(*job)
+    return len(prepared) / (time.perf_counter() - started)
 
 
 def largest_relative_difference(rows: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float:
@@ -207,6 +268,7 @@ def main() -> None:
           f"{shlex.join([sys.executable, '-c', WORKER_CODE, 'URL', 'NAME', 'MAX_JOBS', 'STACK_JOBS'])}")  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in args.modes}
     ceilings: list[float] = []
+    floors: list[float] = []
     torch.set_num_threads(1)  # as a worker
     with tempfile.TemporaryDirectory(prefix="feles-throughput-") as folder:
         spec_path = Path(folder) / "spec.yaml"
@@ -214,6 +276,7 @@ def main() -> None:
         spec_path.write_text(yaml.safe_dump(spec_document))
         for index in range(args.repeat):
             ceilings.append(in_process_rate(spec_document, args.k, args.eval_k))
+            floors.append(bare_torch_rate(spec_document, args.k, args.eval_k))
             for mode in args.modes:  # interleaved: the machine's load hits every mode alike
                 max_jobs, stacked = MODES[mode]
                 stack_jobs = args.stack_jobs if stacked else 1
@@ -226,6 +289,10 @@ def main() -> None:
     each = ", ".join(f"{c:,.0f}" for c in ceilings)
     print(f"  in one process through run_job, no HTTP: {ceiling:,.0f} jobs/s ({each}); "
           f"{args.workers} such processes: {args.workers * ceiling:,.0f}")  # fmt: skip
+    bare = statistics.median(floors)
+    print(f"  the same jobs' arithmetic in bare eager torch, examples gathered beforehand, nothing of FELES: "
+          f"{bare:,.0f} jobs/s ({', '.join(f'{f:,.0f}' for f in floors)}); {args.workers} such processes: "
+          f"{args.workers * bare:,.0f}")  # fmt: skip
     print("  mode        jobs/s    s/round   orchestrator CPU s/round   share of the ceiling   round wall times (s)")
     rates: dict[str, float] = {}
     for mode, done in runs.items():
@@ -258,6 +325,11 @@ def main() -> None:
     # Each mode against the target: batched is bit for bit one-by-one training, stacked within float tolerance.
     for mode in [mode for mode in rates if mode != "unbatched"] or list(rates):
         print("  " + verdict(f"{mode} jobs/s", rates[mode], TARGET_JOBS_PER_SECOND, higher_is_better=True))
+    if args.workers * bare < TARGET_JOBS_PER_SECOND:
+        print(
+            f"  out of reach on this machine one by one: {args.workers} processes of bare torch alone do "
+            f"{args.workers * bare:,.0f} jobs/s, below the target, before any data, HTTP or orchestrator work"
+        )
     if not identical:
         raise SystemExit("results differ between batched and unbatched runs")
 
