@@ -5,7 +5,7 @@ the check takes a fraction of a second and needs no dependency. Layers, lowest f
 are siblings and never import each other:
 
 0. what everything may use: the package root (`__version__`), the plug-in registry and parameter checks, seeds,
-   logging, the API token, a process's lifetime bound to its launcher's;
+   logging, the API token, a process's lifetime bound to its launcher's, httpx's transport imported without trio;
 1. config;
 2. devices, data, models, protocol, records (the device records' Parquet format), evaluation (metrics of a
    model on a split), spec_reference (docs of config), sweep (a sweep's grid of specs, pure), original_config
@@ -52,6 +52,7 @@ LAYERS = Contract(
             "feles.logs",
             "feles.api_token",
             "feles.lifetime",
+            "feles.http_transport",
         ),
         ("feles.config",),
         (
