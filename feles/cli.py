@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -14,9 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
 from feles import __version__
 from feles.api_token import TOKEN_ENV, TokenError, read_token
@@ -26,6 +24,8 @@ from feles.logs import configure_logging
 from feles.protocol import SimulationStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from feles.local import LocalRun
     from feles.original_config import LoadedSpec
     from feles.sweep import Cell, SweepSpec
@@ -42,7 +42,16 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"max_content_width": 120},
 )
-console = Console(stderr=True, soft_wrap=True)
+
+
+@functools.cache
+def _console() -> Console:
+    """Standard error as rich prints it. rich is imported at the first use: the orchestrator and the workers, which
+    print through logging, never import it (~70 ms of their start)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
 
 ConfigArg = Annotated[Path, typer.Argument(help="Simulation spec (YAML).", show_default=False)]
 DataDirOption = Annotated[
@@ -103,11 +112,20 @@ LeaseOption = Annotated[
 
 def _error(label: str, detail: object = "") -> None:
     """Print `label` in red and `detail` verbatim: no rich markup is read in it, its newlines are kept."""
+    from rich.text import Text
+
     text = Text(label, style="red")
     if str(detail):
         text.append(" ")
         text.append(str(detail))
-    console.print(text, highlight=False)
+    _console().print(text, highlight=False)
+
+
+def _print_plain(message: str) -> None:
+    """Print `message` as it is: no rich markup or emoji codes are read in it (paths may hold brackets)."""
+    from rich.text import Text
+
+    _console().print(Text(message), highlight=False)
 
 
 def _load(config: Path) -> SimulationSpec:
@@ -216,7 +234,7 @@ def orchestrator(
         spec.simulation.output_folder = str(output_folder)
     token = _token(token_file)
     if token is None and not insecure:
-        console.print(f"[red]no API token:[/red] set {TOKEN_ENV} or --token-file (or pass --insecure)")
+        _console().print(f"[red]no API token:[/red] set {TOKEN_ENV} or --token-file (or pass --insecure)")
         raise typer.Exit(2)
     options = OrchestratorOptions(
         host=host,
@@ -323,12 +341,11 @@ def worker(
 
     With --metrics-port P and --processes, worker i serves its metrics on P + i (0: each a free port).
     """
-    from feles.http_transport import import_httpcore
+    # Imports httpx and httpcore: before forking, so that the workers share them rather than import httpcore each.
     from feles.worker.client import WorkerOptions
     from feles.worker.processes import can_fork, run_forked
 
     stop_with_launcher()
-    import_httpcore()  # before forking: the workers share it rather than each importing it (httpx does so late)
     if processes > 1 and not can_fork():
         _error("--processes above 1 needs a platform that forks (Linux, macOS): start several workers instead")
         raise typer.Exit(2)
@@ -447,20 +464,20 @@ def run(
     _interrupt_on_sigint(local)
     try:
         with RunProgress(local.spec) as show:
-            outcome = local.run(show, on_page=lambda url: console.print(f"live view: {url}", highlight=False))
+            outcome = local.run(show, on_page=lambda url: _console().print(f"live view: {url}", highlight=False))
     except LocalRunError as error:
         _error("simulation failed:", error)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         where = f"; results so far in {local.results_path}" if local.results_path.exists() else ""
-        console.print(Text(f"interrupted{where}"), highlight=False)
+        _print_plain(f"interrupted{where}")
         raise typer.Exit(130) from None
     status = outcome.status
     if status.phase.value != "Succeeded":
         _error("simulation failed:", f"{status.message} (logs in {outcome.log_dir})")
         raise typer.Exit(1)
     value = f"{status.metric_value:.4f}" if status.metric_value is not None else "n/a"
-    console.print(
+    _console().print(
         f"done in {outcome.wall_seconds:.1f} s: test {status.metric} {value} after {status.round} rounds "
         f"({status.stop_reason}), simulated time {status.simulated_time:.1f} s\n"
         f"results: {outcome.results_path} and {outcome.results_path.with_suffix('.csv')}"
@@ -493,9 +510,11 @@ def _spec_to_run(config: Path, loaded: LoadedSpec, resume: bool) -> Path:
     except OSError as error:
         _error("cannot write the translated spec:", f"{error.filename}: {error.strerror or error}")
         raise typer.Exit(1) from None
-    console.print(f"{config}: a config written for the original FELES, translated into {translated}", highlight=False)
+    _console().print(
+        f"{config}: a config written for the original FELES, translated into {translated}", highlight=False
+    )
     for line in loaded.translation.warnings:
-        console.print(Text(f"warning: {line}"), highlight=False)
+        _print_plain(f"warning: {line}")
     return translated
 
 
@@ -577,7 +596,7 @@ def sweep(
         return
     if summary:
         if not is_sweep_folder(folder):
-            console.print(f"[red]no sweep in {folder}[/red]: run it first", highlight=False)
+            _console().print(f"[red]no sweep in {folder}[/red]: run it first", highlight=False)
             raise typer.Exit(1)
         _print_comparison(folder)
         return
@@ -612,7 +631,7 @@ def _load_sweep(path: Path) -> tuple[SweepSpec, list[Cell]]:
 
 
 def _print_grid(path: Path, cells: list[Cell], folder: Path) -> None:
-    console.print(f"{path}: valid, {len(cells)} cells into {folder}/", highlight=False)
+    _console().print(f"{path}: valid, {len(cells)} cells into {folder}/", highlight=False)
     for cell in cells:
         values = ", ".join(f"{key}={value}" for key, value in cell.values.items())
         typer.echo(f"{cell.name}\t{values}")
@@ -638,7 +657,9 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
         raise typer.Exit(1) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with Live(
-        get_renderable=lambda: progress_table(runner.progress, runner.objective), console=console, refresh_per_second=2
+        get_renderable=lambda: progress_table(runner.progress, runner.objective),
+        console=_console(),
+        refresh_per_second=2,
     ) as live:
         try:
             runner.run(live.refresh)
@@ -647,47 +668,51 @@ def _run_sweep(sweep_spec: SweepSpec, cells: list[Cell], options: SweepRunOption
             interrupted = True
         else:
             interrupted = False
-    if not console.is_terminal:  # a file or a pipe: the table's last line (its caption) ends without a newline
-        console.line()
+    if not _console().is_terminal:  # a file or a pipe: the table's last line (its caption) ends without a newline
+        _console().line()
     if interrupted:
         message = f"interrupted: every cell can resume; run the same command again (folder {folder})"
-        console.print(message, markup=False, highlight=False)
+        _console().print(message, markup=False, highlight=False)
         raise typer.Exit(130)
     _print_comparison(folder)
     failed = runner.failed_cells()
     if failed:
-        console.print(f"[red]{len(failed)} cell(s) failed:[/red] {', '.join(failed)} (logs in their folders)")
+        _console().print(f"[red]{len(failed)} cell(s) failed:[/red] {', '.join(failed)} (logs in their folders)")
         raise typer.Exit(1)
 
 
 def _print_comparison(folder: Path) -> None:
     """Print the comparison of a sweep's folder, write summary.csv and summary.md there."""
+    from rich.console import Console
+
     from feles.sweep_report import comparison, rich_comparison, write_comparison
 
     try:
         table = comparison(folder)
     except ValueError as error:
-        console.print(f"[red]cannot compare:[/red] {error}", highlight=False)
+        _console().print(f"[red]cannot compare:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
     written = write_comparison(table, folder)
     output, rendered = Console(soft_wrap=True), rich_comparison(table, title=f"sweep {folder}")
     if not output.is_terminal:  # a file or a pipe: the table's natural width, nothing cut
         output.width = output.measure(rendered, options=output.options.update_width(10_000)).maximum
     output.print(rendered)
-    console.print(f"written: {', '.join(str(path) for path in written)}", highlight=False)
+    _console().print(f"written: {', '.join(str(path) for path in written)}", highlight=False)
 
 
 class RunProgress:
     """A rich progress bar over repetitions x rounds, fed with the orchestrator's status documents."""
 
     def __init__(self, spec: SimulationSpec) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.rounds = spec.simulation.num_rounds
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[metrics]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=_console(),
         )
         total = spec.simulation.repetitions * self.rounds
         self.task = self.progress.add_task("starting", total=total, metrics="")
@@ -804,7 +829,7 @@ def run_operator(
     from feles_operator.settings import OperatorSettings, SettingsError
 
     if bool(namespace) == all_namespaces:
-        console.print("[red]give --namespace NAME (repeatable) or --all-namespaces[/red]")
+        _console().print("[red]give --namespace NAME (repeatable) or --all-namespaces[/red]")
         raise typer.Exit(2)
     try:
         # Handed to kopf as an object; the variables without an option (POD_NAMESPACE, ...) still count.
@@ -812,7 +837,7 @@ def run_operator(
             image=image, orchestrator_url=orchestrator_url, poll_interval=poll_interval, network_policy=network_policy
         )
     except SettingsError as error:
-        console.print(f"[red]invalid setting:[/red] {error}")
+        _console().print(f"[red]invalid setting:[/red] {error}")
         raise typer.Exit(2) from None
     run_kopf(
         settings=settings,
@@ -898,6 +923,9 @@ def analyze(
 
     Example: feles analyze runA runB runC --report report.html --format markdown
     """
+    from rich.console import Console
+    from rich.text import Text
+
     from feles.analysis.tables import TEXT_RENDERERS, TableFormat, print_rich_table
     from feles.analyze import LoadError, OutputError, TargetError, default_plots_folder
     from feles.analyze import analyze as run_analysis
@@ -910,7 +938,7 @@ def analyze(
             label or (),
             target,
             # Text, not markup: labels and paths may hold brackets that rich would read as tags.
-            lambda message: console.print(Text.assemble(("warning:", "yellow"), " ", message), highlight=False),
+            lambda message: _console().print(Text.assemble(("warning:", "yellow"), " ", message), highlight=False),
             report,
         )
     except LoadError as error:
@@ -928,11 +956,11 @@ def analyze(
         else:
             typer.echo(TEXT_RENDERERS[chosen](outcome.summaries), nl=False)
     for note in outcome.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        _console().print(f"note: {note}", markup=False, highlight=False)
     if outcome.plots:
-        console.print(f"plots: {', '.join(str(path) for path in outcome.plots)}", markup=False, highlight=False)
+        _console().print(f"plots: {', '.join(str(path) for path in outcome.plots)}", markup=False, highlight=False)
     if outcome.report is not None:
-        console.print(f"report: {outcome.report}", markup=False, highlight=False)
+        _console().print(f"report: {outcome.report}", markup=False, highlight=False)
 
 
 data_app = typer.Typer(help="Datasets: download their files (fetch), show where they are (list).", no_args_is_help=True)
@@ -962,7 +990,7 @@ def data_fetch(
 
     target = fetch_dir(name, directory)
     try:
-        fetched = fetch_dataset(catalog_entry(name), target, console)
+        fetched = fetch_dataset(catalog_entry(name), target, _console())
     except (UnknownDatasetError, FetchError) as error:
         _error("fetch failed:", error)
         raise typer.Exit(1) from None

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from feles.api_token import TOKEN_ENV, generate_token
 from feles.config import SimulationSpec, load_spec
-from feles.http_transport import import_httpcore
+from feles.http_transport import load_httpx
 from feles.lifetime import PARENT_PID_ENV
 from feles.orchestrator.listener import bind_socket
 from feles.protocol import API_PREFIX, SimulationPhase, SimulationStatus
@@ -284,9 +284,7 @@ def early_workers(workers: int, cores: int) -> int:
 def _status_client(url: str, token: str, timeout: float) -> httpx.Client:
     """A client of the orchestrator's API. httpx is imported here, after the processes have started: at the top
     of this module it delayed them by its import (~75 ms)."""
-    import httpx
-
-    import_httpcore()
+    httpx = load_httpx()
     # verify=False: plain http to 127.0.0.1, and the CA bundle took 24 to 100 ms of start-up to load.
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.Client(base_url=url, timeout=timeout, headers=headers, verify=False)

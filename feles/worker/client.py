@@ -10,12 +10,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import torch
 
-from feles.http_transport import import_httpcore
+from feles.http_transport import load_httpx
 from feles.protocol import (
     API_PREFIX,
     TENSOR_MEDIA_TYPE,
@@ -35,6 +34,11 @@ from feles.worker.job_groups import run_jobs
 from feles.worker.metrics import WorkerMetrics
 from feles.worker.state import WorkerState
 from feles.worker.trainer import run_job
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = load_httpx()  # without its command line and trio: ~0.2 s of a worker's start (feles/http_transport.py)
 
 log = logging.getLogger("feles.worker")
 
@@ -326,7 +330,6 @@ def _client(options: WorkerOptions) -> httpx.Client:
     # TLS settings only for https: loading the CA bundle cost 24 to 100 ms of start-up per client (two a
     # worker), and a plain-http orchestrator (feles run, a cluster's Service) never uses them.
     verify = url.startswith("https://")
-    import_httpcore()  # without trio (done already where `--processes` forked this worker)
     return httpx.Client(base_url=url, timeout=options.wait + 30, headers=headers, verify=verify)
 
 

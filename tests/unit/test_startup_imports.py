@@ -36,16 +36,18 @@ def test_a_worker_verifies_an_https_orchestrator_and_sets_up_no_tls_for_plain_ht
     assert str(plain.base_url) == "http://127.0.0.1:8080"
 
 
-def test_a_worker_client_leaves_trio_unimported_and_importable() -> None:
+def test_a_worker_imports_neither_httpx_command_line_nor_trio_and_both_stay_importable() -> None:
     pytest.importorskip("trio")  # installed with selenium; httpcore imports it wherever it is installed
+    pytest.importorskip("httpx._main")  # httpx's command line: where click, rich and pygments are installed
     code = (
         "import sys; from feles.worker.client import WorkerOptions, _client; "
         "_client(WorkerOptions(orchestrator='http://127.0.0.1:8080')); "
-        "print('trio' in sys.modules, 'httpcore' in sys.modules); import trio; print(trio.__name__)"
+        "print(*(name in sys.modules for name in ('httpcore', 'trio', 'httpx._main', 'rich'))); "
+        "import trio, httpx._main; print(trio.__name__, httpx._main.__name__)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True", "trio"]
+    assert done.stdout.split() == ["True", "False", "False", "False", "trio", "httpx._main"]
 
 
 def test_feles_run_imports_httpx_only_once_its_processes_are_started() -> None:
