@@ -55,3 +55,15 @@ def test_feles_run_imports_httpx_only_once_its_processes_are_started() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_feles_command_imports_rich_only_to_print() -> None:
+    # The orchestrator and the workers run through feles.cli and print through logging: rich would cost each ~70 ms.
+    code = (
+        "import sys, feles.cli; print('rich' in sys.modules); "
+        "feles.cli._error('failed:', 'a [red]detail[/red]'); print('rich' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+    assert "failed: a [red]detail[/red]" in done.stderr  # printed verbatim, markup and all
