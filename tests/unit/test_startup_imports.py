@@ -1,5 +1,5 @@
-"""What the orchestrator and workers do at start: import only what they need (no scikit-learn or pandas), and
-set up TLS only for an https orchestrator."""
+"""What the orchestrator and workers do at start: import only what they need (no scikit-learn or pandas, no
+httpx command line, trio or rich), and set up TLS only for an https orchestrator."""
 
 from __future__ import annotations
 
@@ -10,18 +10,23 @@ import sys
 import pytest
 
 
+def fresh_python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a new interpreter (nothing imported yet); it must succeed."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.parametrize("module", ["feles.orchestrator.server", "feles.worker.client", "feles.data"])
 def test_a_process_module_imports_neither_sklearn_nor_pandas(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in ('sklearn', 'pandas') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = fresh_python(code)
     assert done.stdout.strip() == "[]"
 
 
 def test_the_wire_models_import_no_torch() -> None:
     code = "import sys, feles.local, feles.protocol; print('torch' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = fresh_python(code)
     assert done.stdout.strip() == "False"
 
 
@@ -45,15 +50,13 @@ def test_a_worker_imports_neither_httpx_command_line_nor_trio_and_both_stay_impo
         "print(*(name in sys.modules for name in ('httpcore', 'trio', 'httpx._main', 'rich'))); "
         "import trio, httpx._main; print(trio.__name__, httpx._main.__name__)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = fresh_python(code)
     assert done.stdout.split() == ["True", "False", "False", "False", "trio", "httpx._main"]
 
 
 def test_feles_run_imports_httpx_only_once_its_processes_are_started() -> None:
     code = "import sys, feles.local; print('httpx' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = fresh_python(code)
     assert done.stdout.strip() == "False"
 
 
@@ -63,7 +66,6 @@ def test_the_feles_command_imports_rich_only_to_print() -> None:
         "import sys, feles.cli; print('rich' in sys.modules); "
         "feles.cli._error('failed:', 'a [red]detail[/red]'); print('rich' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = fresh_python(code)
     assert done.stdout.split() == ["False", "True"]
     assert "failed: a [red]detail[/red]" in done.stderr  # printed verbatim, markup and all
