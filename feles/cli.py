@@ -465,7 +465,7 @@ def run(
     try:
         with RunProgress(local.spec) as progress:
 
-            def on_page(url: str) -> None:  # once the orchestrator is started
+            def on_page(url: str) -> None:  # once the orchestrator and the first workers are started
                 _console().print(f"live view: {url}", highlight=False)
                 progress.start()
 
@@ -708,8 +708,8 @@ def _print_comparison(folder: Path) -> None:
 class RunProgress:
     """A rich progress bar over repetitions x rounds, fed with the orchestrator's status documents.
 
-    It appears at `start` (or the first status): `feles run` starts it once the orchestrator is started, since
-    importing rich before would delay the orchestrator's start (~70 ms).
+    It appears at `start` (or the first status): `feles run` starts it once its processes are started, since
+    importing rich before would delay them (~70 ms).
     """
 
     def __init__(self, spec: SimulationSpec) -> None:

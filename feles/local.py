@@ -107,12 +107,13 @@ class LocalRun:
         with ExitStack() as stack:
             stack.callback(self.stop)
             url = self._start_orchestrator()
-            if on_page is not None:
-                # The token rides in the fragment, which a browser never sends: it stays out of access logs.
-                on_page(f"{url}{LIVE_PAGE}#token={self.token}")
             # The socket already listens: workers start now, importing torch while the orchestrator does the same;
             # their first requests wait in the socket's backlog.
-            status = self._follow(url, on_status, self._start_workers(url))
+            start_the_others = self._start_workers(url)
+            if on_page is not None:  # after the processes' start, which printing (rich's import) would delay
+                # The token rides in the fragment, which a browser never sends: it stays out of access logs.
+                on_page(f"{url}{LIVE_PAGE}#token={self.token}")
+            status = self._follow(url, on_status, start_the_others)
             wall_seconds = time.monotonic() - started
             if page_is_open(status, time.time()):
                 self._let_the_page_see_the_end(url)
